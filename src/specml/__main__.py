@@ -1,0 +1,3 @@
+from specml.cli.app import main
+
+main()

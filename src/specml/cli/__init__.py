@@ -1,0 +1,1 @@
+"""The ``specml`` command line (typer + rich), a thin layer over the Python API."""

@@ -1,0 +1,185 @@
+"""The ``specml`` command: a thin layer over the Python API.
+
+Nothing here imports torch at module level: ``specml --help`` stays fast, and ``specml validate``
+imports torch only for the checks that need it (after the structural checks pass).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="specml",
+    help="Models and training recipes as reviewable YAML, trained from tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _print_error(err) -> None:
+    console = _console(stderr=True)
+    for issue in err.issues:
+        hint = f" [dim]({_esc(issue.hint)})[/dim]" if issue.hint else ""
+        console.print(f"[red]error[/red] {_esc(issue.where())}: [bold]{_esc(issue.path)}[/bold]: "
+                      f"{_esc(issue.message)}{hint}")
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+class Kind(str, Enum):
+    model = "model"
+    trainer = "trainer"
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Spec files (model, trainer or single-file specs).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run instead of text.")] = False,
+    deep: Annotated[bool, typer.Option("--deep/--no-deep",
+                                       help="Build the model and run a dry forward pass; build the optimizer.")] = True,
+) -> None:
+    """Validate spec files; the kind (model or trainer) is detected. Exit 1 if any is invalid."""
+    from specml.spec import SpecError, load_spec
+
+    results = []
+    failed = False
+    for path in files:
+        entry: dict = {"file": str(path), "valid": True, "kind": None, "errors": [], "warnings": []}
+        error = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                loaded = load_spec(path, check=deep)
+            except SpecError as err:
+                entry["valid"] = False
+                entry["errors"] = [i.to_dict() for i in err.issues]
+                failed = True
+                error = err
+        entry["warnings"] = [str(w.message) for w in caught]
+        if error is None:
+            entry["kind"] = loaded.kind
+            entry["summary"] = _summary(loaded)
+        results.append((entry, error))
+
+    if as_json:
+        typer.echo(json.dumps([e for e, _ in results], indent=2))
+    else:
+        out, err = _console(), _console(stderr=True)
+        for entry, error in results:
+            for text in entry["warnings"]:
+                err.print(f"[yellow]warning[/yellow] {_esc(text)}")
+            if error is None:
+                out.print(f"[green]ok[/green] {_esc(entry['file'])}: {_esc(entry['summary'])}")
+            else:
+                _print_error(error)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _summary(loaded) -> str:
+    parts = []
+    if loaded.model is not None:
+        m = loaded.model
+        text = f"model spec '{m.name or '(unnamed)'}': {len(m.inputs)} input(s), {len(m.graph)} node(s), " \
+               f"{len(m.outputs)} output(s)"
+        if loaded.checked is not None and loaded.checked.model is not None:
+            n = sum(p.numel() for p in loaded.checked.model.parameters())
+            text += f", {n:,} parameters"
+        if not m.losses:
+            text += ", no loss (training will need --target)"
+        parts.append(text)
+    if loaded.trainer is not None:
+        t = loaded.trainer
+        parts.append(f"trainer spec: {t.optimizer.type} lr={t.optimizer.lr:g}, {t.config.epochs} epochs, "
+                     f"batch {t.config.batch_size}")
+    return "; ".join(parts)
+
+
+@app.command()
+def describe(
+    spec: Annotated[Path, typer.Argument(help="A model spec file.")],
+) -> None:
+    """Show a model spec as a table: node, type, output shape, parameter count, and totals."""
+    from rich.table import Table
+
+    from specml.spec import SpecError, load_spec
+
+    try:
+        loaded = load_spec(spec, check=True)
+    except SpecError as err:
+        _print_error(err)
+        raise typer.Exit(1) from None
+    if loaded.model is None:
+        _console(stderr=True).print(f"[red]error[/red] {_esc(str(spec))}: this is a trainer spec; "
+                                    "describe takes a model spec")
+        raise typer.Exit(1)
+    checked = loaded.checked
+    model = checked.model
+    title = f"{loaded.model.name or spec.stem}  ({spec})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("node")
+    table.add_column("type")
+    table.add_column("output shape")
+    table.add_column("parameters", justify="right")
+    for name, emb in model.embeddings.items():
+        n = sum(p.numel() for p in emb.parameters())
+        table.add_row(f"{name} (embedding)", "torch.nn.Embedding", f"{emb.num_embeddings} x {emb.embedding_dim}",
+                      f"{n:,}" + (" *" if name in checked.placeholder_vocab else ""))
+    for node in checked.nodes:
+        table.add_row(node.name, node.type, node.shape, f"{node.params:,}" if node.params else "-")
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    table.add_section()
+    table.add_row("total", "", "", f"{total:,}")
+    console = _console()
+    console.print(table)
+    outs = ", ".join(f"{k} {v}" for k, v in checked.output_shapes.items())
+    console.print(f"outputs: {_esc(outs)}")
+    console.print(f"parameters: {total:,} ({trainable:,} trainable)")
+    if loaded.model.losses:
+        for loss in loaded.model.losses:
+            console.print(f"loss: {loss.type} on output '{loss.inputs.input or next(iter(loaded.model.outputs))}' "
+                          f"vs column '{loss.inputs.target or '--target'}'")
+    if checked.placeholder_vocab:
+        console.print("* vocabulary size comes from the data; counted here with a placeholder")
+
+
+@app.command()
+def schema(
+    kind: Annotated[Kind, typer.Argument(help="model or trainer")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of a spec kind (for editors: yaml-language-server, VS Code)."""
+    from specml.spec.schema import json_schema
+
+    text = json.dumps(json_schema(kind.value), indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

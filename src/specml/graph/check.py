@@ -1,0 +1,190 @@
+"""The torch-side checks of a model spec: it builds, its losses resolve, and a dry forward pass runs.
+
+The dry pass feeds a dummy batch built from the ``inputs`` shapes through the plan one node at a
+time, so a shape mismatch is reported at the node where it happens, with the shapes of what flowed
+in and the names of the nodes that produced them. Running twice with two batch sizes tells which
+output dimensions follow the batch (shown as ``B`` by ``specml describe``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from specml.graph.allowlist import NotAllowed, resolve_loss, signature_params
+from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line
+from specml.spec.errors import IssueList, Loc, format_path, suggestion
+from specml.spec.model import ModelSpec
+
+PLACEHOLDER_VOCAB = 8  # embedded inputs whose vocabulary comes from the data get this size for the check
+
+
+@dataclass
+class NodeReport:
+    """What ``specml describe`` shows for one top-level node."""
+
+    name: str
+    type: str
+    shape: str
+    params: int
+
+
+@dataclass
+class ModelCheck:
+    model: SpecModel | None
+    issues: IssueList
+    nodes: list[NodeReport] = field(default_factory=list)
+    output_shapes: dict[str, str] = field(default_factory=dict)
+    placeholder_vocab: list[str] = field(default_factory=list)
+
+
+def _shape_of(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, list | tuple):
+        return [_shape_of(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shape_of(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+def _merge(a: Any, b: Any) -> str:
+    """Shapes seen at batch sizes 2 and 3 -> text with ``B`` for the batch-following dims."""
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return "[" + ", ".join("B" if x != y else str(x) for x, y in zip(a, b)) + "]"
+    if isinstance(a, list) and isinstance(b, list):
+        return "(" + ", ".join(_merge(x, y) for x, y in zip(a, b)) + ")"
+    if isinstance(a, dict) and isinstance(b, dict):
+        return "{" + ", ".join(f"{k}: {_merge(a[k], b[k])}" for k in a) + "}"
+    return str(a)
+
+
+def _describe_args(step: Step, args: list, kwargs: dict) -> str:
+    parts = []
+    flat = [*zip([None] * len(args), step.args, args), *((k, a, kwargs[k]) for k, a in step.kwargs)]
+    for key, arg, value in flat:
+        refs = ", ".join(r.text for r in arg.refs)
+        label = f"{key}=" if key else ""
+        parts.append(f"{label}{refs} {_fmt_shape(_shape_of(value))}")
+    return "; ".join(parts) or "no inputs"
+
+
+def _fmt_shape(shape: Any) -> str:
+    if isinstance(shape, tuple):
+        return "[" + ", ".join(str(d) for d in shape) + "]"
+    if isinstance(shape, list):
+        return "(" + ", ".join(_fmt_shape(s) for s in shape) + ")"
+    return str(shape)
+
+
+class _Failed(Exception):
+    pass
+
+
+def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[str, Any]:
+    """Run the plan once, node by node; record top-level output shapes; report the first failure."""
+    shapes: dict[str, Any] = {}
+
+    def watch(graph: Graph, step: Step, fn: Any, args: list, kwargs: dict) -> Any:
+        try:
+            if isinstance(fn, Graph):
+                env = dict(zip(fn.input_names, args))
+                env.update(kwargs)
+                out = fn.run(env, watch)
+            elif isinstance(fn, Stack):
+                out = args[0] if args else next(iter(kwargs.values()))
+                for block in fn.blocks:
+                    out = block.run({block.input_names[0]: out}, watch)
+            else:
+                out = fn(*args, **kwargs, **step.const)
+        except _Failed:
+            raise
+        except Exception as exc:
+            if issues is not None:
+                issues.add(step.loc, f"node '{step.name}' ({step.type}) failed in a dry forward pass on "
+                                     f"{_describe_args(step, args, kwargs)}: {_one_line(exc)}")
+            raise _Failed from None
+        if graph is model:
+            shapes[step.name] = _shape_of(out)
+        return out
+
+    try:
+        outputs = model.run(model.embed(dict(batch)), watch)
+    except _Failed:
+        return {}
+    for name, value in outputs.items():
+        shapes[f"output:{name}"] = _shape_of(value)
+    return shapes
+
+
+def check_losses_torch(loss_field: Any, issues: IssueList) -> None:
+    """Loss types resolve through the allow-list; their params are accepted (``loss_field``: one or a list)."""
+    many = isinstance(loss_field, list)
+    losses = loss_field if many else ([] if loss_field is None else [loss_field])
+    for k, loss in enumerate(losses):
+        loc: Loc = ("loss", k) if many else ("loss",)
+        try:
+            resolved = resolve_loss(loss.type)
+        except NotAllowed as exc:
+            issues.add((*loc, "type"), exc.message, exc.hint)
+            continue
+        sig = signature_params(resolved.target)
+        if sig is not None and not sig[1]:
+            allowed = sig[0] - {"input", "target"}
+            for key in loss.params:
+                if key not in allowed:
+                    issues.add((*loc, "params", key), f"{resolved.name} has no parameter '{key}'",
+                               suggestion(key, allowed) or f"parameters: {', '.join(sorted(allowed))}")
+        if resolved.kind == "module" and not any(i.loc[:len(loc)] == loc for i in issues):
+            try:
+                resolved.target(**loss_params(loss.params))
+            except Exception as exc:
+                issues.add((*loc, "params"), f"{resolved.name} failed: {_one_line(exc)}")
+
+
+def loss_params(params: dict) -> dict:
+    """Loss kwargs with list/number weights turned into tensors (``pos_weight: 2.0`` as written in YAML)."""
+    out = dict(params)
+    for key in ("weight", "pos_weight"):
+        if key in out and not isinstance(out[key], torch.Tensor):
+            out[key] = torch.as_tensor(out[key], dtype=torch.float32)
+    return out
+
+
+def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None) -> ModelCheck:
+    """Build the model and run it once on a dummy batch; report everything with field paths."""
+    vocab = dict(vocab_sizes or {})
+    placeholder = [n for n, i in spec.inputs.items()
+                   if i.embedding_dim is not None and i.vocab_size is None and n not in vocab]
+    vocab.update({n: PLACEHOLDER_VOCAB for n in placeholder})
+    builder = _Builder(spec, vocab)
+    model = builder.model()
+    issues = builder.issues
+    check_losses_torch(spec.loss, issues)
+    result = ModelCheck(model, issues, placeholder_vocab=placeholder)
+    if model is None or issues:
+        return result
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        first = _dry_run(model, model.example_inputs(batch_size=2), issues)
+        second = _dry_run(model, model.example_inputs(batch_size=3), None) if first else {}
+    model.train(was_training)
+    if issues:
+        result.model = None
+        return result
+    for step in model.plan:
+        module = model.nodes[step.name] if step.module else None
+        n_params = sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0
+        shape = _merge(first.get(step.name), second.get(step.name, first.get(step.name)))
+        result.nodes.append(NodeReport(step.name, step.type, shape, n_params))
+    for name in model.output_names:
+        key = f"output:{name}"
+        result.output_shapes[name] = _merge(first.get(key), second.get(key, first.get(key)))
+    return result
+
+
+__all__ = ["ModelCheck", "NodeReport", "check_model_torch", "check_losses_torch", "format_path", "loss_params"]

@@ -1,0 +1,172 @@
+"""Optimizers and LR schedulers from a trainer spec: resolve, check, build.
+
+Only classes of ``torch.optim`` and ``torch.optim.lr_scheduler`` resolve. Checking a spec builds
+the optimizer and scheduler over a dummy parameter, so a bad ``params`` entry (an unknown keyword,
+``betas: [0.9]``) is found when the spec is validated, not at the first training step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from functools import cache
+
+import torch
+
+from specml.spec.errors import IssueList, did_you_mean, suggestion
+from specml.spec.trainer import METRICS, SPLITS, OptimizerSpec, SchedulerSpec, TrainerSpec
+
+#: schedulers that wrap other schedulers or need a Python callable cannot come from YAML
+_UNBUILDABLE = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler"}
+PLATEAU = "ReduceLROnPlateau"
+
+
+@cache
+def optimizer_classes() -> dict[str, type]:
+    return {n: c for n, c in vars(torch.optim).items()
+            if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
+            and not n.startswith("_")}
+
+
+@cache
+def scheduler_classes() -> dict[str, type]:
+    sched = torch.optim.lr_scheduler
+    base = getattr(sched, "LRScheduler", None) or sched._LRScheduler
+    return {n: c for n, c in vars(sched).items()
+            if inspect.isclass(c) and not n.startswith("_") and c is not base
+            and (issubclass(c, base) or n == PLATEAU)}
+
+
+def _lookup(type_name: str, prefix: str, table: dict[str, type]) -> tuple[str, type] | str:
+    """(canonical name, class), or an error hint. ``Adam``, ``adam``, ``torch.optim.Adam`` all resolve."""
+    short = type_name[len(prefix):] if type_name.startswith(prefix) else type_name
+    if short in table:
+        return prefix + short, table[short]
+    lowered = {n.lower(): n for n in table}
+    if "." not in short and short.lower() in lowered:
+        name = lowered[short.lower()]
+        return prefix + name, table[name]
+    hits = did_you_mean(short, table)
+    if hits:
+        return f"did you mean '{prefix}{hits[0]}'?"
+    return f"one of: {', '.join(prefix + n for n in sorted(table))}"
+
+
+def resolve_optimizer(type_name: str) -> tuple[str, type]:
+    found = _lookup(type_name, "torch.optim.", optimizer_classes())
+    if isinstance(found, str):
+        raise LookupError(f"'{type_name}' is not a torch.optim optimizer ({found})")
+    return found
+
+
+def resolve_scheduler(type_name: str) -> tuple[str, type]:
+    found = _lookup(type_name, "torch.optim.lr_scheduler.", scheduler_classes())
+    if isinstance(found, str):
+        raise LookupError(f"'{type_name}' is not a torch.optim.lr_scheduler scheduler ({found})")
+    return found
+
+
+def build_optimizer(spec: OptimizerSpec, parameters: Iterable) -> torch.optim.Optimizer:
+    _, cls = resolve_optimizer(spec.type)
+    return cls(parameters, lr=spec.lr, **spec.params)
+
+
+def build_scheduler(spec: SchedulerSpec, optimizer: torch.optim.Optimizer):
+    _, cls = resolve_scheduler(spec.type)
+    return cls(optimizer, **spec.params)
+
+
+def _unknown_params(cls: type, params: dict, skip: set[str]) -> list[tuple[str, str | None]]:
+    sig = inspect.signature(cls)
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return []
+    names = {p for p in sig.parameters if p not in skip}
+    return [(k, suggestion(k, names) or f"accepted: {', '.join(sorted(names))}") for k in params if k not in names]
+
+
+def check_monitor(name: str) -> str | None:
+    """None if ``name`` is a metric a run can report, else a hint."""
+    split, _, rest = name.partition("_")
+    known = ["loss", *METRICS]
+    if split in SPLITS and (rest in known or any(rest.startswith(k + "_") for k in known)):
+        return None
+    candidates = [f"{s}_{m}" for s in SPLITS for m in known]
+    return suggestion(name, candidates) or f"write <split>_<metric>: {', '.join(candidates[:4])}, ..."
+
+
+def check_trainer(spec: TrainerSpec) -> IssueList:
+    """The rules of a trainer spec that need torch, plus cross-field rules. Every issue has a path."""
+    issues = IssueList()
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = None
+    try:
+        name, cls = resolve_optimizer(spec.optimizer.type)
+    except LookupError as exc:
+        issues.add(("optimizer", "type"), str(exc).split(" (")[0], str(exc).partition(" (")[2].rstrip(")") or None)
+    else:
+        spec.optimizer.type = name
+        bad = _unknown_params(cls, spec.optimizer.params, {"self", "params", "lr"})
+        if "lr" in spec.optimizer.params:
+            bad.append(("lr", "write the learning rate as optimizer.lr"))
+        for key, hint in bad:
+            issues.add(("optimizer", "params", key), f"{name} has no parameter '{key}'", hint)
+        if not bad:
+            try:
+                optimizer = cls(dummy, lr=spec.optimizer.lr, **spec.optimizer.params)
+            except Exception as exc:
+                issues.add(("optimizer", "params"), f"{name} rejects these params: {exc}")
+
+    cfg = spec.config
+    if cfg.metrics:
+        for i, metric in enumerate(cfg.metrics):
+            if metric not in METRICS:
+                issues.add(("config", "metrics", i), f"unknown metric '{metric}'",
+                           suggestion(metric, METRICS) or f"one of: {', '.join(METRICS)}")
+    hint = check_monitor(cfg.early_stopping_monitor)
+    if hint:
+        issues.add(("config", "early_stopping_monitor"), f"unknown metric '{cfg.early_stopping_monitor}'", hint)
+    if cfg.validation_split == 0 and cfg.early_stopping_patience and cfg.early_stopping_monitor.startswith("val_"):
+        issues.add(("config", "early_stopping_monitor"),
+                   f"early stopping watches {cfg.early_stopping_monitor} but validation_split is 0",
+                   "set validation_split > 0 or monitor a train_ metric")
+
+    if spec.scheduler is not None:
+        _check_scheduler(spec, optimizer, issues)
+    return issues
+
+
+def _check_scheduler(spec: TrainerSpec, optimizer, issues: IssueList) -> None:
+    sched = spec.scheduler
+    try:
+        name, cls = resolve_scheduler(sched.type)
+    except LookupError as exc:
+        issues.add(("scheduler", "type"), str(exc).split(" (")[0], str(exc).partition(" (")[2].rstrip(")") or None)
+        return
+    short = name.rsplit(".", 1)[-1]
+    if short in _UNBUILDABLE:
+        issues.add(("scheduler", "type"), f"{name} needs Python callables or other schedulers, which a YAML "
+                                          "spec cannot hold", "use StepLR, MultiStepLR, ExponentialLR, "
+                                                              "CosineAnnealingLR, OneCycleLR or ReduceLROnPlateau")
+        return
+    sched.type = name
+    if short == PLATEAU:
+        monitor = sched.monitor or "val_loss"
+        hint = check_monitor(monitor)
+        if hint:
+            issues.add(("scheduler", "monitor"), f"unknown metric '{monitor}'", hint)
+        if sched.interval == "step":
+            issues.add(("scheduler", "interval"), "ReduceLROnPlateau steps on a metric, once per epoch",
+                       "write interval: epoch")
+    elif sched.monitor is not None:
+        issues.add(("scheduler", "monitor"), f"only ReduceLROnPlateau watches a metric; {short} does not",
+                   "remove monitor")
+    bad = _unknown_params(cls, sched.params, {"self", "optimizer"})
+    for key, hint in bad:
+        issues.add(("scheduler", "params", key), f"{name} has no parameter '{key}'", hint)
+    if bad or optimizer is None:
+        return
+    try:
+        cls(optimizer, **sched.params)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        issues.add(("scheduler", "params"), f"{name} cannot be built: {message}")
