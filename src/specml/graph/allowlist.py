@@ -113,16 +113,34 @@ def resolve(type_name: str) -> Resolved:
     if type_name in extra:
         return extra[type_name]
     names = list(table) + list(extra)
-    close = did_you_mean(type_name, names) or did_you_mean(type_name.rsplit(".", 1)[-1],
-                                                             [n.rsplit(".", 1)[-1] for n in names])
-    if close and "." not in close[0]:  # matched on the last part only: find its full name
-        close = [n for n in names if n.rsplit(".", 1)[-1] == close[0]][:1]
-    hint = f"did you mean '{close[0]}'?" if close else None
+    exists = _exists_in_torch(type_name)
+    if exists:
+        raise NotAllowed(f"type '{type_name}' is not allowed", exists)
     if type_name.startswith(NAMESPACES):
-        raise NotAllowed(f"unknown type '{type_name}'", hint)
+        close = did_you_mean(type_name, names)
+        raise NotAllowed(f"unknown type '{type_name}'", f"did you mean '{close[0]}'?" if close else None)
+    # outside the namespaces: suggest only what is clearly meant (nn.Linear, F.relu, troch.nn.Linear)
+    last = type_name.rsplit(".", 1)[-1]
+    same_last = [n for n in names if n.rsplit(".", 1)[-1] == last]
+    close = did_you_mean(type_name, same_last) or same_last[:1] or did_you_mean(type_name, names, cutoff=0.85)
+    hint = f"did you mean '{close[0]}'?" if close else None
     rule = ("a spec may name torch.nn.*, torch.nn.functional.*, torch.* tensor ops, specml.layers.*, "
             "module.<Name>, arc.stack or a registered plugin")
-    raise NotAllowed(f"type '{type_name}' is not allowed", hint or rule)
+    raise NotAllowed(f"type '{type_name}' is not allowed", f"{hint} {rule}" if hint else rule)
+
+
+def _exists_in_torch(type_name: str) -> str | None:
+    """Why a name that torch has (``torch.load``, ``torch.nn.Module``) is still refused, or None."""
+    for prefix, namespace, meaning in (("torch.nn.functional.", F, "functions of torch.nn.functional"),
+                                       ("torch.nn.", nn, "layer classes (torch.nn.Module subclasses, not containers)"),
+                                       ("torch.", torch, "tensor ops")):
+        if type_name.startswith(prefix):
+            rest = type_name[len(prefix):]
+            head = rest.split(".", 1)[0]
+            if head in dir(namespace):
+                return f"in a spec, {prefix}* means {meaning}; '{type_name}' is not one"
+            return None
+    return None
 
 
 def loss_names() -> list[str]:
