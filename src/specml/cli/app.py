@@ -121,11 +121,15 @@ def describe(
 
     from specml.spec import SpecError, load_spec
 
-    try:
-        loaded = load_spec(spec, check=True)
-    except SpecError as err:
-        _print_error(err)
-        raise typer.Exit(1) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loaded = load_spec(spec, check=True)
+        except SpecError as err:
+            _print_error(err)
+            raise typer.Exit(1) from None
+    for w in caught:
+        _console(stderr=True).print(f"[yellow]warning[/yellow] {_esc(str(w.message))}")
     if loaded.model is None:
         _console(stderr=True).print(f"[red]error[/red] {_esc(str(spec))}: this is a trainer spec; "
                                     "describe takes a model spec")
