@@ -44,7 +44,11 @@ class Arg:
 
 @dataclass(frozen=True)
 class Step:
-    """One node of the plan: call ``fn`` (a function) or ``nodes[name]`` (a module)."""
+    """One node of the plan: call ``fn`` (a function, or the module registered as ``nodes[name]``).
+
+    ``roots`` is the fast path: when every argument is a plain positional reference to a whole
+    value (the common case), their names, so ``run`` reads them with one dict lookup each.
+    """
 
     name: str
     type: str
@@ -54,6 +58,14 @@ class Step:
     kwargs: tuple[tuple[str, Arg], ...]
     const: dict
     loc: Loc
+    roots: tuple[str, ...] | None = None
+
+    @staticmethod
+    def make(name: str, type: str, module: bool, fn: Any, args: tuple[Arg, ...],
+             kwargs: tuple[tuple[str, Arg], ...], const: dict, loc: Loc) -> Step:
+        simple = not kwargs and all(not a.many and not a.refs[0].path for a in args)
+        roots = tuple(a.refs[0].root for a in args) if simple else None
+        return Step(name, type, module, fn, args, kwargs, const, loc, roots)
 
 
 def _value(env: dict, arg: Arg) -> Any:
@@ -89,7 +101,10 @@ class Graph(nn.Module):
     def run(self, env: dict, on_step: Any = None) -> Any:
         """Walk the plan over ``env`` (input name -> tensor). ``on_step`` lets the checker watch."""
         for step in self.plan:
-            fn = self.nodes[step.name] if step.module else step.fn
+            fn = step.fn
+            if step.roots is not None and on_step is None:
+                env[step.name] = fn(*[env[r] for r in step.roots], **step.const)
+                continue
             args = [_value(env, a) for a in step.args]
             kwargs = {k: _value(env, a) for k, a in step.kwargs}
             if on_step is None:
@@ -281,7 +296,8 @@ class _Builder:
                 modules[node.name] = module
             args, kwargs = self.arguments(node, module if module is not None else fn, (*loc, i))
             const = {} if module is not None else dict(node.params)
-            steps.append(Step(node.name, node.type, module is not None, fn, args, kwargs, const, (*loc, i)))
+            target = module if module is not None else fn
+            steps.append(Step.make(node.name, node.type, module is not None, target, args, kwargs, const, (*loc, i)))
         if len(steps) != len(graph) or self.issues:
             return modules, None
         return modules, tuple(steps)

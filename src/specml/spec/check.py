@@ -74,6 +74,7 @@ def check_graph(
 ) -> list[int]:
     """Check names, references and acyclicity of ``nodes``; return a topological order (indices)."""
     sources = list(sources)
+    issues_before = len(issues)
     names: dict[str, int] = {}
     for i, node in enumerate(nodes):
         if node.name in names:
@@ -100,7 +101,7 @@ def check_graph(
         _check_ref(text, sources, names, candidates, (*outputs_loc, name), issues)
 
     order = _toposort(nodes, deps, loc, issues)
-    if warnings is not None and order:
+    if warnings is not None and order and len(issues) == issues_before:
         used = _reachable(outputs, names, deps)
         for i, node in enumerate(nodes):
             if i not in used:
