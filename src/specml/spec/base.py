@@ -14,9 +14,9 @@ TAG = "§"
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors; values are validated when assigned too."""
+    """Unknown keys are errors; no silent coercion (`epochs: yes` is not 1); assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 def _one_or_many(value: Any) -> str | None:

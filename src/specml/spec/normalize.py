@@ -64,9 +64,13 @@ class Normalized:
                                            f"{existing!r} there", "state the setting once")
             return
         parent = self.data
-        for part in dst[:-1]:
-            if not isinstance(parent.get(part), dict):
+        for depth, part in enumerate(dst[:-1]):
+            if part not in parent:
                 parent[part] = {}
+            elif not isinstance(parent[part], dict):
+                self.issues.add(self.source(tuple(dst[:depth + 1])), f"expected a mapping, got {parent[part]!r}",
+                                f"{format_path(where_src)} belongs in it")
+                return
             parent = parent[part]
         parent[dst[-1]] = value
         self.origin[tuple(dst)] = where_src
