@@ -31,8 +31,34 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_FILES = sorted((ROOT / "examples").glob("*/*.yaml"))
 EXAMPLES: dict[str, dict] = {f"{p.parent.name}/{p.name}": read_yaml(p)[0] for p in EXAMPLE_FILES}
-MODEL_EXAMPLES = sorted(k for k, v in EXAMPLES.items() if "graph" in v)
-TRAINER_EXAMPLES = sorted(k for k, v in EXAMPLES.items() if "optimizer" in v)
+
+
+def _layouts() -> dict[str, tuple[str, dict]]:
+    """Every example file as it is ("file"), and each model+trainer pair in the other layouts a file may
+    use: a single-file spec with a ``training:`` section, the nested ``model:``/``trainer:`` layout, and a
+    single-file spec whose loss is written in the training section as ``pred: model.<output>``."""
+    seeds: dict[str, tuple[str, dict]] = {name: ("file", data) for name, data in EXAMPLES.items()}
+    for model_path in sorted((ROOT / "examples").glob("*/model.yaml")):
+        trainer_path = model_path.with_name("trainer.yaml")
+        if not trainer_path.exists():
+            continue
+        model, trainer = EXAMPLES[f"{model_path.parent.name}/model.yaml"], EXAMPLES[f"{model_path.parent.name}/trainer.yaml"]
+        stem = model_path.parent.name
+        seeds[f"{stem}:single"] = ("single", {**copy.deepcopy(model), "training": copy.deepcopy(trainer)})
+        seeds[f"{stem}:nested"] = ("nested", {"model": copy.deepcopy(model), "trainer": copy.deepcopy(trainer)})
+        loss = model.get("loss")
+        if isinstance(loss, dict) and isinstance(loss.get("inputs"), dict):
+            moved = {k: copy.deepcopy(v) for k, v in loss.items() if k != "inputs"}
+            moved["pred"] = "model." + loss["inputs"]["input"]
+            moved["target"] = loss["inputs"]["target"]
+            bare = {k: copy.deepcopy(v) for k, v in model.items() if k != "loss"}
+            seeds[f"{stem}:loss-in-trainer"] = ("single", {**bare, "training": {**copy.deepcopy(trainer), "loss": moved}})
+    return seeds
+
+
+SEEDS = _layouts()
+LAYOUT = {name: layout for name, (layout, _) in SEEDS.items()}
+SEED_DATA = {name: data for name, (_, data) in SEEDS.items()}
 
 FUZZ = settings(
     max_examples=150,
@@ -74,19 +100,12 @@ def pick_location(draw, data: dict, where: Callable[[Path_, Any], bool] = lambda
 
 
 def graph_lists(data: dict) -> list[Path_]:
-    """The node lists of a model spec: ``graph`` and every ``modules.<M>.graph``."""
-    found: list[Path_] = []
-    if isinstance(data.get("graph"), list):
-        found.append(("graph",))
-    if isinstance(data.get("modules"), dict):
-        for name, mdef in data["modules"].items():
-            if isinstance(mdef, dict) and isinstance(mdef.get("graph"), list):
-                found.append(("modules", name, "graph"))
-    return found
+    """The node lists of a model spec (``graph``, ``modules.<M>.graph``, in any layout)."""
+    return [p for p in locations(data) if p[-1] == "graph" and isinstance(get(data, p), list)]
 
 
 def is_reference(path: Path_, value: Any) -> bool:
-    """A reference string: in a node's ``inputs``, in ``outputs``, or a loss's ``inputs.input``."""
+    """A reference string: in a node's ``inputs``, in ``outputs``, or the output a loss reads."""
     if not isinstance(value, str):
         return False
     parts = list(path)
@@ -95,7 +114,12 @@ def is_reference(path: Path_, value: Any) -> bool:
         return bool(rest) and rest[0] == "inputs"
     if len(parts) >= 2 and parts[-2] == "outputs":
         return True
-    return parts[0] == "loss" and parts[-2:] == ["inputs", "input"]
+    return "loss" in parts and (parts[-2:] == ["inputs", "input"] or parts[-1] in ("pred", "prediction"))
+
+
+def model_root(data: dict) -> dict:
+    inner = data.get("model")
+    return inner if isinstance(inner, dict) and ("graph" in inner or "inputs" in inner) else data
 
 
 def names_in(data: dict) -> tuple[list[str], list[str]]:
@@ -103,11 +127,27 @@ def names_in(data: dict) -> tuple[list[str], list[str]]:
     nodes: list[str] = []
     for gpath in graph_lists(data):
         nodes += [n["name"] for n in get(data, gpath) if isinstance(n, dict) and isinstance(n.get("name"), str)]
-    inputs = [k for k in data.get("inputs", {}) if isinstance(k, str)] if isinstance(data.get("inputs"), dict) else []
-    for mdef in (data.get("modules") or {}).values() if isinstance(data.get("modules"), dict) else ():
+    root = model_root(data)
+    inputs = [k for k in root["inputs"] if isinstance(k, str)] if isinstance(root.get("inputs"), dict) else []
+    modules = root.get("modules") if isinstance(root.get("modules"), dict) else {}
+    for mdef in modules.values():
         if isinstance(mdef, dict) and isinstance(mdef.get("inputs"), list):
             inputs += [i for i in mdef["inputs"] if isinstance(i, str)]
     return nodes or ["hidden1"], inputs or ["features"]
+
+
+def split_layout(seed: str, path: Path_) -> tuple[str, Path_] | None:
+    """(model|trainer, the path inside that part) for a place in a seed; None for the nested layout's root."""
+    layout = LAYOUT[seed]
+    if layout == "file":
+        return ("model" if "graph" in SEED_DATA[seed] else "trainer"), path
+    if layout == "single":
+        return ("trainer", path[1:]) if path[:1] == ("training",) else ("model", path)
+    if path[:1] == ("model",):
+        return "model", path[1:]
+    if path[:1] == ("trainer",):
+        return "trainer", path[1:]
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -285,14 +325,15 @@ MUTATIONS: dict[str, Callable[[Any, dict], str | None]] = {
     "swap_type": m_swap_type,
 }
 NEEDS_GRAPH = {"bad_reference", "duplicate_node", "delete_node"}
+MODEL_SEEDS = sorted(k for k, v in SEED_DATA.items() if graph_lists(v))
 
 
 @st.composite
 def mutated_specs(draw, kinds: tuple[str, ...] = tuple(MUTATIONS), max_mutations: int = 1) -> tuple[dict, list[str]]:
     """(a mutated copy of an example spec, what was done to it)."""
     needs_graph = all(k in NEEDS_GRAPH for k in kinds)
-    name = draw(st.sampled_from(MODEL_EXAMPLES if needs_graph else sorted(EXAMPLES)))
-    data = copy.deepcopy(EXAMPLES[name])
+    name = draw(st.sampled_from(MODEL_SEEDS if needs_graph else sorted(SEEDS)))
+    data = copy.deepcopy(SEED_DATA[name])
     done = [name]
     for _ in range(draw(st.integers(1, max_mutations))):
         kind = draw(st.sampled_from(kinds))
@@ -346,10 +387,13 @@ def run_property(case: tuple[dict, list[str]], *, check: bool = True) -> SpecFil
 # tests
 
 
-def test_examples_are_found_and_valid():
-    """The fuzzing starts from valid specs of both kinds; if these fail, the property tests mean nothing."""
-    assert len(MODEL_EXAMPLES) >= 3 and len(TRAINER_EXAMPLES) >= 3, sorted(EXAMPLES)
-    for name, data in EXAMPLES.items():
+def test_seeds_are_found_and_valid():
+    """The fuzzing starts from valid specs of every kind and layout; if these fail, the property tests mean nothing."""
+    assert sum("graph" in v for v in EXAMPLES.values()) >= 3, sorted(EXAMPLES)
+    assert sum("optimizer" in v for v in EXAMPLES.values()) >= 3, sorted(EXAMPLES)
+    assert {"single", "nested"} <= set(LAYOUT.values()), sorted(SEEDS)
+    assert any(name.endswith(":loss-in-trainer") for name in SEEDS), sorted(SEEDS)
+    for name, data in SEED_DATA.items():
         result = load_or_spec_error(copy.deepcopy(data), check=True)
         assert isinstance(result, SpecFile), f"{name} is not valid: {result}"
 
@@ -425,59 +469,71 @@ REFUSED_TYPES = st.one_of(
 @FUZZ
 @given(data=st.data())
 def test_refused_type_is_reported_at_its_path(data):
-    name = data.draw(st.sampled_from(sorted(EXAMPLES)), label="example")
-    spec = copy.deepcopy(EXAMPLES[name])
+    """A ``type:`` that does not resolve (node, loss, optimizer, scheduler) is an error at that very path,
+    in every layout, and the message names the type."""
+    name = data.draw(st.sampled_from(sorted(SEEDS)), label="seed")
+    spec = copy.deepcopy(SEED_DATA[name])
     path = data.draw(st.sampled_from([p for p in locations(spec)
-                                      if p[-1] == "type" and get(spec, (*p[:-1],)).get("type") != "arc.stack"]),
-                     label="path")
+                                      if p[-1] == "type" and isinstance(get(spec, p), str)
+                                      and get(spec, p) != "arc.stack"]), label="path")
     refused = data.draw(REFUSED_TYPES, label="type")
     get(spec, path[:-1])["type"] = refused
     result = load_or_spec_error(spec, check=True)
     assert isinstance(result, SpecError), f"{name}: {path} = {refused!r} was accepted"
     at_path = [i for i in result.issues if i.loc == path]
-    assert at_path, f"no issue at {path}: {[str(i) for i in result.issues]}"
+    assert at_path, f"{name}: no issue at {path}: {[str(i) for i in result.issues]}"
     assert any(refused in i.message for i in at_path), [str(i) for i in at_path]
 
 
-def strict_key_paths(spec: dict) -> list[tuple[Path_, type]]:
-    """Keys of ``spec`` that are fields of a spec model (where an unknown key is an error)."""
-    out: list[tuple[Path_, type]] = []
-    for path in locations(spec):
-        key, parent = path[-1], path[:-1]
-        if isinstance(key, int) or len(key) < 4:
-            continue
-        cls = _strict_class_at(spec, parent)
-        if cls is not None and key in cls.model_fields:
-            out.append((path, cls))
-    return out
+STRICT = {
+    "model": {(): ModelSpec, ("loss",): LossSpec, ("loss", "inputs"): LossInputs},
+    "trainer": {(): TrainerSpec, ("optimizer",): OptimizerSpec, ("config",): TrainerConfig,
+                ("scheduler",): SchedulerSpec, ("loss",): LossSpec, ("loss", "inputs"): LossInputs},
+}
 
 
-def _strict_class_at(spec: dict, parent: Path_) -> type | None:
-    if "graph" in spec:
-        table = {(): ModelSpec, ("loss",): LossSpec, ("loss", "inputs"): LossInputs}
-        if parent in table:
-            return table[parent]
-        if len(parent) == 2 and parent[0] == "inputs":
-            return InputSpec
-        if len(parent) == 2 and parent[0] == "graph":
-            return NodeSpec
-        if len(parent) == 2 and parent[0] == "modules":
-            return ModuleDef
-        if len(parent) == 4 and parent[0] == "modules" and parent[2] == "graph":
-            return NodeSpec
+def _strict_class_at(seed: str, parent: Path_) -> type | None:
+    """The spec model whose fields the keys under ``parent`` are (None where keys are free names)."""
+    split = split_layout(seed, parent)
+    if split is None:
         return None
-    return {(): TrainerSpec, ("optimizer",): OptimizerSpec, ("config",): TrainerConfig,
-            ("scheduler",): SchedulerSpec}.get(parent)
+    kind, inner = split
+    if inner in STRICT[kind]:
+        return STRICT[kind][inner]
+    if kind == "model":
+        if len(inner) == 2 and inner[0] == "inputs":
+            return InputSpec
+        if len(inner) == 2 and inner[0] == "graph":
+            return NodeSpec
+        if len(inner) == 2 and inner[0] == "modules":
+            return ModuleDef
+        if len(inner) == 4 and inner[0] == "modules" and inner[2] == "graph":
+            return NodeSpec
+    return None
+
+
+def strict_key_paths(seed: str, spec: dict) -> list[Path_]:
+    """Keys of ``spec`` (4+ letters) that are fields of a spec model, where an unknown key is an error."""
+    out: list[Path_] = []
+    for path in locations(spec):
+        key = path[-1]
+        if isinstance(key, str) and len(key) >= 4:
+            cls = _strict_class_at(seed, path[:-1])
+            if cls is not None and key in cls.model_fields:
+                out.append(path)
+    return out
 
 
 @FUZZ
 @given(data=st.data())
 def test_misspelt_key_is_reported_with_did_you_mean(data):
-    name = data.draw(st.sampled_from(sorted(EXAMPLES)), label="example")
-    spec = copy.deepcopy(EXAMPLES[name])
-    path, cls = data.draw(st.sampled_from(strict_key_paths(spec)), label="key")
+    """A known key with one letter doubled is an unknown key, reported where it is written, with the
+    key it resembles as a hint."""
+    name = data.draw(st.sampled_from(sorted(SEEDS)), label="seed")
+    spec = copy.deepcopy(SEED_DATA[name])
+    path = data.draw(st.sampled_from(strict_key_paths(name, spec)), label="key")
     key = path[-1]
-    i = data.draw(st.integers(0, len(key) - 1), label="doubled char")
+    i = data.draw(st.integers(0, len(key) - 1), label="doubled letter")
     new = key[:i] + key[i] + key[i:]
     parent = get(spec, path[:-1])
     items = [(new if k == key else k, v) for k, v in parent.items()]
@@ -487,9 +543,46 @@ def test_misspelt_key_is_reported_with_did_you_mean(data):
     assert isinstance(result, SpecError), f"{name}: {key!r} -> {new!r} was accepted"
     loc = (*path[:-1], new)
     hits = [x for x in result.issues if x.loc == loc]
-    assert hits, f"no issue at {loc}: {[str(x) for x in result.issues]}"
+    assert hits, f"{name}: no issue at {loc}: {[str(x) for x in result.issues]}"
     assert any(f"unknown key '{new}'" in x.message for x in hits), [str(x) for x in hits]
     assert any(x.hint and re.search(r"did you mean '\w+'\?", x.hint) for x in hits), [str(x) for x in hits]
+
+
+LOSS_SEEDS = sorted(k for k, v in SEED_DATA.items()
+                    if any("loss" in p and p[-1] in ("input", "pred") for p in locations(v)))
+
+
+def _outputs_of(spec: dict) -> dict:
+    outputs = model_root(spec).get("outputs")
+    return outputs if isinstance(outputs, dict) else {}
+
+
+@FUZZ
+@given(data=st.data())
+def test_bad_loss_wiring_is_reported_where_written(data):
+    """A loss that reads an output the model does not have, or whose target column is also a feature, is
+    an error at the place the loss names it, whichever layout holds the loss."""
+    name = data.draw(st.sampled_from(LOSS_SEEDS), label="seed")
+    spec = copy.deepcopy(SEED_DATA[name])
+    what = data.draw(st.sampled_from(["output", "target"]), label="what")
+    if what == "output":
+        path = next(p for p in locations(spec) if "loss" in p and p[-1] in ("input", "pred")
+                    and isinstance(get(spec, p), str))
+        outputs = _outputs_of(spec)
+        value = data.draw(st.one_of(typos(next(iter(outputs))), identifier)
+                          .filter(lambda v: v.removeprefix("model.") not in outputs), label="output")
+        if path[-1] == "pred":
+            value = "model." + value
+    else:
+        path = next(p for p in locations(spec) if "loss" in p and p[-1] == "target")
+        columns = [c for inp in model_root(spec)["inputs"].values() for c in inp.get("columns") or []]
+        value = data.draw(st.sampled_from(columns), label="feature column")
+    get(spec, path[:-1])[path[-1]] = value
+    for check in (False, True):
+        result = load_or_spec_error(copy.deepcopy(spec), check=check)
+        assert isinstance(result, SpecError), f"{name}: {path} = {value!r} was accepted (check={check})"
+        hits = [x for x in result.issues if x.loc == path]
+        assert hits, f"{name}: no issue at {path}: {[str(x) for x in result.issues]}"
 
 
 # -- fixed counterexamples (kept explicit so they are checked on every run, not only when drawn) --
@@ -511,15 +604,18 @@ FIXED = [
     ("pima_mlp/model.yaml", ("graph", 0, "inputs", "input"), "hidden1.output"),
     ("pima_mlp/model.yaml", ("graph", 0, "type"), "os.system"),
     ("logistic/trainer.yaml", ("optimizer", "params", "momentum"), -1),
-    ("residual_mlp/trainer.yaml", ("scheduler", "params", "T_max"), "sixty"),
+    ("pima_mlp/trainer.yaml", ("scheduler", "params", "factor"), 2.0),
     ("pima_mlp/model.yaml", ("inputs", "patient_data", "shape"), [None, -8]),
     ("residual_mlp/model.yaml", ("graph", 1, "params", "count"), 0),
+    ("pima_mlp:loss-in-trainer", ("training", "loss", "pred"), "model.nonexistent"),
+    ("pima_mlp:loss-in-trainer", ("training", "loss", "type"), "os.system"),
+    ("residual_mlp:nested", ("model", "graph", 0, "inputs", "input"), "stem.output"),
 ]
 
 
 @pytest.mark.parametrize("example, path, value", FIXED, ids=[f"{e}:{p}={v!r}" for e, p, v in FIXED])
 @pytest.mark.parametrize("check", [True, False], ids=["deep", "shallow"])
 def test_fixed_mutation_gives_spec_error(example, path, value, check):
-    result = load_or_spec_error(_set(EXAMPLES[example], path, value), check=check)
+    result = load_or_spec_error(_set(SEED_DATA[example], path, value), check=check)
     if check:
         assert isinstance(result, SpecError), f"{path} = {value!r} was accepted"

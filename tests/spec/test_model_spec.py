@@ -7,9 +7,7 @@ real YAML files, and asserts the field path, message and hint a user would read.
 from __future__ import annotations
 
 import copy
-import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import pytest
@@ -380,6 +378,18 @@ def test_cycle_is_reported_with_the_node_names():
     assert len(cycle) == 1
     assert "hidden1" in cycle[0].message and "act" in cycle[0].message
     assert cycle[0].path in ("graph[0].inputs", "graph[1].inputs")
+
+
+def test_cycle_names_only_the_nodes_on_it():
+    data = mlp()
+    # prob (listed first) reads the cycle but is not on it: hidden1 -> act -> head -> hidden1
+    data["graph"].insert(0, data["graph"].pop())
+    data["graph"][1]["inputs"] = {"input": "head.output"}
+    cycle = [i for i in issues_of(data) if "cycle" in i.message]
+    assert len(cycle) == 1
+    named = cycle[0].message.split(":", 1)[1]
+    assert all(n in named for n in ("hidden1", "act", "head"))
+    assert "prob" not in named
 
 
 def test_a_node_reading_its_own_output_is_a_cycle():

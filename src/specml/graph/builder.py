@@ -309,6 +309,13 @@ class _Builder:
             if not isinstance(callee, nn.Module) and short in SEQUENCE_FIRST:
                 return (Arg(refs, many=True),), ()
             return tuple(Arg((r,)) for r in refs), ()
+        if isinstance(callee, Stack):  # one input (checked), fed to the first block
+            (key, value), = node.inputs.items()
+            first = callee.blocks[0].input_names[0]
+            if key not in (first, *GENERIC_KEYS):
+                self.issues.add((*loc, "inputs", key), f"arc.stack feeds its module's input '{first}'",
+                                f"write inputs: {{{first}: ...}}")
+            return (self._arg(value),), ()
         target = callee.forward if isinstance(callee, nn.Module) else callee
         sig = None if isinstance(callee, Graph | Stack) else signature_params(target)
         if isinstance(callee, Graph):

@@ -179,16 +179,20 @@ def load_spec(source: Source, *, check: bool = True) -> SpecFile:
         said += trainer_n.warnings
         result.trainer = _validate(TrainerSpec, trainer_n, issues)
 
+    if result.model is not None and result.trainer is not None and result.trainer.loss is not None:
+        # a single-file spec's loss (training.loss, trainer.loss) belongs to the model: move it there
+        # before the model's checks, keeping the place it was written for error messages
+        try:
+            result.model = merge_loss(result.model, result.trainer)
+            result.trainer = result.trainer.model_copy(update={"loss": None})
+            model_n.origin.update({loc: trainer_n.source(loc) for loc in [("loss",), *trainer_n.origin]
+                                   if loc[:1] == ("loss",)})
+        except SpecError as exc:
+            issues += _remap(exc.issues, trainer_n)
     if result.model is not None:
         found: list[tuple[Loc, str]] = []
         issues += _remap(list(check_model(result.model, found)), model_n)
         said += [(model_n.source(loc), msg) for loc, msg in found]
-    if not issues and result.model is not None and result.trainer is not None and result.trainer.loss is not None:
-        try:
-            result.model = merge_loss(result.model, result.trainer)
-            result.trainer = result.trainer.model_copy(update={"loss": None})
-        except SpecError as exc:
-            issues += _remap(exc.issues, trainer_n)
     if check and not issues:
         if result.model is not None:
             from specml.graph.check import check_model_torch
