@@ -102,15 +102,15 @@ class Graph(nn.Module):
         """Walk the plan over ``env`` (input name -> tensor). ``on_step`` lets the checker watch."""
         for step in self.plan:
             fn = step.fn
-            if step.roots is not None and on_step is None:
+            if step.roots is not None and on_step is None:  # the fast path
                 env[step.name] = fn(*[env[r] for r in step.roots], **step.const)
+                continue
+            if on_step is not None:
+                env[step.name] = on_step(self, step, env)
                 continue
             args = [_value(env, a) for a in step.args]
             kwargs = {k: _value(env, a) for k, a in step.kwargs}
-            if on_step is None:
-                env[step.name] = fn(*args, **kwargs, **step.const)
-            else:
-                env[step.name] = on_step(self, step, fn, args, kwargs)
+            env[step.name] = fn(*args, **kwargs, **step.const)
         if self.single_output:
             return _select(env, self.output_refs[0][1])
         return {name: _select(env, ref) for name, ref in self.output_refs}

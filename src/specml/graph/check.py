@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from specml.graph.allowlist import NotAllowed, resolve_loss, signature_params
-from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line
+from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _value
 from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import ModelSpec
 
@@ -64,7 +64,7 @@ def _merge(a: Any, b: Any) -> str:
 
 def _describe_args(step: Step, args: list, kwargs: dict) -> str:
     parts = []
-    flat = [*zip([None] * len(args), step.args, args), *((k, a, kwargs[k]) for k, a in step.kwargs)]
+    flat = [*zip([None] * len(args), step.args, args), *((k, a, kwargs[k]) for k, a in step.kwargs if k in kwargs)]
     for key, arg, value in flat:
         refs = ", ".join(r.text for r in arg.refs)
         label = f"{key}=" if key else ""
@@ -88,8 +88,11 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[st
     """Run the plan once, node by node; record top-level output shapes; report the first failure."""
     shapes: dict[str, Any] = {}
 
-    def watch(graph: Graph, step: Step, fn: Any, args: list, kwargs: dict) -> Any:
+    def watch(graph: Graph, step: Step, env: dict) -> Any:
+        fn, args, kwargs = step.fn, [], {}
         try:
+            args = [_value(env, a) for a in step.args]
+            kwargs = {k: _value(env, a) for k, a in step.kwargs}
             if isinstance(fn, Graph):
                 env = dict(zip(fn.input_names, args))
                 env.update(kwargs)
@@ -114,6 +117,10 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[st
     try:
         outputs = model.run(model.embed(dict(batch)), watch)
     except _Failed:
+        return {}
+    except Exception as exc:  # selecting an output (e.g. `head.output.3` of a tensor)
+        if issues is not None:
+            issues.add(("outputs",), f"selecting the outputs failed in a dry forward pass: {_one_line(exc)}")
         return {}
     for name, value in outputs.items():
         shapes[f"output:{name}"] = _shape_of(value)

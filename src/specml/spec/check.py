@@ -34,7 +34,7 @@ def parse_ref(text: str) -> Ref:
         rest = rest[1:]
     elif rest:
         raise ValueError(f"after '{root}.' a reference continues with 'output' (e.g. '{root}.output')")
-    path = tuple(int(p) if p.isdigit() else p for p in rest)
+    path = tuple(int(p) if p.lstrip("-").isdigit() else p for p in rest)
     if any(p == "" for p in path) or root == "":
         raise ValueError("empty part in reference")
     return Ref(root, path, text)
