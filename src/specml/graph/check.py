@@ -89,10 +89,19 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[st
     shapes: dict[str, Any] = {}
 
     def watch(graph: Graph, step: Step, env: dict) -> Any:
-        fn, args, kwargs = step.fn, [], {}
+        fn = step.fn
+        for arg in (*step.args, *(a for _, a in step.kwargs)):
+            try:
+                _value(env, arg)
+            except Exception as exc:
+                if issues is not None:
+                    refs = ", ".join(r.text for r in arg.refs)
+                    issues.add(step.loc, f"node '{step.name}' cannot select its input {refs} in a dry forward "
+                                         f"pass: {_one_line(exc)}")
+                raise _Failed from None
+        args = [_value(env, a) for a in step.args]
+        kwargs = {k: _value(env, a) for k, a in step.kwargs}
         try:
-            args = [_value(env, a) for a in step.args]
-            kwargs = {k: _value(env, a) for k, a in step.kwargs}
             if isinstance(fn, Graph):
                 env = dict(zip(fn.input_names, args))
                 env.update(kwargs)
