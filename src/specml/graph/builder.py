@@ -99,7 +99,12 @@ class Graph(nn.Module):
         return self.run(env)
 
     def run(self, env: dict, on_step: Any = None) -> Any:
-        """Walk the plan over ``env`` (input name -> tensor). ``on_step`` lets the checker watch."""
+        """Walk the plan over ``env`` (input name -> tensor) and read the outputs."""
+        self.run_nodes(env, on_step)
+        return self.read_outputs(env)
+
+    def run_nodes(self, env: dict, on_step: Any = None) -> None:
+        """Run every node, in plan order, storing results in ``env``. ``on_step`` lets the checker watch."""
         for step in self.plan:
             fn = step.fn
             if step.roots is not None and on_step is None:  # the fast path
@@ -111,6 +116,8 @@ class Graph(nn.Module):
             args = [_value(env, a) for a in step.args]
             kwargs = {k: _value(env, a) for k, a in step.kwargs}
             env[step.name] = fn(*args, **kwargs, **step.const)
+
+    def read_outputs(self, env: dict) -> Any:
         if self.single_output:
             return _select(env, self.output_refs[0][1])
         return {name: _select(env, ref) for name, ref in self.output_refs}

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from specml.graph.allowlist import NotAllowed, resolve_loss, signature_params
-from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _value
+from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _select, _value
+from specml.spec.check import Ref
 from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import ModelSpec
 
@@ -84,6 +85,24 @@ class _Failed(Exception):
     pass
 
 
+def _selection_problem(env: dict, ref: Ref) -> str | None:
+    """Why ``ref``'s path cannot be followed: only tuple/list elements and dict keys can be selected."""
+    value = env[ref.root]
+    for i, part in enumerate(ref.path):
+        so_far = ".".join([ref.root, "output", *map(str, ref.path[:i])])
+        if isinstance(value, dict):
+            if part not in value:
+                return f"{so_far} has no element '{part}' (it has: {', '.join(map(str, value))})"
+        elif isinstance(value, list | tuple):
+            if not isinstance(part, int) or not -len(value) <= part < len(value):
+                return f"{so_far} is a {type(value).__name__} of {len(value)} elements; '{part}' is not one of them"
+        else:
+            kind = "a tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+            return f"{so_far} is {kind}, not a tuple; there is nothing to select (write {so_far})"
+        value = value[part]
+    return None
+
+
 def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[str, Any]:
     """Run the plan once, node by node; record top-level output shapes; report the first failure."""
     shapes: dict[str, Any] = {}
@@ -91,14 +110,12 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[st
     def watch(graph: Graph, step: Step, env: dict) -> Any:
         fn = step.fn
         for arg in (*step.args, *(a for _, a in step.kwargs)):
-            try:
-                _value(env, arg)
-            except Exception as exc:
-                if issues is not None:
-                    refs = ", ".join(r.text for r in arg.refs)
-                    issues.add(step.loc, f"node '{step.name}' cannot select its input {refs} in a dry forward "
-                                         f"pass: {_one_line(exc)}")
-                raise _Failed from None
+            for ref in arg.refs:
+                problem = _selection_problem(env, ref)
+                if problem:
+                    if issues is not None:
+                        issues.add(step.loc, f"node '{step.name}' cannot read {ref.text}: {problem}")
+                    raise _Failed
         args = [_value(env, a) for a in step.args]
         kwargs = {k: _value(env, a) for k, a in step.kwargs}
         try:
@@ -123,14 +140,19 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[st
             shapes[step.name] = _shape_of(out)
         return out
 
+    env = model.embed(dict(batch))
     try:
-        outputs = model.run(model.embed(dict(batch)), watch)
+        model.run_nodes(env, watch)
     except _Failed:
         return {}
-    except Exception as exc:  # selecting an output (e.g. `head.output.3` of a tensor)
-        if issues is not None:
-            issues.add(("outputs",), f"selecting the outputs failed in a dry forward pass: {_one_line(exc)}")
-        return {}
+    outputs = {}
+    for name, ref in model.output_refs:
+        problem = _selection_problem(env, ref)
+        if problem:
+            if issues is not None:
+                issues.add(("outputs", name), f"cannot read {ref.text}: {problem}")
+            return {}
+        outputs[name] = _select(env, ref)
     for name, value in outputs.items():
         shapes[f"output:{name}"] = _shape_of(value)
     return shapes
