@@ -1,10 +1,11 @@
 """Property-based mutation tests of the spec loader.
 
-Every valid example spec (``examples/*/model.yaml`` and ``trainer.yaml``) is mutated at a place
-picked by walking its nested dict: a key dropped or misspelt, a value of a wrong type, a bad
-reference, a node duplicated or deleted, a type name swapped for some other dotted name. Whatever
-the mutation, ``load_spec`` either returns or raises :class:`SpecError` whose issues each carry a
-message and a field path. Any other exception is a crash a user would see as a traceback.
+Every valid example spec (``examples/*/model.yaml`` and ``trainer.yaml``, and each pair put together
+in the single-file and nested layouts) is mutated at a place picked by walking its nested dict: a key
+dropped or misspelt, a value of a wrong type, a bad reference, a node duplicated or deleted, a type
+name swapped for some other dotted name. Whatever the mutation, ``load_spec`` either returns or
+raises :class:`SpecError` whose issues each carry a message and a field path. Any other exception
+is a crash a user would see as a traceback.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _layouts() -> dict[str, tuple[str, dict]]:
         trainer_path = model_path.with_name("trainer.yaml")
         if not trainer_path.exists():
             continue
-        model, trainer = EXAMPLES[f"{model_path.parent.name}/model.yaml"], EXAMPLES[f"{model_path.parent.name}/trainer.yaml"]
         stem = model_path.parent.name
+        model, trainer = EXAMPLES[f"{stem}/model.yaml"], EXAMPLES[f"{stem}/trainer.yaml"]
         seeds[f"{stem}:single"] = ("single", {**copy.deepcopy(model), "training": copy.deepcopy(trainer)})
         seeds[f"{stem}:nested"] = ("nested", {"model": copy.deepcopy(model), "trainer": copy.deepcopy(trainer)})
         loss = model.get("loss")
@@ -52,7 +53,8 @@ def _layouts() -> dict[str, tuple[str, dict]]:
             moved["pred"] = "model." + loss["inputs"]["input"]
             moved["target"] = loss["inputs"]["target"]
             bare = {k: copy.deepcopy(v) for k, v in model.items() if k != "loss"}
-            seeds[f"{stem}:loss-in-trainer"] = ("single", {**bare, "training": {**copy.deepcopy(trainer), "loss": moved}})
+            training = {**copy.deepcopy(trainer), "loss": moved}
+            seeds[f"{stem}:loss-in-trainer"] = ("single", {**bare, "training": training})
     return seeds
 
 

@@ -166,7 +166,18 @@ def _check_scheduler(spec: TrainerSpec, optimizer, issues: IssueList) -> None:
     if bad or optimizer is None:
         return
     try:
-        cls(optimizer, **sched.params)
+        scheduler = cls(optimizer, **sched.params)
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        issues.add(("scheduler", "params"), f"{name} cannot be built: {message}")
+        issues.add(("scheduler", "params"), f"{name} cannot be built: {_first_line(exc)}")
+        return
+    try:  # some params are only read when stepping (CosineAnnealingLR's T_max)
+        for _ in range(2):
+            optimizer.step()
+            scheduler.step(1.0) if short == PLATEAU else scheduler.step()
+    except Exception as exc:
+        issues.add(("scheduler", "params"), f"{name} fails when stepped: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
