@@ -752,7 +752,7 @@ def test_known_early_stopping_monitor_accepted(monitor):
               epochs: 3
               batch_size: 8
               epochs: 4
-         """, "epochs", 7),
+         """, "config.epochs", 7),
     ],
     ids=["enum", "lr", "optimizer-type", "optimizer-param", "unknown-key", "duplicate-setting",
          "scheduler-monitor", "yaml-duplicate-key"],

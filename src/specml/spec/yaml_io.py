@@ -26,7 +26,7 @@ _FLOAT = re.compile(
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader + YAML 1.2 floats (``1e-5``) + duplicate keys as errors."""
+    """SafeLoader with YAML 1.2 floats (``1e-5``)."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -36,55 +36,44 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, second: int) -> None:
-        self.key, self.first, self.second = key, first, second
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            raise _DuplicateKey(key, seen[key], line)
-        seen[key] = line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None) -> dict[Loc, int]:
-    """Field path -> 1-based line, for every mapping key and sequence item in the document."""
+def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None,
+              dupes: list[SpecIssue] | None = None) -> dict[Loc, int]:
+    """Field path -> 1-based line for every key and item; a key written twice goes to ``dupes``."""
     out = {} if out is None else out
     out.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            out[(*loc, key)] = key_node.start_mark.line + 1
-            _line_map(value_node, (*loc, key), out)
+            line = key_node.start_mark.line + 1
+            if (*loc, key) in out and dupes is not None:
+                dupes.append(SpecIssue((*loc, key), f"key '{key}' is written twice (lines {out[(*loc, key)]} and "
+                                                     f"{line}); the first value would be lost", "keep one of them",
+                                       None, line))
+                continue
+            out[(*loc, key)] = line
+            _line_map(value_node, (*loc, key), out, dupes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[(*loc, i)] = item.start_mark.line + 1
-            _line_map(item, (*loc, i), out)
+            _line_map(item, (*loc, i), out, dupes)
     return out
 
 
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]:
-    """Parse one YAML document; return the data and a map of field path -> line number."""
+    """Parse one YAML document; return the data and a map of field path -> line number.
+
+    A key written twice in one mapping is an error (PyYAML would keep the last value silently).
+    """
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
+        dupes: list[SpecIssue] = []
+        lines = _line_map(node, dupes=dupes)
+        if dupes:
+            raise SpecError([SpecIssue(d.loc, d.message, d.hint, file, d.line) for d in dupes])
         data = loader.construct_document(node)
-    except _DuplicateKey as dup:
-        raise SpecError(
-            [SpecIssue((str(dup.key),), f"key '{dup.key}' is written twice (lines {dup.first} and "
-                       f"{dup.second}); the first value would be lost", "keep one of them",
-                       file, dup.second)]
-        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -92,7 +81,7 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]
         raise SpecError([SpecIssue((), f"not valid YAML: {problem}", None, file, line)]) from None
     finally:
         loader.dispose()
-    return data, _line_map(node)
+    return data, lines
 
 
 def read_yaml(path: str | Path) -> tuple[Any, dict[Loc, int]]:
