@@ -52,7 +52,7 @@ class Kind(str, Enum):
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Spec files (model, trainer or single-file specs).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run instead of text.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per file, instead of text.")] = False,
     deep: Annotated[bool, typer.Option("--deep/--no-deep",
                                        help="Build the model and run a dry forward pass; build the optimizer.")] = True,
 ) -> None:
