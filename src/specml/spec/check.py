@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from specml.spec.errors import IssueList, Loc, suggestion
+from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import INTEGER_DTYPES, ModelSpec, NodeSpec
 
 STACK = "arc.stack"
@@ -79,7 +79,7 @@ def check_graph(
     for i, node in enumerate(nodes):
         if node.name in names:
             issues.add((*loc, i, "name"), f"duplicate node name '{node.name}' (first at "
-                                          f"{_fmt((*loc, names[node.name]))})", "node names must be unique")
+                                          f"{format_path((*loc, names[node.name]))})", "node names must be unique")
         elif node.name in sources:
             issues.add((*loc, i, "name"), f"node name '{node.name}' is also an input name",
                        "rename the node or the input; references would be ambiguous")
@@ -107,12 +107,6 @@ def check_graph(
             if i not in used:
                 warnings.append(((*loc, i, "name"), f"node '{node.name}' does not feed any output"))
     return order
-
-
-def _fmt(loc: Loc) -> str:
-    from specml.spec.errors import format_path
-
-    return format_path(loc)
 
 
 def _check_node_type(node: NodeSpec, modules: dict, loc: Loc, issues: IssueList) -> None:

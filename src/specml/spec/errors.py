@@ -8,7 +8,6 @@ one error per run. Warnings (accepted, but worth saying) are issued as :class:`S
 from __future__ import annotations
 
 import difflib
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -114,17 +113,8 @@ class SpecWarning(UserWarning):
     """A spec was accepted, but something in it deserves a look (e.g. a setting stated twice)."""
 
 
-def warn(loc: Loc, message: str, file: str | None = None) -> None:
-    where = f"{file}: " if file else ""
-    warnings.warn(SpecWarning(f"{where}{format_path(loc)}: {message}"), stacklevel=3)
-
-
 class IssueList(list):
     """A list of issues with a helper for the common "add one" call."""
 
     def add(self, loc: Sequence[str | int], message: str, hint: str | None = None) -> None:
         self.append(SpecIssue(tuple(loc), message, hint))
-
-    def raise_if_any(self) -> None:
-        if self:
-            raise SpecError(list(self))

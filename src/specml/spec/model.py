@@ -25,8 +25,6 @@ DTYPE_ALIASES: dict[str, str] = {
     "byte": "uint8",
     "boolean": "bool",
 }
-CANONICAL_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
-                    "uint8", "bool")
 INTEGER_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 
 DTypeName = Annotated[
