@@ -181,6 +181,16 @@ def schema(
         typer.echo(f"wrote {out}")
 
 
+def _register() -> None:
+    from specml.cli.data import data_app, sql
+
+    app.add_typer(data_app, name="data")
+    app.command("sql")(sql)
+
+
+_register()
+
+
 def main() -> None:
     app()
 

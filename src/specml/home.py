@@ -1,0 +1,32 @@
+"""Where specml keeps things: the specml home (``SPECML_HOME`` or ``~/.specml``) and its layout.
+
+    <home>/workspace.duckdb     the default workspace (``--workspace`` / ``SPECML_WORKSPACE`` override)
+    <home>/models/<name>/      trained models (artifacts)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def specml_home(override: str | Path | None = None) -> Path:
+    """``override``, else ``$SPECML_HOME``, else ``~/.specml`` (not created here)."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get("SPECML_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".specml"
+
+
+def workspace_path(override: str | Path | None = None, home: str | Path | None = None) -> Path | str:
+    """The workspace database: ``override``, ``$SPECML_WORKSPACE``, or ``<home>/workspace.duckdb``."""
+    if override:
+        return override if str(override) == ":memory:" else Path(override).expanduser()
+    env = os.environ.get("SPECML_WORKSPACE")
+    if env:
+        return env if env == ":memory:" else Path(env).expanduser()
+    return specml_home(home) / "workspace.duckdb"
+
+
+def models_dir(home: str | Path | None = None) -> Path:
+    return specml_home(home) / "models"
