@@ -184,8 +184,15 @@ def schema(
 def _register() -> None:
     from specml.cli.data import data_app, sql
 
+    from specml.cli.run import demo, evaluate, models_app, predict, train
+
     app.add_typer(data_app, name="data")
     app.command("sql")(sql)
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("predict")(predict)
+    app.add_typer(models_app, name="models")
+    app.command("demo")(demo)
 
 
 _register()

@@ -249,6 +249,9 @@ def _check_input(name: str, inp, issues: IssueList) -> None:
     if inp.embedding_dim is not None and inp.dtype not in INTEGER_DTYPES:
         issues.add((*loc, "embedding_dim"), f"only integer ids can be embedded, got dtype {inp.dtype}",
                    "write dtype: int64")
+    if inp.normalize != "none" and (inp.categorical or inp.dtype not in ("float16", "bfloat16", "float32", "float64")):
+        issues.add((*loc, "normalize"), f"only float inputs are normalized (this one is "
+                                        f"{'categorical' if inp.categorical else inp.dtype})", "write normalize: none")
     if inp.embedding_dim is not None and not inp.categorical and inp.vocab_size is None:
         issues.add((*loc, "vocab_size"), "an embedded input that is not categorical needs vocab_size",
                    "set vocab_size, or categorical: true to fit a vocabulary on the training split")

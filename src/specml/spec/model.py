@@ -59,6 +59,10 @@ class InputSpec(StrictModel):
         None, description="If set, specml embeds the ids before any node sees them: references to this "
                           "input receive [B, embedding_dim] (shape [null]) or [B, k, embedding_dim].",
     )
+    normalize: Literal["standard", "minmax", "none"] = Field(
+        "none", description="specml addition: standardize (z-score) or min-max scale each column with statistics "
+                            "fitted on the training rows only and stored with the model. Float inputs only.",
+    )
     description: str | None = None
 
 

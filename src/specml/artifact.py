@@ -1,0 +1,188 @@
+"""A trained model's directory, ``<home>/models/<name>/``::
+
+    model.yaml                         the model spec, exactly as used
+    trainer.yaml                       the trainer spec, exactly as used (absent for none)
+    model.safetensors                  the best weights
+    checkpoints/last.safetensors       the last full checkpoint (model, optimizer, scheduler, RNG, state)
+    checkpoints/epoch-0005.safetensors periodic checkpoints
+    metadata.json                      what the model is; a model exists once this file does
+
+``metadata.json`` is written last, so a directory without it is an unfinished (or failed) run.
+Its keys are the trainer's to choose; :func:`list_models` reads ``task``, ``table`` (or
+``data.table``), ``created_at``, ``updated_at`` and ``best`` (``{"metric": ..., "value": ...}``).
+:meth:`ModelArtifact.write_metadata` adds ``schema_version``, ``name``, ``created_at`` and
+``updated_at``. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from specml.home import models_dir
+from specml.train.checkpoint import atomic_write_json, atomic_write_text
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_EPOCH = re.compile(r"epoch-(\d+)\.safetensors")
+_LIBRARIES = ("torch", "numpy", "duckdb", "pyarrow", "scikit-learn", "safetensors", "specml")
+
+
+class ArtifactError(ValueError):
+    """A model directory that is missing, incomplete or unreadable, or a bad model name."""
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in {".", ".."}:
+        raise ArtifactError(
+            f"{name!r} is not a valid model name: use letters, digits, '_', '-' and '.', starting with a "
+            "letter, digit or '_', at most 128 characters (no path separators or spaces)")
+    return name
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ModelArtifact:
+    """The files of one trained model. Constructing one does no I/O."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    @classmethod
+    def for_name(cls, name: str, home: str | Path | None = None) -> ModelArtifact:
+        """The model ``name`` in the specml home (``home``, ``$SPECML_HOME`` or ``~/.specml``)."""
+        return cls(models_dir(home) / validate_name(name))
+
+    def __repr__(self) -> str:
+        return f"ModelArtifact({str(self.directory)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def weights_path(self) -> Path:
+        return self.directory / "model.safetensors"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.directory / "checkpoints"
+
+    @property
+    def last_path(self) -> Path:
+        return self.checkpoints_dir / "last.safetensors"
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"an epoch is a whole number >= 0, not {epoch!r}")
+        return self.checkpoints_dir / f"epoch-{epoch:04d}.safetensors"
+
+    @property
+    def model_spec_path(self) -> Path:
+        return self.directory / "model.yaml"
+
+    @property
+    def trainer_spec_path(self) -> Path:
+        return self.directory / "trainer.yaml"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.directory / "metadata.json"
+
+    def exists(self) -> bool:
+        return self.metadata_path.is_file()
+
+    def write_specs(self, model_yaml: str, trainer_yaml: str | None) -> None:
+        """Keep the spec texts exactly as used; with no trainer spec, a stale ``trainer.yaml`` is removed."""
+        atomic_write_text(self.model_spec_path, model_yaml)
+        if trainer_yaml is not None:
+            atomic_write_text(self.trainer_spec_path, trainer_yaml)
+        else:
+            self.trainer_spec_path.unlink(missing_ok=True)
+
+    def write_metadata(self, metadata: dict) -> None:
+        """Write ``metadata.json`` atomically, adding ``schema_version``, ``name``, ``updated_at`` (now, UTC)
+        and ``created_at`` (kept from the file already there, else now)."""
+        created = metadata.get("created_at")
+        if created is None and self.exists():
+            try:
+                created = self.read_metadata().get("created_at")
+            except ArtifactError:
+                created = None
+        now = _now()
+        out = {"schema_version": SCHEMA_VERSION, "name": self.name, **metadata,
+               "created_at": created or now, "updated_at": now}
+        atomic_write_json(self.metadata_path, out)
+
+    def read_metadata(self) -> dict:
+        path = self.metadata_path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ArtifactError(f"model '{self.name}' not found: {path} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArtifactError(f"model '{self.name}': {path} cannot be read ({exc})") from None
+        if not isinstance(data, dict):
+            raise ArtifactError(f"model '{self.name}': {path} does not hold a JSON object")
+        return data
+
+    def list_checkpoints(self) -> list[Path]:
+        """The periodic checkpoints (``epoch-NNNN.safetensors``) by epoch; ``last_path`` is not among them."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.checkpoints_dir.iterdir()
+                 if (m := _EPOCH.fullmatch(p.name)) and p.is_file()]
+        return [p for _, p in sorted(found)]
+
+
+def list_models(home: str | Path | None = None) -> list[dict]:
+    """One row per model directory that has ``metadata.json``, by name: ``name``, ``task``, ``table``,
+    ``created_at``, ``updated_at``, ``best_metric``, ``best_value``, ``path`` and ``error`` (``None``, or
+    why the metadata could not be read; the other fields are then ``None``)."""
+    root = models_dir(home)
+    if not root.is_dir():
+        return []
+    rows = []
+    for directory in sorted(root.iterdir(), key=lambda p: p.name):
+        artifact = ModelArtifact(directory)
+        if not directory.is_dir() or not artifact.exists():
+            continue
+        row: dict[str, Any] = {"name": directory.name, "task": None, "table": None, "created_at": None,
+                               "updated_at": None, "best_metric": None, "best_value": None,
+                               "path": str(directory), "error": None}
+        try:
+            md = artifact.read_metadata()
+        except ArtifactError as exc:
+            row["error"] = str(exc)
+            rows.append(row)
+            continue
+        data = md.get("data") if isinstance(md.get("data"), dict) else {}
+        best = md.get("best") if isinstance(md.get("best"), dict) else {}
+        row.update(task=md.get("task"), table=md.get("table", data.get("table")), created_at=md.get("created_at"),
+                   updated_at=md.get("updated_at"), best_metric=best.get("metric"), best_value=best.get("value"))
+        rows.append(row)
+    return rows
+
+
+def spec_hash(text: str) -> str:
+    """sha256 (hex) of the exact spec text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model depends on (``"missing"`` where not installed)."""
+    versions = {"python": platform.python_version()}
+    for dist in _LIBRARIES:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = "missing"
+    return versions

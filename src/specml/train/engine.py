@@ -1,0 +1,494 @@
+"""The training engine: one loop, readable top to bottom.
+
+    trainer = Trainer(model, train_loader, val_loader, device="auto", checkpoint_dir="checkpoints")
+    history = trainer.train(num_epochs=20, optimizer=opt, criterion=nn.CrossEntropyLoss(),
+                            lr_scheduler=sched, save_every=5, save_best=True)
+
+Works for any ``nn.Module`` fed by ordinary DataLoaders (batches are ``(inputs, targets)``; inputs a
+tensor or a dict of tensors), and for spec-built models fed by :class:`TensorBatches`, which permutes
+an index and slices in-memory tensors (no per-row Python, no collation).
+
+The hot path (``_fit_epoch``) never reads a tensor back to the host per step: losses and metrics
+accumulate on the device and are read once per ``log_interval`` batches and at the end of an epoch.
+Device and rank live in :class:`Runtime`, so torch DDP under torchrun slots in: the batch feeder
+shards by rank, and only rank 0 writes checkpoints and prints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+# ----------------------------------------------------------------------------------------------
+# where we run
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device and process rank, decided in one place."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @staticmethod
+    def resolve(device: str | torch.device | None = "auto") -> Runtime:
+        """``auto`` picks cuda, then mps, then cpu; rank/world size come from torchrun's environment."""
+        if isinstance(device, torch.device):
+            chosen = device
+        elif device in (None, "auto"):
+            if torch.cuda.is_available():
+                chosen = torch.device("cuda")
+            elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+                chosen = torch.device("mps")
+            else:
+                chosen = torch.device("cpu")
+        else:
+            if device == "cuda" and not torch.cuda.is_available():
+                raise TrainingError("device: cuda was asked for, but no CUDA device is available (use auto or cpu)")
+            if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+                raise TrainingError("device: mps was asked for, but MPS is not available (use auto or cpu)")
+            chosen = torch.device(device)
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if chosen.type == "cuda" and world > 1:
+            chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return Runtime(chosen, rank, world)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on: a bad monitor name, a diverged loss, a device that is not there."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (model initialisation, dropout)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# the batch feeder
+
+
+class TensorBatches:
+    """Batches by index over in-memory tensors: permute an index each epoch, slice, gather.
+
+    ``inputs`` is a dict of tensors with the same first dimension, ``target`` a tensor (or None).
+    Shuffling uses its own generator seeded with ``(seed, epoch)``: never the global RNG. With
+    ``world_size > 1`` each rank takes every ``world_size``-th row of the (shared) permutation.
+    """
+
+    def __init__(self, inputs: Mapping[str, torch.Tensor], target: torch.Tensor | None, batch_size: int, *,
+                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.inputs = dict(inputs)
+        self.target = target
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.rows = len(next(iter(self.inputs.values())))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> TensorBatches:
+        """Move the data to ``device`` once (the caller decides whether it fits)."""
+        self.inputs = {k: v.to(device, non_blocking=non_blocking) for k, v in self.inputs.items()}
+        if self.target is not None:
+            self.target = self.target.to(device, non_blocking=non_blocking)
+        return self
+
+    def _local_rows(self) -> int:
+        return len(range(self.rank, self.rows, self.world_size))
+
+    def __len__(self) -> int:
+        n = self._local_rows()
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor | None]]:
+        device = next(iter(self.inputs.values())).device
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.rows, generator=gen)
+            if self.world_size > 1:
+                order = order[self.rank::self.world_size]
+            order = order.to(device)
+        elif self.world_size > 1:
+            order = torch.arange(self.rank, self.rows, self.world_size, device=device)
+        else:
+            order = None  # contiguous slices: views, no copy
+        n, bs = self._local_rows(), self.batch_size
+        end = n - n % bs if self.drop_last else n
+        for start in range(0, end, bs):
+            if order is None:
+                sl = slice(start, min(start + bs, n))
+                yield {k: v[sl] for k, v in self.inputs.items()}, (None if self.target is None else self.target[sl])
+            else:
+                idx = order[start:start + bs]
+                yield ({k: v[idx] for k, v in self.inputs.items()},
+                       None if self.target is None else self.target[idx])
+
+
+# ----------------------------------------------------------------------------------------------
+# small pieces of the loop
+
+
+def _to_device(x: Any, device: torch.device, non_blocking: bool) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=non_blocking)
+    if isinstance(x, Mapping):
+        return {k: _to_device(v, device, non_blocking) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_to_device(v, device, non_blocking) for v in x)
+    return x
+
+
+def _forward(model: nn.Module, inputs: Any) -> Any:
+    return model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+
+
+def align(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shape the pair the way torch's losses want it.
+
+    * class scores ``[..., C]`` against integer ids ``[...]`` with extra dims (sequences): flattened to
+      ``[N, C]`` and ``[N]``;
+    * a float target with as many values as the output (``[B]`` vs ``[B, 1]``): viewed as the output.
+    """
+    if target.dtype.is_floating_point:
+        if target.shape != output.shape and target.numel() == output.numel():
+            target = target.view_as(output)
+    elif output.dim() > 2 and output.dim() == target.dim() + 1 and output.shape[:-1] == target.shape:
+        output, target = output.reshape(-1, output.shape[-1]), target.reshape(-1)
+    return output, target
+
+
+class _LossOnly:
+    """The metric accumulator for runs with no task: the mean loss, on the device."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        self.losses: list[torch.Tensor] = []
+        self.sizes: list[int] = []
+        self.total = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.summed = 0
+
+    def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+        self.losses.append(loss.detach())  # a reference: no kernel, no sync
+        self.sizes.append(output.shape[0] if output.dim() else 1)
+
+    def loss_sum_tensor(self) -> torch.Tensor:
+        if self.summed < len(self.losses):  # fold in the batches since the last read
+            sizes = torch.tensor(self.sizes[self.summed:], dtype=torch.float64).to(self.device)
+            self.total = self.total + (torch.stack(self.losses[self.summed:]).double() * sizes).sum()
+            self.summed = len(self.losses)
+        return self.total
+
+    def compute(self) -> dict[str, float]:
+        return {"loss": self.loss_sum_tensor().item() / max(sum(self.sizes), 1)}
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    patience: int
+    min_delta: float = 0.0
+    monitor: str = "val_loss"
+    mode: str = "min"
+    wait: int = 0
+    stopped_epoch: int | None = None
+
+
+@dataclass
+class _Best:
+    value: float | None = None
+    epoch: int | None = None
+    state: dict[str, torch.Tensor] | None = None
+
+    def improved(self, value: float, mode: str, min_delta: float) -> bool:
+        if self.value is None or math.isnan(self.value):
+            return not math.isnan(value)
+        return value < self.value - min_delta if mode == "min" else value > self.value + min_delta
+
+
+# ----------------------------------------------------------------------------------------------
+# the trainer
+
+
+@dataclass
+class Trainer:
+    """Train any ``nn.Module``; seed 002's API plus the trainer spec's settings as keyword arguments.
+
+    ``train_loader`` / ``val_loader``: DataLoaders (or :class:`TensorBatches`) yielding
+    ``(inputs, targets)``. ``output_key`` picks the output the loss reads when the model returns a dict.
+    ``task`` (binary, multiclass, regression) turns on metrics; ``monitor`` / ``mode`` decide "best".
+    """
+
+    model: nn.Module
+    train_loader: Iterable | None = None
+    val_loader: Iterable | None = None
+    device: str | torch.device | None = "auto"
+    checkpoint_dir: str | Path | None = None
+    log_interval: int = 10
+    output_key: str | None = None
+    task: str | None = None
+    metrics: Sequence[str] | None = None
+    logits: bool = True
+    monitor: str = "val_loss"
+    mode: str = "min"
+    early_stopping: EarlyStopping | None = None
+    gradient_clip_val: float | None = None
+    gradient_clip_norm: float | None = None
+    accumulate_grad_batches: int = 1
+    scheduler_interval: str = "epoch"
+    scheduler_monitor: str = "val_loss"
+    pin_memory: bool = False
+    verbose: bool = True
+    progress: bool | None = None
+    callbacks: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.runtime = Runtime.resolve(self.device)
+        self.history: dict[str, list[float]] = {}
+        self.best = _Best()
+        self.epoch = 0
+        self.global_step = 0
+        self.model.to(self.runtime.device)
+        if self.verbose:
+            from specml.train.console import ConsoleLogger
+
+            self.callbacks = [ConsoleLogger(progress=self.progress), *self.callbacks]
+
+    # -- the public verb ------------------------------------------------------------------------
+
+    def train(self, num_epochs: int, optimizer: torch.optim.Optimizer, criterion: Any, lr_scheduler: Any = None,
+              save_every: int | None = None, save_best: bool = True, save_best_only: bool = False) -> dict[str, list]:
+        """Run ``num_epochs`` epochs; return the history (``train_loss``, ``val_loss``, metrics, ``lr``)."""
+        if self.train_loader is None:
+            raise TrainingError("no training data: pass train_loader")
+        keys = self._check_monitors()
+        self._num_epochs = num_epochs
+        train_meter, val_meter = self._meter(), self._meter()
+        self._call("on_train_start", keys=keys, num_epochs=num_epochs)
+        try:
+            for epoch in range(self.epoch + 1, num_epochs + 1):
+                self.epoch = epoch
+                started = time.perf_counter()
+                for loader in (self.train_loader, self.val_loader):
+                    if hasattr(loader, "set_epoch"):
+                        loader.set_epoch(epoch)
+                train_stats = self._fit_epoch(optimizer, criterion, lr_scheduler, train_meter, num_epochs)
+                val_stats = self._evaluate(criterion, val_meter) if self.val_loader is not None else {}
+                logs = {f"train_{k}": v for k, v in train_stats.items()}
+                logs.update({f"val_{k}": v for k, v in val_stats.items()})
+                logs["lr"] = optimizer.param_groups[0]["lr"]
+                logs["epoch_time_s"] = time.perf_counter() - started
+                self._check_finite(logs, epoch)
+                for key, value in logs.items():
+                    self.history.setdefault(key, []).append(value)
+
+                if lr_scheduler is not None and self.scheduler_interval == "epoch":
+                    if isinstance(lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        lr_scheduler.step(logs[self.scheduler_monitor])
+                    else:
+                        lr_scheduler.step()
+
+                improved = self.best.improved(logs[self.monitor], self.mode,
+                                              self.early_stopping.min_delta if self.early_stopping else 0.0)
+                if improved:
+                    self.best = _Best(logs[self.monitor], epoch, _clone_state(self.model))
+                    if save_best:
+                        self._save_weights("best.safetensors")
+                self._save_checkpoints(epoch, optimizer, lr_scheduler, save_every, save_best_only, improved)
+                self._call("on_epoch_end", epoch=epoch, logs=logs, improved=improved)
+                if self._should_stop(improved, epoch):
+                    break
+        except BaseException as exc:
+            self._call("on_exception", error=exc)
+            raise
+        if self.early_stopping is not None and self.best.state is not None:
+            self.model.load_state_dict(self.best.state)  # the best weights, not the last
+        self._call("on_train_end", history=self.history, best_epoch=self.best.epoch, best_value=self.best.value)
+        return self.history
+
+    # -- one epoch --------------------------------------------------------------------------------
+
+    def _fit_epoch(self, optimizer, criterion, lr_scheduler, meter, num_epochs) -> dict[str, float]:
+        model, device, accum = self.model, self.runtime.device, self.accumulate_grad_batches
+        non_blocking = self.pin_memory and device.type == "cuda"
+        model.train()
+        meter.reset()
+        n_batches = len(self.train_loader) if hasattr(self.train_loader, "__len__") else None
+        self._call("on_epoch_start", epoch=self.epoch, num_epochs=num_epochs, batches=n_batches)
+        optimizer.zero_grad(set_to_none=True)
+        i = -1
+        for i, (inputs, target) in enumerate(self.train_loader):
+            inputs, target = _to_device(inputs, device, non_blocking), _to_device(target, device, non_blocking)
+            output = _forward(model, inputs)
+            pred = output[self.output_key] if self.output_key is not None else output
+            pred, target = align(pred, target)
+            loss = criterion(pred, target)
+            (loss / accum if accum > 1 else loss).backward()
+            last = n_batches is not None and i + 1 == n_batches
+            if (i + 1) % accum == 0 or last:
+                self._optimizer_step(optimizer, lr_scheduler)
+            meter.update(loss.detach(), pred.detach(), target)
+            if (i + 1) % self.log_interval == 0:  # the one host read per interval
+                loss_sum = meter.loss_sum_tensor()
+                if not torch.isfinite(loss_sum).item():  # a NaN/inf batch loss poisons the sum
+                    raise self._diverged(i + 1)
+                self._call("on_batches", epoch=self.epoch, batch=i + 1, loss_sum=loss_sum)
+        if i < 0:
+            raise TrainingError("the training data yielded no batches")
+        if n_batches is None and (i + 1) % accum != 0:  # a loader without len: step the leftover gradients
+            self._optimizer_step(optimizer, lr_scheduler)
+        if not torch.isfinite(meter.loss_sum_tensor()).item():
+            raise self._diverged(i + 1)
+        return meter.compute()
+
+    def _optimizer_step(self, optimizer, lr_scheduler) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if self.gradient_clip_val is not None:
+            torch.nn.utils.clip_grad_value_(params, self.gradient_clip_val)
+        if self.gradient_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.global_step += 1
+        if lr_scheduler is not None and self.scheduler_interval == "step":
+            lr_scheduler.step()
+
+    @torch.no_grad()
+    def _evaluate(self, criterion, meter) -> dict[str, float]:
+        model, device = self.model, self.runtime.device
+        model.eval()
+        meter.reset()
+        for inputs, target in self.val_loader:
+            inputs, target = _to_device(inputs, device, False), _to_device(target, device, False)
+            output = _forward(model, inputs)
+            pred = output[self.output_key] if self.output_key is not None else output
+            pred, target = align(pred, target)
+            meter.update(criterion(pred, target), pred, target)
+        return meter.compute()
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def _meter(self):
+        if self.task is None:
+            return _LossOnly(self.runtime.device)
+        from specml.train.metrics import StreamingMetrics, metrics_for
+
+        return StreamingMetrics(self.task, metrics_for(self.task, list(self.metrics) if self.metrics else None),
+                                logits=self.logits, device=self.runtime.device)
+
+    def available_monitors(self) -> list[str]:
+        names = ["loss"]
+        if self.task is not None:
+            from specml.train.metrics import metrics_for
+
+            names += metrics_for(self.task, list(self.metrics) if self.metrics else None)
+        splits = ["train"] + (["val"] if self.val_loader is not None else [])
+        return [f"{s}_{n}" for s in splits for n in names]
+
+    def _check_monitors(self) -> list[str]:
+        """Every monitored key must be one this run reports, known before the first epoch."""
+        keys = self.available_monitors()
+        watched = {"monitor": self.monitor, "scheduler monitor": self.scheduler_monitor}
+        if self.early_stopping is not None:
+            watched["early_stopping_monitor"] = self.early_stopping.monitor
+        for what, key in watched.items():
+            if key not in keys:
+                from specml.spec.errors import suggestion
+
+                hint = suggestion(key, keys)
+                extra = " (there is no validation split)" if key.startswith("val_") and self.val_loader is None else ""
+                raise TrainingError(f"{what} '{key}' is not reported by this run{extra}; it reports: "
+                                    f"{', '.join(keys)}" + (f" — {hint}" if hint else ""))
+        return keys
+
+    def _check_finite(self, logs: dict[str, float], epoch: int) -> None:
+        for key in ("train_loss", "val_loss"):
+            if key in logs and not math.isfinite(logs[key]):
+                raise self._diverged(None, f"{key} is {logs[key]} at the end of epoch {epoch}")
+
+    def _diverged(self, batch: int | None, what: str | None = None) -> TrainingError:
+        where = what or f"the training loss became NaN or infinite in epoch {self.epoch} (by batch {batch})"
+        last = self._path("last.safetensors")
+        kept = f"; the last good checkpoint is {last}" if last is not None and last.exists() else ""
+        return TrainingError(f"{where}: training stopped{kept}. Try a lower learning rate, gradient clipping "
+                             "(gradient_clip_norm), or normalizing the inputs.")
+
+    def _should_stop(self, improved: bool, epoch: int) -> bool:
+        es = self.early_stopping
+        if es is None:
+            return False
+        es.wait = 0 if improved else es.wait + 1
+        if es.wait >= es.patience:
+            es.stopped_epoch = epoch
+            self._call("on_early_stop", epoch=epoch, best_epoch=self.best.epoch, best_value=self.best.value)
+            return True
+        return False
+
+    def _path(self, name: str) -> Path | None:
+        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / name
+
+    def _save_weights(self, name: str) -> None:
+        path = self._path(name)
+        if path is None or not self.runtime.is_main:
+            return
+        from specml.train.checkpoint import save_weights
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_weights(path, self.model, {"epoch": str(self.epoch)})
+
+    def _save_checkpoints(self, epoch, optimizer, lr_scheduler, save_every, save_best_only, improved) -> None:
+        if self.checkpoint_dir is None or not self.runtime.is_main:
+            return
+        from specml.train.checkpoint import save_checkpoint
+
+        state = {"epoch": epoch, "global_step": self.global_step, "best_value": self.best.value,
+                 "best_epoch": self.best.epoch, "monitor": self.monitor, "mode": self.mode,
+                 "early_stopping_wait": self.early_stopping.wait if self.early_stopping else None,
+                 "history": self.history}
+        Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self._path("last.safetensors"), model=self.model, optimizer=optimizer,
+                        scheduler=lr_scheduler, state=state)
+        if save_every and epoch % save_every == 0 and (improved or not save_best_only):
+            save_checkpoint(self._path(f"epoch-{epoch:04d}.safetensors"), model=self.model, optimizer=optimizer,
+                            scheduler=lr_scheduler, state=state)
+
+    def _call(self, hook: str, **kwargs: Any) -> None:
+        if not self.runtime.is_main:
+            return
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, **kwargs)
+
+
+def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,0 +1,456 @@
+"""Metrics: which apply to which task, streaming accumulation during training, evaluation of predictions.
+
+Tasks are ``"binary"``, ``"multiclass"`` and ``"regression"``. Metric names are those of
+:data:`specml.spec.trainer.METRICS`; a run reports ``<split>_loss`` and ``<split>_<metric>`` for the
+splits ``train`` and (with validation data) ``val``.
+
+:class:`StreamingMetrics` keeps its running sums on the training device so that a batch costs no host
+synchronisation; :meth:`StreamingMetrics.compute` makes one transfer per epoch. Everything beyond the
+loss, accuracy, mse/rmse and mae is computed by :mod:`sklearn.metrics`.
+
+Undefined values (auc with one class in ``y_true``, precision with no predicted positive, r2 of a
+constant target, any metric of an empty epoch) are ``nan``, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn import metrics as skm
+
+from specml.spec.errors import suggestion
+from specml.spec.trainer import METRICS
+
+TASKS = ("binary", "multiclass", "regression")
+
+DEFAULT_METRICS: dict[str, list[str]] = {
+    "binary": ["accuracy", "auc"],
+    "multiclass": ["accuracy"],
+    "regression": ["rmse", "mae"],
+}
+
+#: which metrics apply to which task
+ALLOWED: dict[str, list[str]] = {
+    "binary": ["accuracy", "precision", "recall", "f1", "auc", "pr_auc", "log_loss"],
+    "multiclass": ["accuracy", "precision", "recall", "f1", "auc", "log_loss"],
+    "regression": ["mse", "rmse", "mae", "r2"],
+}
+
+#: direction of improvement, for early stopping / best checkpoints (``loss`` included)
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "loss": False,
+    "accuracy": True,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "auc": True,
+    "pr_auc": True,
+    "log_loss": False,
+    "mse": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+
+assert set(HIGHER_IS_BETTER) == set(METRICS) | {"loss"}
+assert all(set(v) <= set(METRICS) for v in ALLOWED.values())
+
+#: metrics computed from running sums on the device; the others need every prediction
+_STREAMED = {"accuracy", "mse", "rmse", "mae"}
+
+_NAN = float("nan")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        hint = suggestion(task, TASKS)
+        raise ValueError(f"unknown task {task!r}; one of {', '.join(TASKS)}" + (f" ({hint})" if hint else ""))
+
+
+def metrics_for(task: str, requested: Sequence[str] | None) -> list[str]:
+    """The metrics a run of ``task`` reports: ``requested`` (checked, duplicates dropped) or the task's defaults."""
+    _check_task(task)
+    if requested is None:
+        return list(DEFAULT_METRICS[task])
+    if isinstance(requested, str):
+        requested = [requested]
+    out: list[str] = []
+    for name in requested:
+        if name not in METRICS:
+            hint = suggestion(str(name), METRICS)
+            raise ValueError(f"unknown metric {name!r}; one of {', '.join(METRICS)}"
+                             + (f" ({hint})" if hint else ""))
+        if name not in ALLOWED[task]:
+            raise ValueError(f"metric {name!r} does not apply to a {task} task; "
+                             f"a {task} task reports {', '.join(ALLOWED[task])}")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def monitor_names(task: str, metrics: Sequence[str] | None, has_validation: bool) -> list[str]:
+    """Every key a run reports: train_loss, val_loss (with validation), train_<m>, val_<m>."""
+    names = metrics_for(task, metrics)
+    splits = ("train", "val") if has_validation else ("train",)
+    return [f"{s}_loss" for s in splits] + [f"{s}_{m}" for s in splits for m in names]
+
+
+# --------------------------------------------------------------------------------------------- sklearn
+
+
+def _quiet(fn: Callable[[], Any]) -> float:
+    """``fn()`` as a float; sklearn's warnings silenced, a ValueError (undefined metric) -> nan."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = float(fn())
+        except ValueError:
+            return _NAN
+    return value if math.isfinite(value) else _NAN
+
+
+def _binary_metrics(wanted: Sequence[str], y_true: np.ndarray, prob: np.ndarray,
+                    y_pred: np.ndarray) -> dict[str, float]:
+    """``y_true``/``y_pred`` 0/1 ints, ``prob`` the positive-class probability."""
+    if y_true.size == 0:
+        return {m: _NAN for m in wanted}
+    both = np.unique(y_true).size == 2
+    has_pos = bool(y_true.any())
+    fns: dict[str, Callable[[], Any]] = {
+        "accuracy": lambda: skm.accuracy_score(y_true, y_pred),
+        "precision": lambda: skm.precision_score(y_true, y_pred, zero_division=np.nan),
+        "recall": lambda: skm.recall_score(y_true, y_pred, zero_division=np.nan),
+        "f1": lambda: skm.f1_score(y_true, y_pred, zero_division=np.nan),
+        "auc": lambda: skm.roc_auc_score(y_true, prob) if both else _NAN,
+        "pr_auc": lambda: skm.average_precision_score(y_true, prob) if has_pos else _NAN,
+        "log_loss": lambda: skm.log_loss(y_true, prob, labels=[0, 1]),
+    }
+    return {m: _quiet(fns[m]) for m in wanted}
+
+
+def _multiclass_metrics(wanted: Sequence[str], y_true: np.ndarray, prob: np.ndarray, y_pred: np.ndarray,
+                        labels: Sequence[Any]) -> dict[str, float]:
+    """``prob`` [N, C] rows summing to 1, columns in the order of ``labels``."""
+    if y_true.size == 0:
+        return {m: _NAN for m in wanted}
+    labels = list(labels)
+    all_present = set(np.unique(y_true).tolist()) == set(labels)
+
+    def auc() -> float:
+        if not all_present:
+            return _NAN
+        if len(labels) == 2:   # sklearn treats two classes as binary: score the second column
+            return skm.roc_auc_score((y_true == labels[1]).astype(np.int64), prob[:, 1])
+        return skm.roc_auc_score(y_true, prob, multi_class="ovr", average="macro", labels=labels)
+
+    fns: dict[str, Callable[[], Any]] = {
+        "accuracy": lambda: skm.accuracy_score(y_true, y_pred),
+        "precision": lambda: skm.precision_score(y_true, y_pred, average="macro", zero_division=np.nan),
+        "recall": lambda: skm.recall_score(y_true, y_pred, average="macro", zero_division=np.nan),
+        "f1": lambda: skm.f1_score(y_true, y_pred, average="macro", zero_division=np.nan),
+        "log_loss": lambda: skm.log_loss(y_true, prob, labels=labels),
+        "auc": auc,
+    }
+    return {m: _quiet(fns[m]) for m in wanted}
+
+
+def _regression_metrics(wanted: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """``y_true``/``y_pred`` [N] or [N, k]; multi-output metrics are averaged uniformly over outputs."""
+    if y_true.shape[0] == 0:
+        return {m: _NAN for m in wanted}
+    fns: dict[str, Callable[[], Any]] = {
+        "mse": lambda: skm.mean_squared_error(y_true, y_pred),
+        "rmse": lambda: skm.root_mean_squared_error(y_true, y_pred),
+        "mae": lambda: skm.mean_absolute_error(y_true, y_pred),
+        "r2": lambda: skm.r2_score(y_true, y_pred, force_finite=False),
+    }
+    return {m: _quiet(fns[m]) for m in wanted}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))     # overflow-free logistic
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    if x.size == 0:
+        return x
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _normalize_rows(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, None)
+    s = p.sum(axis=1, keepdims=True)
+    s[s == 0] = 1.0
+    return p / s
+
+
+def evaluate_predictions(task: str, y_true: np.ndarray, y_score: np.ndarray, *,
+                         classes: list | None = None) -> dict[str, float]:
+    """Metrics of finished predictions (``specml evaluate``), all from :mod:`sklearn.metrics`.
+
+    * binary: ``y_score`` is the positive-class probability ([N], or [N, 2] whose column 1 is used),
+      thresholded at 0.5 (positive when > 0.5); ``y_true`` 0/1, or labels with ``classes=[neg, pos]``.
+      Reports accuracy, precision, recall, f1, auc, pr_auc, log_loss.
+    * multiclass: ``y_score`` [N, C] probabilities, columns in the order of ``classes`` (default
+      0..C-1). Reports accuracy, precision/recall/f1 (macro), log_loss, auc (one-vs-rest macro,
+      nan unless every class is present in ``y_true``).
+    * regression: ``y_score`` the predictions, same number of values as ``y_true``. Reports mse,
+      rmse, mae, r2 (multi-output: uniform average over outputs).
+    """
+    _check_task(task)
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score)
+    if task == "regression":
+        y_score = y_score.astype(np.float64)
+        if y_score.ndim > 1 and y_score.shape[1:] != (1,):
+            y_score = y_score.reshape(y_score.shape[0], -1)
+        else:
+            y_score = y_score.reshape(-1)
+        if y_true.size != y_score.size:
+            raise ValueError(f"y_true has {y_true.size} values, y_score {y_score.size}")
+        y_true = y_true.astype(np.float64).reshape(y_score.shape)
+        return _regression_metrics(ALLOWED["regression"], y_true, y_score)
+
+    if task == "binary":
+        if y_score.ndim == 2 and y_score.shape[1] == 2:
+            y_score = y_score[:, 1]
+        prob = y_score.astype(np.float64).reshape(-1)
+        if classes is not None:
+            if len(classes) != 2:
+                raise ValueError(f"a binary task has 2 classes, got {len(classes)}: {classes!r}")
+            y = (y_true.reshape(-1) == classes[1]).astype(np.int64)
+        else:
+            y = (y_true.astype(np.float64).reshape(-1) > 0.5).astype(np.int64)
+        if y.size != prob.size:
+            raise ValueError(f"y_true has {y.size} values, y_score {prob.size}")
+        return _binary_metrics(ALLOWED["binary"], y, prob, (prob > 0.5).astype(np.int64))
+
+    # multiclass
+    if y_score.ndim != 2:
+        raise ValueError(f"multiclass y_score must be [N, C] probabilities, got shape {y_score.shape}")
+    n_classes = y_score.shape[1]
+    labels = list(range(n_classes)) if classes is None else list(classes)
+    if len(labels) != n_classes:
+        raise ValueError(f"{len(labels)} classes but y_score has {n_classes} columns")
+    y = y_true.reshape(-1)
+    if y.size != y_score.shape[0]:
+        raise ValueError(f"y_true has {y.size} values, y_score {y_score.shape[0]} rows")
+    prob = _normalize_rows(y_score)
+    y_pred = np.asarray(labels)[prob.argmax(axis=1)] if y.size else y
+    return _multiclass_metrics(ALLOWED["multiclass"], y, prob, y_pred, labels)
+
+
+# ------------------------------------------------------------------------------------------ streaming
+
+
+class StreamingMetrics:
+    """Accumulates, on the device, what a run needs per epoch, with no host sync per batch.
+
+    Running sums: the loss weighted by batch size, the sample count (a Python int, from shapes), the
+    number of correct predictions (classification), the per-output squared and absolute errors
+    (regression). For metrics that need every prediction (auc, pr_auc, f1, precision, recall,
+    log_loss, r2) the detached batch outputs and targets are kept and concatenated at
+    :meth:`compute`, which moves everything to the host in one transfer.
+
+    ``logits=True``: outputs are logits (sigmoid / softmax give probabilities; a binary output is
+    positive when the logit is > 0); otherwise they are probabilities (positive when > 0.5).
+    """
+
+    def __init__(self, task: str, metrics: Sequence[str], *, logits: bool, device: Any) -> None:
+        _check_task(task)
+        self.task = task
+        self.metrics = metrics_for(task, list(metrics))
+        self.logits = bool(logits)
+        self.device = torch.device(device)
+        # float64 sums, except where the device has none
+        self._dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        # binary and regression outputs are small: keep references (no kernel per step) and compute
+        # everything at epoch end; multiclass keeps running sums unless a metric needs every score
+        self._keep = task != "multiclass" or any(m not in _STREAMED for m in self.metrics)
+        self.reset()
+
+    def reset(self) -> None:
+        self._losses: list[torch.Tensor] = []   # per-batch mean losses (references; summed when read)
+        self._sizes: list[int] = []
+        self._loss_sum = torch.zeros((), dtype=self._dtype, device=self.device)
+        self._summed = 0
+        self._count = 0            # samples (rows)
+        self._n_values = 0         # predictions counted for accuracy (binary: every element)
+        self._correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._sse: torch.Tensor | None = None   # [k] regression
+        self._sae: torch.Tensor | None = None
+        self._outputs: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+        self._n_outputs: int | None = None      # regression k / multiclass C, fixed by the first batch
+
+    @property
+    def count(self) -> int:
+        """Samples seen since the last reset."""
+        return self._count
+
+    def loss_sum_tensor(self) -> torch.Tensor:
+        """The summed (batch-size-weighted) loss, a device tensor: read it only when logging."""
+        new = self._losses[self._summed:]
+        if new:  # fold in only the batches since the last read
+            sizes = torch.tensor(self._sizes[self._summed:], dtype=self._dtype).to(self.device)
+            self._loss_sum = self._loss_sum + (torch.stack(new).to(self._dtype) * sizes).sum()
+            self._summed = len(self._losses)
+        return self._loss_sum
+
+    # ---------------------------------------------------------------------------------- update
+
+    def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+        """Add one batch. Only device ops and shape arithmetic: no ``.item()``, no ``.cpu()``."""
+        output = output.detach()
+        target = target.detach()
+        n = int(output.shape[0]) if output.dim() > 0 else 1
+        if n == 0:
+            return
+        loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.as_tensor(loss)
+        self._losses.append(loss_t.reshape(()))
+        self._sizes.append(n)
+        self._count += n
+        if self.task == "binary":
+            self._update_binary(output, target)
+        elif self.task == "multiclass":
+            self._update_multiclass(output, target, n)
+        else:
+            self._update_regression(output, target, n)
+
+    def _update_binary(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        out = output.reshape(-1)
+        tgt = target.reshape(-1)
+        if out.numel() != tgt.numel():
+            raise ValueError(f"binary output has {out.numel()} values, target {tgt.numel()}")
+        if "accuracy" in self.metrics and not self._keep:
+            pred = out > 0 if self.logits else out > 0.5
+            self._correct += (pred == (tgt > 0.5)).sum()
+            self._n_values += out.numel()
+        if self._keep:
+            self._outputs.append(out)
+            self._targets.append(tgt)
+
+    def _update_multiclass(self, output: torch.Tensor, target: torch.Tensor, n: int) -> None:
+        if output.dim() != 2:
+            raise ValueError(f"multiclass output must be [B, C], got shape {tuple(output.shape)}")
+        tgt = target.reshape(-1)
+        if tgt.numel() != n:
+            raise ValueError(f"multiclass target must be [B] class ids, got shape {tuple(target.shape)} for B={n}")
+        if self._n_outputs is None:
+            self._n_outputs = int(output.shape[1])
+        elif output.shape[1] != self._n_outputs:
+            raise ValueError(f"output has {output.shape[1]} classes, earlier batches {self._n_outputs}")
+        if "accuracy" in self.metrics:
+            self._correct += (output.argmax(dim=1) == tgt.long()).sum()
+            self._n_values += n
+        if self._keep:
+            self._outputs.append(output)
+            self._targets.append(tgt)
+
+    def _update_regression(self, output: torch.Tensor, target: torch.Tensor, n: int) -> None:
+        out = output.reshape(n, -1)
+        if target.numel() != out.numel():
+            raise ValueError(f"regression output has {out.numel()} values, target {target.numel()}")
+        tgt = target.reshape(out.shape)
+        k = int(out.shape[1])
+        if self._keep:  # every metric is computed from the kept values at compute()
+            if self._n_outputs is None:
+                self._n_outputs = k
+            elif k != self._n_outputs:
+                raise ValueError(f"output has {k} values per row, earlier batches {self._n_outputs}")
+            self._outputs.append(out)
+            self._targets.append(tgt)
+            return
+        if self._n_outputs is None:
+            self._n_outputs = k
+            self._sse = torch.zeros(k, dtype=self._dtype, device=self.device)
+            self._sae = torch.zeros(k, dtype=self._dtype, device=self.device)
+        elif k != self._n_outputs:
+            raise ValueError(f"output has {k} values per row, earlier batches {self._n_outputs}")
+        diff = out.to(self._dtype) - tgt.to(self._dtype)
+        self._sse += (diff * diff).sum(dim=0)
+        self._sae += diff.abs().sum(dim=0)
+        if self._keep:
+            self._outputs.append(out)
+            self._targets.append(tgt)
+
+    # --------------------------------------------------------------------------------- compute
+
+    def compute(self) -> dict[str, float]:
+        """``{"loss": mean loss, "<metric>": value, ...}`` for the samples since the last reset (one host transfer)."""
+        k = self._n_outputs or 0
+        parts = [self.loss_sum_tensor().reshape(1), self._correct.to(self._dtype).reshape(1)]
+        if self._sse is not None:
+            parts += [self._sse, self._sae]
+        n_out = n_tgt = 0
+        if self._outputs:
+            outs = torch.cat([o.to(self._dtype).reshape(-1) for o in self._outputs])
+            tgts = torch.cat([t.to(self._dtype).reshape(-1) for t in self._targets])
+            n_out, n_tgt = outs.numel(), tgts.numel()
+            parts += [outs, tgts]
+        host = torch.cat(parts).cpu().numpy().astype(np.float64)   # the one transfer
+
+        n = self._count
+        res: dict[str, float] = {"loss": float(host[0]) / n if n else _NAN}
+        correct = float(host[1])
+        pos = 2
+        sse = sae = None
+        if self._sse is not None:
+            sse, sae = host[pos:pos + k], host[pos + k:pos + 2 * k]
+            pos += 2 * k
+        outs_np = host[pos:pos + n_out]
+        tgts_np = host[pos + n_out:pos + n_out + n_tgt]
+
+        values: dict[str, float] = {}
+        if "accuracy" in self.metrics and not self._keep:
+            values["accuracy"] = correct / self._n_values if self._n_values else _NAN
+        if sse is not None and n:
+            per_mse = sse / n
+            values["mse"] = float(per_mse.mean())
+            values["rmse"] = float(np.sqrt(per_mse).mean())
+            values["mae"] = float((sae / n).mean())
+        if self._keep and n_out:
+            values.update(self._vectorized(outs_np, tgts_np, k))
+        rest = [m for m in self.metrics if m not in values]
+        if rest:
+            values.update(self._sklearn(rest, outs_np, tgts_np, k))
+        for m in self.metrics:
+            res[m] = float(values.get(m, _NAN))
+        return res
+
+    def _vectorized(self, outs: np.ndarray, tgts: np.ndarray, k: int) -> dict[str, float]:
+        """The simple metrics straight from the kept arrays (one numpy pass; same values as sklearn's)."""
+        values: dict[str, float] = {}
+        if self.task == "binary" and "accuracy" in self.metrics:
+            pred = outs > 0 if self.logits else outs > 0.5
+            values["accuracy"] = float(np.mean(pred == (tgts > 0.5)))
+        elif self.task == "regression" and self._n_outputs:
+            diff = (outs - tgts).reshape(-1, self._n_outputs)
+            per_mse = np.mean(diff * diff, axis=0)
+            wanted = {"mse": lambda: per_mse.mean(), "rmse": lambda: np.sqrt(per_mse).mean(),
+                      "mae": lambda: np.abs(diff).mean(axis=0).mean()}
+            values.update({m: float(f()) for m, f in wanted.items() if m in self.metrics})
+        return values
+
+    def _sklearn(self, wanted: list[str], outs: np.ndarray, tgts: np.ndarray, k: int) -> dict[str, float]:
+        if self.task == "binary":
+            y = (tgts > 0.5).astype(np.int64)
+            if self.logits:
+                prob, pred = _sigmoid(outs), (outs > 0).astype(np.int64)
+            else:
+                prob, pred = np.clip(outs, 0.0, 1.0), (outs > 0.5).astype(np.int64)
+            return _binary_metrics(wanted, y, prob, pred)
+        if self.task == "multiclass":
+            scores = outs.reshape(-1, k) if k else outs.reshape(0, 0)
+            y = tgts.astype(np.int64)
+            prob = _softmax(scores) if self.logits else _normalize_rows(scores)
+            pred = scores.argmax(axis=1) if scores.size else y
+            return _multiclass_metrics(wanted, y, prob, pred, list(range(k)))
+        shape = (-1, k) if k > 1 else (-1,)
+        return _regression_metrics(wanted, tgts.reshape(shape), outs.reshape(shape))
