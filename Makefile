@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/specml validate examples/*/*.yaml
-	for f in examples/*/model.yaml; do $(BIN)/specml describe $$f || exit 1; done
+	$(BIN)/specml demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECML = Path(sys.executable).parent / "specml"
-_PIMA_CANDIDATES = [ROOT.parent / "shared" / "data" / "pima_diabetes.csv", ROOT / "shared" / "data" / "pima_diabetes.csv"]
+_PIMA_CANDIDATES = [ROOT.parent / "shared" / "data" / "pima_diabetes.csv",
+                    ROOT / "shared" / "data" / "pima_diabetes.csv"]
 PIMA = next((p for p in _PIMA_CANDIDATES if p.exists()), _PIMA_CANDIDATES[0])
 
 

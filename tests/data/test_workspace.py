@@ -20,7 +20,8 @@ import pytest
 from specml.data.workspace import ColumnStats, DataError, TableInfo, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
-_PIMA_CANDIDATES = [ROOT.parent / "shared" / "data" / "pima_diabetes.csv", ROOT / "shared" / "data" / "pima_diabetes.csv"]
+_PIMA_CANDIDATES = [ROOT.parent / "shared" / "data" / "pima_diabetes.csv",
+                    ROOT / "shared" / "data" / "pima_diabetes.csv"]
 PIMA = next((p for p in _PIMA_CANDIDATES if p.exists()), _PIMA_CANDIDATES[0])
 PIMA_COLUMNS = ["pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi", "diabetes_pedigree",
                 "age", "outcome"]
@@ -101,7 +102,8 @@ def test_load_pima_csv(ws):
     assert rows(ws, "SELECT sum(outcome) AS pos FROM pima") == [{"pos": 268}]
 
 
-EXPECTED = [{"id": 1, "name": "a", "score": 0.5}, {"id": 2, "name": "b", "score": None}, {"id": 3, "name": "c", "score": 2.0}]
+EXPECTED = [{"id": 1, "name": "a", "score": 0.5}, {"id": 2, "name": "b", "score": None},
+            {"id": 3, "name": "c", "score": 2.0}]
 
 
 def _write(path: Path, fmt: str) -> Path:

@@ -265,7 +265,8 @@ class Workspace:
         out = []
         for i, (name, type_) in enumerate(cols.items()):
             nulls, distinct, lo, hi = values[4 * i: 4 * i + 4]
-            out.append(ColumnStats(name=name, type=type_, nulls=int(nulls), distinct=int(distinct or 0), min=lo, max=hi))
+            out.append(ColumnStats(name=name, type=type_, nulls=int(nulls), distinct=int(distinct or 0),
+                                   min=lo, max=hi))
         return out
 
     def _describe_per_column(self, stored: str, cols: dict[str, str]) -> list:
