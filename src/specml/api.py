@@ -160,12 +160,14 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         monitor = "train_loss"
     es = (EarlyStopping(cfg.early_stopping_patience, cfg.early_stopping_min_delta, monitor, mode)
           if cfg.early_stopping_patience else None)
+    metrics = _metrics_with_monitors(task, cfg.metrics, [monitor, trainer.scheduler.monitor if trainer.scheduler
+                                                         else None])
     sched_monitor = (trainer.scheduler.monitor if trainer.scheduler and trainer.scheduler.monitor else
                      ("val_loss" if val_batches is not None else "train_loss"))
     engine = Trainer(
         model, train_batches, val_batches, device=device or cfg.device,
         checkpoint_dir=artifact.directory / "checkpoints", log_interval=cfg.log_every, output_key=output_key,
-        task=task, metrics=cfg.metrics, logits=prep.target.logits, monitor=monitor, mode=mode, early_stopping=es,
+        task=task, metrics=metrics, logits=prep.target.logits, monitor=monitor, mode=mode, early_stopping=es,
         gradient_clip_val=cfg.gradient_clip_val, gradient_clip_norm=cfg.gradient_clip_norm,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
         scheduler_interval=trainer.scheduler.interval if trainer.scheduler else "epoch",
@@ -214,6 +216,21 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     })
     return TrainResult(name, artifact.directory, task, {"train": int(len(train_rows)), "validation": int(len(val_rows))},
                        history, best_epoch, best, final, seconds, notes)
+
+
+def _metrics_with_monitors(task: str, requested: list[str] | None, monitors: list[str | None]) -> list[str] | None:
+    """The run's metrics, plus any metric a monitor watches (early stopping on val_f1 reports f1)."""
+    from specml.train.metrics import ALLOWED, metrics_for
+
+    try:
+        names = metrics_for(task, requested)
+    except ValueError:
+        return requested  # reported with its message by the engine's check
+    for key in monitors:
+        metric = key.split("_", 1)[1] if key and "_" in key else None
+        if metric in ALLOWED[task] and metric not in names:
+            names.append(metric)
+    return names
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:

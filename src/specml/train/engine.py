@@ -410,7 +410,10 @@ class Trainer:
         if self.task is not None:
             from specml.train.metrics import metrics_for
 
-            names += metrics_for(self.task, list(self.metrics) if self.metrics else None)
+            try:
+                names += metrics_for(self.task, list(self.metrics) if self.metrics else None)
+            except ValueError as exc:
+                raise TrainingError(f"metrics: {exc}") from None
         splits = ["train"] + (["val"] if self.val_loader is not None else [])
         return [f"{s}_{n}" for s in splits for n in names]
 
