@@ -110,7 +110,9 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     ws.require_columns(table, needed)
     data = ws.read_columns(table, needed)
     if data.num_rows == 0:
-        raise TrainingError(f"table '{table}' is empty")
+        from specml.data.workspace import DataError
+
+        raise DataError(f"table '{table}' is empty: nothing to train on")
 
     if not losses:
         loss, said = T.infer_loss(model_spec_obj, data, target_col)

@@ -19,8 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECML = Path(sys.executable).parent / "specml"
-_PIMA_CANDIDATES = [ROOT.parent / "shared" / "data" / "pima_diabetes.csv",
-                    ROOT / "shared" / "data" / "pima_diabetes.csv"]
+_PIMA_CANDIDATES = [ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"]  # the bundled copy
 PIMA = next((p for p in _PIMA_CANDIDATES if p.exists()), _PIMA_CANDIDATES[0])
 
 

@@ -20,8 +20,7 @@ import pytest
 from specml.data.workspace import ColumnStats, DataError, TableInfo, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
-_PIMA_CANDIDATES = [ROOT.parent / "shared" / "data" / "pima_diabetes.csv",
-                    ROOT / "shared" / "data" / "pima_diabetes.csv"]
+_PIMA_CANDIDATES = [ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"]  # the bundled copy
 PIMA = next((p for p in _PIMA_CANDIDATES if p.exists()), _PIMA_CANDIDATES[0])
 PIMA_COLUMNS = ["pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi", "diabetes_pedigree",
                 "age", "outcome"]

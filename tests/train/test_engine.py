@@ -627,6 +627,18 @@ def test_a_blown_up_loss_is_a_training_error():
     assert rec.exceptions and rec.exceptions[0] is err.value
 
 
+def test_a_non_finite_validation_loss_is_a_training_error(tmp_path):
+    x, y = _regression(n=32)
+    train = DataLoader(TensorDataset(x, y), batch_size=8)
+    val = DataLoader(TensorDataset(x * math.inf, y), batch_size=8)  # training is fine, validation is not
+    model = _linear()
+    trainer = _trainer(model, train, val, checkpoint_dir=tmp_path)
+    with pytest.raises(TrainingError, match=r"val_loss is (nan|inf).*epoch 1"):
+        trainer.train(3, torch.optim.SGD(model.parameters(), lr=0.01), nn.MSELoss())
+    assert trainer.history == {}  # the bad epoch is not recorded
+    assert not (tmp_path / "last.safetensors").exists() and not (tmp_path / "best.safetensors").exists()
+
+
 @pytest.mark.parametrize(("log_interval", "steps_in_bad_epoch"), [(1, 1), (3, 3), (100, 4)])
 def test_divergence_points_to_the_last_good_checkpoint(tmp_path, log_interval, steps_in_bad_epoch):
     x, y = _regression(n=32)
