@@ -338,7 +338,8 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         raise DataError(f"table '{table}' is empty")
     _, y = trained.preprocessor.transform(data)
     s = scores(trained, data)
-    metrics = evaluate_predictions(meta["task"], y.numpy(), s, classes=trained.preprocessor.target.classes)
+    y_true = y.numpy() if meta["task"] == "regression" else y.numpy().astype(np.int64)  # class ids, as `s` is
+    metrics = evaluate_predictions(meta["task"], y_true, s)
     return {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"],
             "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}}
 
@@ -370,7 +371,7 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
         cols[c if c not in ("prediction", "probability") else f"input_{c}"] = data.column(c)
     if meta["task"] == "binary":
         cols["probability"] = pa.array(s.astype(np.float64))
-        cols["prediction"] = pa.array([target.classes[int(i)] for i in (s >= 0.5)])
+        cols["prediction"] = pa.array([target.classes[int(i)] for i in (s > 0.5)])  # as the metrics count it
     elif meta["task"] == "multiclass":
         best = s.argmax(axis=1)
         cols["prediction"] = pa.array([target.classes[int(i)] for i in best])

@@ -248,8 +248,9 @@ def test_output_key_picks_the_output_the_loss_reads():
     hist = _trainer(model, loader, loader, output_key="pred").train(
         5, torch.optim.SGD(model.parameters(), lr=0.05), nn.MSELoss())
     assert hist["train_loss"][-1] < hist["train_loss"][0]
-    with pytest.raises(Exception):  # without output_key the loss is handed the dict
-        _trainer(TwoHeads(), loader, loader).train(1, torch.optim.SGD(model.parameters(), lr=0.05), nn.MSELoss())
+    other = TwoHeads()
+    with pytest.raises((TypeError, AttributeError)):  # without output_key the loss is handed the dict
+        _trainer(other, loader, loader).train(1, torch.optim.SGD(other.parameters(), lr=0.05), nn.MSELoss())
 
 
 def test_log_interval_sets_how_often_the_running_loss_is_reported():
@@ -449,14 +450,17 @@ def test_task_metrics_are_reported_and_can_be_monitored():
 # gradient accumulation and clipping
 
 
-def test_accumulating_four_batches_of_eight_equals_one_batch_of_thirty_two():
+@pytest.mark.parametrize("feeder", ["DataLoader", "TensorBatches"])
+def test_accumulating_four_batches_of_eight_equals_one_batch_of_thirty_two(feeder):
     x, y = _regression(n=32)
-    data = TensorDataset(x, y)
     base = _linear()
 
     def run(batch_size: int, accum: int) -> tuple[dict, Trainer]:
         model = copy.deepcopy(base)
-        loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+        if feeder == "DataLoader":
+            loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+        else:  # nn.Linear.forward(input): dict inputs are passed as keyword arguments
+            loader = TensorBatches({"input": x}, y, batch_size, shuffle=False)
         trainer = _trainer(model, loader, accumulate_grad_batches=accum, monitor="train_loss",
                            scheduler_monitor="train_loss")
         trainer.train(1, torch.optim.SGD(model.parameters(), lr=0.1), nn.MSELoss())
@@ -596,6 +600,15 @@ def test_unreported_early_stopping_monitor_fails_before_any_training():
     model = _scalar_model(0.3)
     with pytest.raises(TrainingError, match="val_f1"):
         _trainer(model, train, val, early_stopping=EarlyStopping(2, monitor="val_f1")).train(
+            3, torch.optim.SGD(model.parameters(), lr=0.125), nn.MSELoss())
+    assert model.weight.item() == pytest.approx(0.3)
+
+
+def test_metrics_that_do_not_fit_the_task_fail_before_any_training():
+    train, val = _scalar_loaders(val_target=0.5)
+    model = _scalar_model(0.3)
+    with pytest.raises(TrainingError, match="accuracy"):
+        _trainer(model, train, val, task="regression", metrics=["accuracy"]).train(
             3, torch.optim.SGD(model.parameters(), lr=0.125), nn.MSELoss())
     assert model.weight.item() == pytest.approx(0.3)
 

@@ -34,7 +34,7 @@ def _fail(err: BaseException) -> typer.Exit:
             console.print(f"[red]error[/red] {escape(issue.where())}: [bold]{escape(issue.path)}[/bold]: "
                           f"{escape(issue.message + hint)}")
     else:
-        console.print(f"[red]error[/red] {escape(str(err))}")
+        console.print(f"[red]error:[/red] {escape(str(err))}")
     return typer.Exit(1)
 
 

@@ -220,7 +220,16 @@ class EarlyStopping:
     monitor: str = "val_loss"
     mode: str = "min"
     wait: int = 0
+    best: float | None = None
     stopped_epoch: int | None = None
+
+    def step(self, value: float) -> bool:
+        """Record this epoch's value; True when the run should stop."""
+        if _Best(self.best).improved(value, self.mode, self.min_delta):
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+        return self.wait >= self.patience
 
 
 @dataclass
@@ -290,7 +299,7 @@ class Trainer:
         """Run ``num_epochs`` epochs; return the history (``train_loss``, ``val_loss``, metrics, ``lr``)."""
         if self.train_loader is None:
             raise TrainingError("no training data: pass train_loader")
-        keys = self._check_monitors()
+        keys = self._check_monitors(lr_scheduler)
         self._num_epochs = num_epochs
         train_meter, val_meter = self._meter(), self._meter()
         self._call("on_train_start", keys=keys, num_epochs=num_epochs)
@@ -308,6 +317,7 @@ class Trainer:
                 logs["lr"] = optimizer.param_groups[0]["lr"]
                 logs["epoch_time_s"] = time.perf_counter() - started
                 self._check_finite(logs, epoch)
+                self._check_finite_weights(epoch)
                 for key, value in logs.items():
                     self.history.setdefault(key, []).append(value)
 
@@ -325,7 +335,7 @@ class Trainer:
                         self._save_weights("best.safetensors")
                 self._save_checkpoints(epoch, optimizer, lr_scheduler, save_every, save_best_only, improved)
                 self._call("on_epoch_end", epoch=epoch, logs=logs, improved=improved)
-                if self._should_stop(improved, epoch):
+                if self._should_stop(logs, epoch):
                     break
         except BaseException as exc:
             self._call("on_exception", error=exc)
@@ -417,10 +427,12 @@ class Trainer:
         splits = ["train"] + (["val"] if self.val_loader is not None else [])
         return [f"{s}_{n}" for s in splits for n in names]
 
-    def _check_monitors(self) -> list[str]:
+    def _check_monitors(self, lr_scheduler: Any = None) -> list[str]:
         """Every monitored key must be one this run reports, known before the first epoch."""
         keys = self.available_monitors()
-        watched = {"monitor": self.monitor, "scheduler monitor": self.scheduler_monitor}
+        watched = {"monitor": self.monitor}
+        if isinstance(lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            watched["scheduler monitor"] = self.scheduler_monitor
         if self.early_stopping is not None:
             watched["early_stopping_monitor"] = self.early_stopping.monitor
         for what, key in watched.items():
@@ -445,12 +457,17 @@ class Trainer:
         return TrainingError(f"{where}: training stopped{kept}. Try a lower learning rate, gradient clipping "
                              "(gradient_clip_norm), or normalizing the inputs.")
 
-    def _should_stop(self, improved: bool, epoch: int) -> bool:
+    def _check_finite_weights(self, epoch: int) -> None:
+        """Weights an overflowing last step made infinite are never saved as a good checkpoint."""
+        params = [p.detach() for p in self.model.parameters()]
+        if params and not torch.stack([torch.isfinite(p).all() for p in params]).all().item():
+            raise self._diverged(None, f"the weights became NaN or infinite in epoch {epoch}")
+
+    def _should_stop(self, logs: dict[str, float], epoch: int) -> bool:
         es = self.early_stopping
         if es is None:
             return False
-        es.wait = 0 if improved else es.wait + 1
-        if es.wait >= es.patience:
+        if es.step(logs[es.monitor]):
             es.stopped_epoch = epoch
             self._call("on_early_stop", epoch=epoch, best_epoch=self.best.epoch, best_value=self.best.value)
             return True
