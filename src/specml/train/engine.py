@@ -109,6 +109,10 @@ class TensorBatches:
         self.epoch = 0
         self.rows = len(next(iter(self.inputs.values())))
 
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.inputs.values())).device
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
@@ -165,7 +169,9 @@ def _to_device(x: Any, device: torch.device, non_blocking: bool) -> Any:
 
 
 def _forward(model: nn.Module, inputs: Any) -> Any:
-    return model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+    if type(inputs) is dict or isinstance(inputs, Mapping):  # the exact-type test first: it is the hot path
+        return model(**inputs)
+    return model(inputs)
 
 
 def align(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,8 +181,10 @@ def align(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, tor
       ``[N, C]`` and ``[N]``;
     * a float target with as many values as the output (``[B]`` vs ``[B, 1]``): viewed as the output.
     """
+    if target.shape == output.shape:
+        return output, target
     if target.dtype.is_floating_point:
-        if target.shape != output.shape and target.numel() == output.numel():
+        if target.numel() == output.numel():
             target = target.view_as(output)
     elif output.dim() > 2 and output.dim() == target.dim() + 1 and output.shape[:-1] == target.shape:
         output, target = output.reshape(-1, output.shape[-1]), target.reshape(-1)
@@ -301,7 +309,7 @@ class Trainer:
             raise TrainingError("no training data: pass train_loader")
         keys = self._check_monitors(lr_scheduler)
         self._num_epochs = num_epochs
-        train_meter, val_meter = self._meter(), self._meter()
+        train_meter, val_meter = self._meter("train"), self._meter("val")
         self._call("on_train_start", keys=keys, num_epochs=num_epochs)
         try:
             for epoch in range(self.epoch + 1, num_epochs + 1):
@@ -356,8 +364,10 @@ class Trainer:
         self._call("on_epoch_start", epoch=self.epoch, num_epochs=num_epochs, batches=n_batches)
         optimizer.zero_grad(set_to_none=True)
         i = -1
+        move = not (isinstance(self.train_loader, TensorBatches) and self.train_loader.device == device)
         for i, (inputs, target) in enumerate(self.train_loader):
-            inputs, target = _to_device(inputs, device, non_blocking), _to_device(target, device, non_blocking)
+            if move:
+                inputs, target = _to_device(inputs, device, non_blocking), _to_device(target, device, non_blocking)
             output = _forward(model, inputs)
             pred = output[self.output_key] if self.output_key is not None else output
             pred, target = align(pred, target)
@@ -381,11 +391,12 @@ class Trainer:
         return meter.compute()
 
     def _optimizer_step(self, optimizer, lr_scheduler) -> None:
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if self.gradient_clip_val is not None:
-            torch.nn.utils.clip_grad_value_(params, self.gradient_clip_val)
-        if self.gradient_clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_norm)
+        if self.gradient_clip_val is not None or self.gradient_clip_norm is not None:
+            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if self.gradient_clip_val is not None:
+                torch.nn.utils.clip_grad_value_(params, self.gradient_clip_val)
+            if self.gradient_clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
@@ -397,8 +408,10 @@ class Trainer:
         model, device = self.model, self.runtime.device
         model.eval()
         meter.reset()
+        move = not (isinstance(self.val_loader, TensorBatches) and self.val_loader.device == device)
         for inputs, target in self.val_loader:
-            inputs, target = _to_device(inputs, device, False), _to_device(target, device, False)
+            if move:
+                inputs, target = _to_device(inputs, device, False), _to_device(target, device, False)
             output = _forward(model, inputs)
             pred = output[self.output_key] if self.output_key is not None else output
             pred, target = align(pred, target)
@@ -407,25 +420,41 @@ class Trainer:
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
-    def _meter(self):
+    def _metric_names(self, split: str) -> list[str]:
+        """Metrics reported for ``split``: all of them on validation; on training only the cheap ones
+        (loss-like, accuracy), unless a monitor watches another (``train_auc``)."""
+        if self.task is None:
+            return []
+        from specml.train.metrics import STREAMED, metrics_for
+
+        try:
+            names = metrics_for(self.task, list(self.metrics) if self.metrics else None)
+        except ValueError as exc:
+            raise TrainingError(f"metrics: {exc}") from None
+        if split == "train":
+            watched = {self.monitor, self.scheduler_monitor,
+                       self.early_stopping.monitor if self.early_stopping else None}
+            names = [m for m in names if m in STREAMED or f"train_{m}" in watched]
+        return names
+
+    def _meter(self, split: str):
         if self.task is None:
             return _LossOnly(self.runtime.device)
-        from specml.train.metrics import StreamingMetrics, metrics_for
+        from specml.train.metrics import StreamingMetrics
 
-        return StreamingMetrics(self.task, metrics_for(self.task, list(self.metrics) if self.metrics else None),
-                                logits=self.logits, device=self.runtime.device)
+        return StreamingMetrics(self.task, self._metric_names(split), logits=self.logits, device=self.runtime.device)
 
     def available_monitors(self) -> list[str]:
-        names = ["loss"]
-        if self.task is not None:
-            from specml.train.metrics import metrics_for
+        from specml.train.metrics import metrics_for
 
-            try:
-                names += metrics_for(self.task, list(self.metrics) if self.metrics else None)
-            except ValueError as exc:
-                raise TrainingError(f"metrics: {exc}") from None
-        splits = ["train"] + (["val"] if self.val_loader is not None else [])
-        return [f"{s}_{n}" for s in splits for n in names]
+        keys = []
+        for split in ["train"] + (["val"] if self.val_loader is not None else []):
+            names = ["loss", *self._metric_names(split)]
+            if split == "train" and self.task is not None:  # any metric may be watched on train
+                names += [m for m in metrics_for(self.task, list(self.metrics) if self.metrics else None)
+                          if m not in names]
+            keys += [f"{split}_{n}" for n in names]
+        return keys
 
     def _check_monitors(self, lr_scheduler: Any = None) -> list[str]:
         """Every monitored key must be one this run reports, known before the first epoch."""

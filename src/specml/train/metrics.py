@@ -62,6 +62,9 @@ assert all(set(v) <= set(METRICS) for v in ALLOWED.values())
 
 #: metrics computed from running sums on the device; the others need every prediction
 _STREAMED = {"accuracy", "mse", "rmse", "mae"}
+#: metrics cheap to keep for every training batch; the others (auc, f1, ...) sort or count over every
+#: prediction, so a run computes them on the validation split (and on the training split only when watched)
+STREAMED = frozenset(_STREAMED)
 
 _NAN = float("nan")
 
@@ -249,6 +252,14 @@ def evaluate_predictions(task: str, y_true: np.ndarray, y_score: np.ndarray, *,
 # ------------------------------------------------------------------------------------------ streaming
 
 
+def _cat_flat(parts: list[torch.Tensor]) -> torch.Tensor:
+    if len({p.dtype for p in parts}) > 1:
+        parts = [p.to(torch.float64) for p in parts]
+    if len({p.shape[1:] for p in parts}) > 1:  # e.g. [B] and [B, 1] batches mixed
+        parts = [p.reshape(-1) for p in parts]
+    return torch.cat(parts).reshape(-1)  # one reshape, not one per batch
+
+
 class StreamingMetrics:
     """Accumulates, on the device, what a run needs per epoch, with no host sync per batch.
 
@@ -324,17 +335,11 @@ class StreamingMetrics:
             self._update_regression(output, target, n)
 
     def _update_binary(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        out = output.reshape(-1)
-        tgt = target.reshape(-1)
-        if out.numel() != tgt.numel():
-            raise ValueError(f"binary output has {out.numel()} values, target {tgt.numel()}")
-        if "accuracy" in self.metrics and not self._keep:
-            pred = out > 0 if self.logits else out > 0.5
-            self._correct += (pred == (tgt > 0.5)).sum()
-            self._n_values += out.numel()
-        if self._keep:
-            self._outputs.append(out)
-            self._targets.append(tgt)
+        # kept as they come ([B] or [B, 1]); flattened once at compute()
+        if output.numel() != target.numel():
+            raise ValueError(f"binary output has {output.numel()} values, target {target.numel()}")
+        self._outputs.append(output)
+        self._targets.append(target)
 
     def _update_multiclass(self, output: torch.Tensor, target: torch.Tensor, n: int) -> None:
         if output.dim() != 2:
@@ -390,8 +395,8 @@ class StreamingMetrics:
             parts += [self._sse, self._sae]
         n_out = n_tgt = 0
         if self._outputs:
-            outs = torch.cat([o.to(self._dtype).reshape(-1) for o in self._outputs])
-            tgts = torch.cat([t.to(self._dtype).reshape(-1) for t in self._targets])
+            outs = _cat_flat(self._outputs).to(self._dtype)  # one cast per epoch, not one per batch
+            tgts = _cat_flat(self._targets).to(self._dtype)
             n_out, n_tgt = outs.numel(), tgts.numel()
             parts += [outs, tgts]
         host = torch.cat(parts).cpu().numpy().astype(np.float64)   # the one transfer
