@@ -318,13 +318,19 @@ class StreamingMetrics:
 
     def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         """Add one batch. Only device ops and shape arithmetic: no ``.item()``, no ``.cpu()``."""
-        output = output.detach()
-        target = target.detach()
-        n = int(output.shape[0]) if output.dim() > 0 else 1
+        if output.requires_grad:
+            output = output.detach()
+        if target.requires_grad:
+            target = target.detach()
+        shape = output.shape
+        n = shape[0] if shape else 1
         if n == 0:
             return
-        loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.as_tensor(loss)
-        self._losses.append(loss_t.reshape(()))
+        if not isinstance(loss, torch.Tensor):
+            loss = torch.as_tensor(loss)
+        elif loss.requires_grad:
+            loss = loss.detach()
+        self._losses.append(loss if not loss.shape else loss.reshape(()))
         self._sizes.append(n)
         self._count += n
         if self.task == "binary":
