@@ -522,6 +522,7 @@ class Trainer:
         state = {"epoch": epoch, "global_step": self.global_step, "best_value": self.best.value,
                  "best_epoch": self.best.epoch, "monitor": self.monitor, "mode": self.mode,
                  "early_stopping_wait": self.early_stopping.wait if self.early_stopping else None,
+                 "early_stopping_best": self.early_stopping.best if self.early_stopping else None,
                  "history": self.history}
         Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
         save_checkpoint(self._path("last.safetensors"), model=self.model, optimizer=optimizer,
