@@ -93,6 +93,9 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     artifact = ModelArtifact.for_name(name, home)
     model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec)
     cfg = trainer.config
+    if cfg.distributed:
+        raise TrainingError("config.distributed: multi-process training (torch DDP under torchrun) is not part of "
+                            "this version yet; remove distributed/world_size/backend to train in one process")
     notes: list[str] = []
     ws = _open_workspace(workspace)
     ws.require_table(table)
@@ -173,7 +176,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         gradient_clip_val=cfg.gradient_clip_val, gradient_clip_norm=cfg.gradient_clip_norm,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
         scheduler_interval=trainer.scheduler.interval if trainer.scheduler else "epoch",
-        scheduler_monitor=sched_monitor, pin_memory=cfg.pin_memory, verbose=verbose and cfg.verbose,
+        scheduler_monitor=sched_monitor, pin_memory=cfg.pin_memory, mixed_precision=cfg.mixed_precision,
+        verbose=verbose and cfg.verbose,
         progress=progress,
     )
     _place_data(engine, train_batches, val_batches, cfg.pin_memory)

@@ -284,6 +284,7 @@ class Trainer:
     scheduler_interval: str = "epoch"
     scheduler_monitor: str = "val_loss"
     pin_memory: bool = False
+    mixed_precision: bool = False
     verbose: bool = True
     progress: bool | None = None
     callbacks: list = field(default_factory=list)
@@ -295,6 +296,10 @@ class Trainer:
         self.epoch = 0
         self.global_step = 0
         self.model.to(self.runtime.device)
+        # mixed precision: autocast to bf16 (cpu) or fp16 (cuda, mps); fp16 gradients are loss-scaled
+        device_type = self.runtime.device.type
+        self._amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
+        self._scaler = (torch.amp.GradScaler("cuda") if self.mixed_precision and device_type == "cuda" else None)
         if self.verbose:
             from specml.train.console import ConsoleLogger
 
@@ -368,11 +373,13 @@ class Trainer:
         for i, (inputs, target) in enumerate(self.train_loader):
             if move:
                 inputs, target = _to_device(inputs, device, non_blocking), _to_device(target, device, non_blocking)
-            output = _forward(model, inputs)
-            pred = output[self.output_key] if self.output_key is not None else output
-            pred, target = align(pred, target)
-            loss = criterion(pred, target)
-            (loss / accum if accum > 1 else loss).backward()
+            with torch.autocast(device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
+                output = _forward(model, inputs)
+                pred = output[self.output_key] if self.output_key is not None else output
+                pred, target = align(pred, target)
+                loss = criterion(pred, target)
+            scaled = loss / accum if accum > 1 else loss
+            (self._scaler.scale(scaled) if self._scaler is not None else scaled).backward()
             last = n_batches is not None and i + 1 == n_batches
             if (i + 1) % accum == 0 or last:
                 self._optimizer_step(optimizer, lr_scheduler)
@@ -391,13 +398,20 @@ class Trainer:
         return meter.compute()
 
     def _optimizer_step(self, optimizer, lr_scheduler) -> None:
+        scaler = self._scaler
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients
         if self.gradient_clip_val is not None or self.gradient_clip_norm is not None:
             params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             if self.gradient_clip_val is not None:
                 torch.nn.utils.clip_grad_value_(params, self.gradient_clip_val)
             if self.gradient_clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_norm)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
         if lr_scheduler is not None and self.scheduler_interval == "step":
@@ -412,10 +426,12 @@ class Trainer:
         for inputs, target in self.val_loader:
             if move:
                 inputs, target = _to_device(inputs, device, False), _to_device(target, device, False)
-            output = _forward(model, inputs)
-            pred = output[self.output_key] if self.output_key is not None else output
-            pred, target = align(pred, target)
-            meter.update(criterion(pred, target), pred, target)
+            with torch.autocast(device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
+                output = _forward(model, inputs)
+                pred = output[self.output_key] if self.output_key is not None else output
+                pred, target = align(pred, target)
+                loss = criterion(pred, target)
+            meter.update(loss, pred, target)
         return meter.compute()
 
     # -- bookkeeping ------------------------------------------------------------------------------
