@@ -8,6 +8,7 @@ one error per run. Warnings (accepted, but worth saying) are issued as :class:`S
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,9 +21,14 @@ def format_path(loc: Sequence[str | int]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN.fullmatch(str(part)):
             out += ("." if out else "") + str(part)
+        else:  # empty, blank or odd keys stay visible: ['\r'], ['my key']
+            out += f"[{str(part)!r}]"
     return out or "(top level)"
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_\-$]+")
 
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
