@@ -236,7 +236,7 @@ def test_validate_broken_file(tmp_path, case, deep):
     assert message in err, err
     assert hint in err, err
     assert "did you mean" in err
-    assert not re.search(rf"^ok ", result.stdout, re.M), result.stdout
+    assert not re.search(r"^ok ", result.stdout, re.M), result.stdout
     no_traceback(result)
 
 

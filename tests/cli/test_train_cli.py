@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clitools import no_traceback, ok
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECML = Path(sys.executable).parent / "specml"
@@ -34,18 +35,6 @@ def env_for(home: Path) -> dict:
 def specml(home: Path, *args: str | Path, timeout: int = 180) -> subprocess.CompletedProcess:
     return subprocess.run([str(SPECML), *map(str, args)], cwd=home, capture_output=True, text=True,
                           env=env_for(home), timeout=timeout)
-
-
-def no_traceback(result: subprocess.CompletedProcess) -> None:
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both, both
-    assert not re.search(r"^\w+(Error|Exception): ", both, re.M), both
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, result.stdout + result.stderr
-    no_traceback(result)
-    return result
 
 
 def failed(result: subprocess.CompletedProcess) -> str:

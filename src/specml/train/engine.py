@@ -373,11 +373,7 @@ class Trainer:
         for i, (inputs, target) in enumerate(self.train_loader):
             if move:
                 inputs, target = _to_device(inputs, device, non_blocking), _to_device(target, device, non_blocking)
-            with torch.autocast(device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
-                output = _forward(model, inputs)
-                pred = output[self.output_key] if self.output_key is not None else output
-                pred, target = align(pred, target)
-                loss = criterion(pred, target)
+            pred, target, loss = self._loss(inputs, target, criterion)
             scaled = loss / accum if accum > 1 else loss
             (self._scaler.scale(scaled) if self._scaler is not None else scaled).backward()
             last = n_batches is not None and i + 1 == n_batches
@@ -396,6 +392,14 @@ class Trainer:
         if not torch.isfinite(meter.loss_sum_tensor()).item():
             raise self._diverged(i + 1)
         return meter.compute()
+
+    def _loss(self, inputs: Any, target: Any, criterion: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward, pick the output the loss reads, align shapes, compute the loss (under autocast if asked)."""
+        with torch.autocast(self.runtime.device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
+            output = _forward(self.model, inputs)
+            pred = output[self.output_key] if self.output_key is not None else output
+            pred, target = align(pred, target)
+            return pred, target, criterion(pred, target)
 
     def _optimizer_step(self, optimizer, lr_scheduler) -> None:
         scaler = self._scaler
@@ -426,11 +430,7 @@ class Trainer:
         for inputs, target in self.val_loader:
             if move:
                 inputs, target = _to_device(inputs, device, False), _to_device(target, device, False)
-            with torch.autocast(device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
-                output = _forward(model, inputs)
-                pred = output[self.output_key] if self.output_key is not None else output
-                pred, target = align(pred, target)
-                loss = criterion(pred, target)
+            pred, target, loss = self._loss(inputs, target, criterion)
             meter.update(loss, pred, target)
         return meter.compute()
 
