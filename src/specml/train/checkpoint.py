@@ -71,13 +71,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync_file(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
 @contextlib.contextmanager
@@ -104,18 +104,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, text + "\n")
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync on Windows
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's entries, to disk."""
+    if path.is_dir() and os.name != "posix":  # directories cannot be opened for fsync on Windows
         return
-    fd = os.open(directory, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
