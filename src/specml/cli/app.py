@@ -193,6 +193,11 @@ def _register() -> None:
     app.command("predict")(predict)
     app.add_typer(models_app, name="models")
     app.command("demo")(demo)
+    # each command group registers itself (no torch at import time: `specml --help` stays fast)
+    import importlib
+
+    for module in ("track", "jobs", "registry", "classical", "compile", "shell"):
+        importlib.import_module(f"specml.cli.{module}").register(app)
 
 
 _register()

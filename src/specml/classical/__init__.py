@@ -1,0 +1,1 @@
+"""Classical models (scikit-learn, XGBoost, LightGBM, CatBoost) through the same verbs."""

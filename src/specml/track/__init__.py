@@ -1,0 +1,1 @@
+"""Run tracking: facts files, TensorBoard, figures, the registry, background jobs."""
