@@ -108,8 +108,9 @@ def test_train_metadata(env, m1):
     assert meta["versions"]["torch"] == torch.__version__ and "numpy" in meta["versions"]
     # preprocessing: the target's classes, and standardisation fitted on the training rows only
     prep = meta["preprocessing"]
-    assert prep["target"]["column"] == "outcome" and prep["target"]["task"] == "binary"
-    assert prep["target"]["classes"] == [0, 1]
+    (target,) = prep["targets"].values()
+    assert target["column"] == "outcome" and target["task"] == "binary"
+    assert target["classes"] == [0, 1]
     state = prep["inputs"]["patient_data"]
     assert state["columns"] == FEATURES and state["normalize"] == "standard"
     data = env["ws"].read_columns("pima_train", [*FEATURES, "outcome"])

@@ -86,7 +86,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     from specml.spec.load import merge_loss
     from specml.train.checkpoint import save_weights
     from specml.train.engine import EarlyStopping, Trainer, TrainingError, TensorBatches, seed_everything
-    from specml.train.metrics import HIGHER_IS_BETTER
+    from specml.train.metrics import HIGHER_IS_BETTER, metric_of
     from specml.train.optim import build_optimizer, build_scheduler
 
     started = time.perf_counter()
@@ -101,15 +101,23 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     ws.require_table(table)
 
     losses = model_spec_obj.losses
-    if len(losses) > 1:
-        raise TrainingError("several losses (multi-task) are not trained by this version yet")
+    if target is not None and len(losses) > 1:
+        raise TrainingError("--target names one column, but the spec has several losses (multi-task); each loss "
+                            "names its own target")
     if target is not None and losses and losses[0].inputs.target not in (None, target):
         raise TrainingError(f"--target {target} but the spec's loss reads column '{losses[0].inputs.target}'")
-    target_col = target or (losses[0].inputs.target if losses else None)
-    if target_col is None:
+    target_col = target or (losses[0].inputs.target if len(losses) == 1 else None)
+    if len(losses) > 1:
+        missing = [i for i, lo in enumerate(losses) if lo.inputs.target is None]
+        if missing:
+            raise TrainingError(f"loss[{missing[0]}] names no target column; in a multi-task spec each loss "
+                                "names its own (inputs.target)")
+    elif target_col is None:
         raise TrainingError("no target: the spec names no loss target; pass --target COLUMN")
+    target_cols = [c for lo in losses for c in lo.inputs.target_columns] if len(losses) > 1 else (
+        [target_col] if isinstance(target_col, str) else list(target_col))
     feature_cols = [c for inp in model_spec_obj.inputs.values() for c in (inp.columns or [])]
-    needed = list(dict.fromkeys([*feature_cols, target_col]))
+    needed = list(dict.fromkeys([*feature_cols, *target_cols]))
     ws.require_columns(table, needed)
     data = ws.read_columns(table, needed)
     if data.num_rows == 0:
@@ -121,34 +129,46 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         loss, said = T.infer_loss(model_spec_obj, data, target_col)
         notes.append(said)
         model_spec_obj = merge_loss(model_spec_obj, trainer.model_copy(update={"loss": loss}))
-    loss = model_spec_obj.losses[0]
-    if loss.inputs.target is None:
-        loss = loss.model_copy(update={"inputs": loss.inputs.model_copy(update={"target": target_col})})
+    losses = model_spec_obj.losses
+    if losses[0].inputs.target is None:
+        first = losses[0]
+        losses[0] = first.model_copy(update={"inputs": first.inputs.model_copy(update={"target": target_col})})
+    loss = losses[0]
     output_key = loss.inputs.input or next(iter(model_spec_obj.outputs))
-    task = T.task_of(loss.type)
 
-    # the split: seeded, stratified for classification, never the global RNG
+    # the split: seeded, stratified by the first class target, never the global RNG
     split_seed = cfg.seed if cfg.seed is not None else 0
-    labels = data.column(target_col).to_numpy(zero_copy_only=False) if task != "regression" else None
+    strat = next((lo for lo in losses if T.task_of(lo.type) != "regression" and isinstance(lo.inputs.target, str)),
+                 None)
+    labels = None
+    if strat is not None and not pa_is_list(data.schema.field(strat.inputs.target).type):
+        labels = data.column(strat.inputs.target).to_numpy(zero_copy_only=False)
     train_rows, val_rows = T.validation_split(data.num_rows, cfg.validation_split, split_seed, labels)
-    prep = T.fit(model_spec_obj, data, loss, train_rows)
-    inputs, y = prep.transform(data)
+    prep = T.fit(model_spec_obj, data, losses, train_rows)
+    notes += prep.notes
 
     if cfg.seed is not None:
         seed_everything(cfg.seed)
     model = build_model(model_spec_obj, vocab_sizes=prep.vocab_sizes())
-    from specml.graph.check import loss_params
-    from specml.graph.allowlist import resolve_loss
+    _fit_sequence_lengths(model, prep, data)
+    inputs, y = prep.transform(data)
+    heads = _heads(prep, losses, cfg.metrics)
+    simple = len(heads) == 1 and heads[0].task != "sequence" and heads[0].center is None
+    task = heads[0].task if simple else ("multitask" if len(heads) > 1 else heads[0].task)
+    if simple:
+        criterion = heads[0].criterion
+    else:
+        from specml.train.tasks import Heads
 
-    resolved = resolve_loss(loss.type)
-    criterion = resolved.target(**loss_params(loss.params)) if resolved.kind == "module" else \
-        _functional_loss(resolved.target, loss_params(loss.params))
+        criterion = Heads(heads)
+        output_key = None
     optimizer = build_optimizer(trainer.optimizer, model.parameters())
     scheduler = build_scheduler(trainer.scheduler, optimizer) if trainer.scheduler else None
 
     def subset(rows: np.ndarray) -> tuple[dict, Any]:
         idx = torch.from_numpy(rows)
-        return {k: v[idx] for k, v in inputs.items()}, y[idx]
+        return {k: v[idx] for k, v in inputs.items()}, ({k: v[idx] for k, v in y.items()} if isinstance(y, dict)
+                                                        else y[idx])
 
     train_x, train_y = subset(train_rows)
     train_batches = TensorBatches(train_x, train_y, cfg.batch_size, shuffle=cfg.shuffle, seed=split_seed)
@@ -160,19 +180,22 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     monitor = cfg.early_stopping_monitor
     mode = cfg.early_stopping_mode
     if "early_stopping_mode" not in cfg.model_fields_set:  # unsaid: follow the metric (val_auc -> max)
-        mode = "max" if HIGHER_IS_BETTER.get(monitor.split("_", 1)[1], False) else "min"
+        mode = "max" if HIGHER_IS_BETTER.get(metric_of(monitor), False) else "min"
     if cfg.early_stopping_patience is None and monitor == "val_loss" and val_batches is None:
         monitor = "train_loss"
     es = (EarlyStopping(cfg.early_stopping_patience, cfg.early_stopping_min_delta, monitor, mode)
           if cfg.early_stopping_patience else None)
-    metrics = _metrics_with_monitors(task, cfg.metrics, [monitor, trainer.scheduler.monitor if trainer.scheduler
-                                                         else None])
+    watched = [monitor, trainer.scheduler.monitor if trainer.scheduler else None]
+    metrics = _metrics_with_monitors(task, cfg.metrics, watched) if simple else None
+    if not simple:
+        _add_watched_metrics(criterion, watched)
     sched_monitor = (trainer.scheduler.monitor if trainer.scheduler and trainer.scheduler.monitor else
                      ("val_loss" if val_batches is not None else "train_loss"))
     engine = Trainer(
         model, train_batches, val_batches, device=device or cfg.device,
         checkpoint_dir=artifact.directory / "checkpoints", log_interval=cfg.log_every, output_key=output_key,
-        task=task, metrics=metrics, logits=prep.target.logits, monitor=monitor, mode=mode, early_stopping=es,
+        task=task if simple else criterion, metrics=metrics, logits=heads[0].logits, monitor=monitor, mode=mode,
+        early_stopping=es,
         gradient_clip_val=cfg.gradient_clip_val, gradient_clip_norm=cfg.gradient_clip_norm,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
         scheduler_interval=trainer.scheduler.interval if trainer.scheduler else "epoch",
@@ -199,17 +222,19 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     seconds = time.perf_counter() - started
     best, final = _finite(best), _finite(final)
     artifact.write_metadata({
-        "name": name, "task": task, "table": table, "target": target_col,
+        "name": name, "task": task, "table": table, "target": target_cols[0] if len(target_cols) == 1 else target_cols,
+        "tasks": {h.name: {"task": h.task, "output": h.output, "target": prep.targets[h.name].column,
+                           "weight": h.weight} for h in heads},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": {k: v.columns or [] for k, v in model_spec_obj.inputs.items()},
         "output": output_key,
-        "loss": loss.model_dump(),
+        "loss": loss.model_dump() if len(losses) == 1 else [lo.model_dump() for lo in losses],
         "rows": {"total": data.num_rows, "train": int(len(train_rows)), "validation": int(len(val_rows))},
         "preprocessing": prep.to_dict(),
         "monitor": monitor, "monitor_mode": mode,
         "best": {"metric": monitor, "value": best.get(monitor), "epoch": best_epoch},
         "metrics": {"best": best, "final": final, "best_epoch": best_epoch,
-                    "higher_is_better": {k: HIGHER_IS_BETTER.get(k.split("_", 1)[1], False) for k in best}},
+                    "higher_is_better": {k: HIGHER_IS_BETTER.get(metric_of(k), False) for k in best}},
         "epochs": {"run": len(history["train_loss"]), "planned": cfg.epochs,
                    "stopped_early": bool(es is not None and es.stopped_epoch is not None)},
         "seed": cfg.seed, "split_seed": split_seed,
@@ -222,6 +247,83 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     })
     return TrainResult(name, artifact.directory, task, {"train": int(len(train_rows)), "validation": int(len(val_rows))},
                        history, best_epoch, best, final, seconds, notes)
+
+
+def pa_is_list(typ) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ)
+
+
+def _fit_sequence_lengths(model, prep, data) -> None:
+    """A token-sequence target takes the length of the output it is compared with (a dry run on 2 rows)."""
+    import torch
+
+    seq = [t for t in prep.targets.values() if t.sequence]
+    if not seq:
+        return
+    from specml.train.engine import TrainingError
+
+    inputs, _ = prep.transform(data.slice(0, 2), with_target=False)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(**inputs)
+    model.train(was)
+    for t in seq:
+        pred = out[t.output]
+        if pred.dim() != 3:
+            raise TrainingError(f"target '{t.column}' holds token sequences, so output '{t.output}' must be scores "
+                                f"[B, L, vocabulary]; it is {list(pred.shape)}")
+        longest = t.length
+        t.length = int(pred.shape[1])
+        import pyarrow.compute as pc
+
+        most = int(pc.max(pc.list_value_length(data.column(t.columns[0]))).as_py() or 0)
+        if most > t.length:
+            raise TrainingError(f"target '{t.column}' holds sequences of up to {most} tokens (training rows: "
+                                f"{longest}), but output '{t.output}' has {t.length} positions; lengthen the input "
+                                "(shape [null, L]) so every target fits")
+
+
+def _heads(prep, losses, requested_metrics):
+    """One task head per loss: its criterion, task, metrics and (regression) target scaling."""
+    import torch
+
+    from specml.graph.allowlist import resolve_loss
+    from specml.graph.check import loss_params
+    from specml.train.metrics import ALLOWED
+    from specml.train.tasks import Head
+
+    heads = []
+    for state, loss in zip(prep.targets.values(), losses, strict=True):
+        resolved = resolve_loss(loss.type)
+        params = loss_params(loss.params)
+        criterion = resolved.target(**params) if resolved.kind == "module" else _functional_loss(resolved.target, params)
+        task = "sequence" if state.sequence else state.task
+        metrics = [m for m in requested_metrics if m in ALLOWED[task]] if requested_metrics else None
+        head = Head(state.name, task, state.output, criterion, weight=loss.weight, logits=state.logits,
+                    metrics=metrics or None, pad=state.pad, pad_ignored=state.pad_ignored)
+        if state.normalize != "none":
+            head.center = torch.tensor(state.center, dtype=torch.float32)
+            head.scale = torch.tensor(state.scale, dtype=torch.float32)
+        heads.append(head)
+    return heads
+
+
+def _add_watched_metrics(heads, watched: list[str | None]) -> None:
+    """A monitor on a metric a head does not report by default (val_diabetes_auc) turns it on."""
+    from specml.train.metrics import ALLOWED, metric_of
+
+    for key in watched:
+        if not key:
+            continue
+        metric = metric_of(key)
+        rest = key.split("_", 1)[1] if "_" in key else key
+        for head in heads.heads:
+            prefix = f"{head.name}_" if heads.multi else ""
+            if rest == prefix + metric and metric in ALLOWED[head.task] and metric not in head.names():
+                head.metrics = [*head.names(), metric]
 
 
 def _metrics_with_monitors(task: str, requested: list[str] | None, monitors: list[str | None]) -> list[str] | None:
@@ -303,49 +405,84 @@ def load_trained(name: str, home: str | Path | None = None) -> Trained:
     return Trained(name, model, prep, meta, spec)
 
 
-def scores(trained: Trained, data) -> np.ndarray:
-    """Positive-class probabilities (binary), class probabilities (multiclass) or values (regression)."""
+def task_scores(trained: Trained, data) -> dict[str, np.ndarray]:
+    """Per task: positive-class probabilities (binary), class probabilities (multiclass), values in the
+    target's units (regression, [N] or [N, k]) or predicted token ids [N, L] (sequences)."""
     import torch
 
     inputs, _ = trained.preprocessor.transform(data, with_target=False)
-    key, task = trained.metadata["output"], trained.metadata["task"]
-    logits = trained.preprocessor.target.logits
-    out = []
+    targets = trained.preprocessor.targets
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in targets}
     with torch.inference_mode():
         for start in range(0, data.num_rows, PREDICT_BATCH):
             batch = {k: v[start:start + PREDICT_BATCH] for k, v in inputs.items()}
-            y = trained.model(**batch)[key].float()
-            if task == "binary":
-                y = (torch.sigmoid(y) if logits else y).reshape(-1)
-            elif task == "multiclass":
-                y = torch.softmax(y, dim=-1) if logits else y
-            elif y.dim() == 2 and y.shape[1] == 1:
-                y = y[:, 0]
-            out.append(y.numpy())
-    return np.concatenate(out) if out else np.empty(0)
+            out = trained.model(**batch)
+            for name, t in targets.items():
+                y = out[t.output].float()
+                if t.sequence:
+                    y = y.argmax(dim=-1)
+                elif t.task == "binary":
+                    y = (torch.sigmoid(y) if t.logits else y).reshape(-1)
+                elif t.task == "multiclass":
+                    y = torch.softmax(y, dim=-1) if t.logits else y
+                elif y.dim() == 2 and y.shape[1] == 1 and isinstance(t.column, str):
+                    y = y[:, 0]
+                parts[name].append(y.numpy())
+    result = {}
+    for name, t in targets.items():
+        values = np.concatenate(parts[name]) if parts[name] else np.empty(0)
+        result[name] = t.denormalize(values) if t.task == "regression" and not t.sequence else values
+    return result
+
+
+def scores(trained: Trained, data) -> np.ndarray:
+    """The scores of a single-task model (the first task of a multi-task one); see :func:`task_scores`."""
+    return next(iter(task_scores(trained, data).values()))
+
+
+def _columns_of(meta: dict) -> tuple[list[str], list[str]]:
+    features = list(dict.fromkeys(c for cols in meta["inputs"].values() for c in cols))
+    target = meta["target"]
+    return features, [target] if isinstance(target, str) else list(target)
 
 
 def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None) -> dict:
-    """Metrics of a trained model on a table that holds the target (scikit-learn metrics)."""
-    from specml.train.metrics import evaluate_predictions
+    """Metrics of a trained model on a table that holds the target(s) (scikit-learn metrics).
+
+    Multi-task models report ``<task>_<metric>`` for each task, and the same per task under ``tasks``.
+    """
+    from specml.train.metrics import evaluate_predictions, sequence_metrics
 
     trained = load_trained(name, home)
     ws = _open_workspace(workspace)
     meta = trained.metadata
-    columns = list(dict.fromkeys([*[c for cols in meta["inputs"].values() for c in cols], meta["target"]]))
+    features, targets = _columns_of(meta)
     ws.require_table(table)
-    ws.require_columns(table, columns)
-    data = ws.read_columns(table, columns)
+    ws.require_columns(table, list(dict.fromkeys([*features, *targets])))
+    data = ws.read_columns(table, list(dict.fromkeys([*features, *targets])))
     if data.num_rows == 0:
         from specml.data.workspace import DataError
 
         raise DataError(f"table '{table}' is empty")
-    _, y = trained.preprocessor.transform(data)
-    s = scores(trained, data)
-    y_true = y.numpy() if meta["task"] == "regression" else y.numpy().astype(np.int64)  # class ids, as `s` is
-    metrics = evaluate_predictions(meta["task"], y_true, s)
-    return {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"],
-            "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}}
+    _, y = trained.preprocessor.transform(data, normalized=False)
+    ys = y if isinstance(y, dict) else {next(iter(trained.preprocessor.targets)): y}
+    per_task: dict[str, dict] = {}
+    for task_name, s in task_scores(trained, data).items():
+        t = trained.preprocessor.targets[task_name]
+        y_true = ys[task_name].numpy()
+        if t.sequence:
+            metrics = sequence_metrics(y_true, s, t.pad, t.pad_ignored)
+        else:
+            y_true = y_true if t.task == "regression" else y_true.astype(np.int64)  # class ids, as `s` is
+            metrics = evaluate_predictions(t.task, y_true, s)
+        per_task[task_name] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+    multi = len(per_task) > 1
+    flat = ({f"{n}_{k}": v for n, m in per_task.items() for k, v in m.items()} if multi
+            else next(iter(per_task.values())))
+    report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat}
+    if multi:
+        report["tasks"] = per_task
+    return report
 
 
 def predict(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
@@ -353,8 +490,8 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
     """Predictions for every row of ``table``: the key columns plus ``prediction`` (and probabilities).
 
     ``keep`` names the columns copied from the input (default: every column that is not a feature).
-    Writes a workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns the
-    result as a pyarrow Table.
+    Multi-task models write ``<task>_prediction`` (and ``<task>_probability``...) per task. Writes a
+    workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
     """
     import pyarrow as pa
 
@@ -362,34 +499,58 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
     ws = _open_workspace(workspace)
     meta = trained.metadata
     ws.require_table(table)
-    features = list(dict.fromkeys(c for cols in meta["inputs"].values() for c in cols))
+    features, _ = _columns_of(meta)
     ws.require_columns(table, features)
     all_columns = list(ws.columns(table))
     keep = keep if keep is not None else [c for c in all_columns if c not in features]
     ws.require_columns(table, keep)
     data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
-    s = scores(trained, data)
-    target = trained.preprocessor.target
+    per_task = task_scores(trained, data)
+    multi = len(per_task) > 1
     cols: dict[str, Any] = {"row_number": pa.array(np.arange(data.num_rows, dtype=np.int64))}
+    reserved = {"row_number"}
+    for task_name, s in per_task.items():
+        t = trained.preprocessor.targets[task_name]
+        prefix = f"{task_name}_" if multi else ""
+        for key, values in _prediction_columns(t, s).items():
+            cols[prefix + key] = values
+            reserved.add(prefix + key)
     for c in keep:
-        cols[c if c not in ("prediction", "probability") else f"input_{c}"] = data.column(c)
-    if meta["task"] == "binary":
-        cols["probability"] = pa.array(s.astype(np.float64))
-        cols["prediction"] = pa.array([target.classes[int(i)] for i in (s > 0.5)])  # as the metrics count it
-    elif meta["task"] == "multiclass":
-        best = s.argmax(axis=1)
-        cols["prediction"] = pa.array([target.classes[int(i)] for i in best])
-        cols["probability"] = pa.array(s.max(axis=1).astype(np.float64))
-        for j, cls in enumerate(target.classes):
-            cols[f"prob_{cls}"] = pa.array(s[:, j].astype(np.float64))
-    else:
-        cols["prediction"] = pa.array(s.astype(np.float64) if s.ndim == 1 else s.tolist())
-    result = pa.table(cols)
+        cols[c if c not in reserved else f"input_{c}"] = data.column(c)
+    # the key columns first, as the user knows them
+    order = ["row_number", *[c if c not in reserved else f"input_{c}" for c in keep]]
+    result = pa.table({k: cols[k] for k in order + [k for k in cols if k not in order]})
     if output_table:
         ws.write_table(output_table, result, replace=True)
     if output:
         _write_file(result, Path(output))
     return result
+
+
+def _prediction_columns(t, s: np.ndarray) -> dict[str, Any]:
+    """The columns one task adds to a prediction table."""
+    import pyarrow as pa
+
+    if t.sequence:  # predicted token ids up to the first pad, as a list column
+        ids = s.astype(np.int64)
+        stop = np.where((ids == t.pad).any(axis=1), (ids == t.pad).argmax(axis=1), ids.shape[1])
+        mask = np.arange(ids.shape[1])[None, :] < stop[:, None]
+        offsets = np.concatenate([[0], np.cumsum(stop)]).astype(np.int32)
+        return {"prediction": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids[mask]))}
+    if t.task == "binary":
+        positive = s > 0.5  # as the metrics count it
+        classes = pa.array(t.classes)
+        return {"probability": pa.array(s.astype(np.float64)),
+                "prediction": classes.take(pa.array(positive.astype(np.int64)))}
+    if t.task == "multiclass":
+        out = {"prediction": pa.array(t.classes).take(pa.array(s.argmax(axis=1))),
+               "probability": pa.array(s.max(axis=1).astype(np.float64))}
+        for j, cls in enumerate(t.classes):
+            out[f"prob_{cls}"] = pa.array(s[:, j].astype(np.float64))
+        return out
+    if s.ndim == 2:  # multi-output regression: one column per target
+        return {f"prediction_{c}": pa.array(s[:, j].astype(np.float64)) for j, c in enumerate(t.columns)}
+    return {"prediction": pa.array(s.astype(np.float64))}
 
 
 def _write_file(table, path: Path) -> None:
@@ -404,6 +565,14 @@ def _write_file(table, path: Path) -> None:
         from specml.data.workspace import DataError
 
         raise DataError(f"--output {path}: write .csv or .parquet")
+    if suffix == ".csv":  # CSV has no lists: token sequences are written as "[3, 1, 4]"
+        import pyarrow as pa
+
+        for i, fld in enumerate(table.schema):
+            if pa_is_list(fld.type):
+                text = pa.array([None if v is None else "[" + ", ".join(map(str, v)) + "]"
+                                 for v in table.column(i).to_pylist()], pa.string())
+                table = table.set_column(i, fld.name, text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

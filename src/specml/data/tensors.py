@@ -20,23 +20,13 @@ import torch
 from specml.data.workspace import DataError
 from specml.spec.model import INTEGER_DTYPES, LossSpec, ModelSpec
 
-BINARY_LOSSES = {"BCELoss", "BCEWithLogitsLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
-MULTICLASS_LOSSES = {"CrossEntropyLoss", "NLLLoss", "cross_entropy", "nll_loss"}
-PROBABILITY_LOSSES = {"BCELoss", "binary_cross_entropy"}  # these read probabilities, not logits
+from specml.spec.losses import BINARY_LOSSES, MULTICLASS_LOSSES, PROBABILITY_LOSSES, reads_logits, task_of
+
+__all__ = ["BINARY_LOSSES", "MULTICLASS_LOSSES", "PROBABILITY_LOSSES", "InputState", "MAX_CLASSES", "Preprocessor",
+           "TargetState", "fit", "infer_loss", "reads_logits", "task_of", "validation_split"]
+
 MAX_CLASSES = 50  # an integer/text target with more distinct values than this is not taken as classes
-
-
-def task_of(loss_type: str) -> str:
-    short = loss_type.rsplit(".", 1)[-1]
-    if short in BINARY_LOSSES:
-        return "binary"
-    if short in MULTICLASS_LOSSES:
-        return "multiclass"
-    return "regression"
-
-
-def reads_logits(loss_type: str) -> bool:
-    return loss_type.rsplit(".", 1)[-1] not in PROBABILITY_LOSSES
+TORCH_IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: padded target positions cost nothing
 
 
 @dataclass
@@ -49,14 +39,42 @@ class InputState:
     normalize: str = "none"
     center: list[float] | None = None
     scale: list[float] | None = None
+    sequence: bool = False  # one list column read as [B, length], padded with pad_id / cut
+    length: int | None = None
+    pad_id: int = 0
 
 
 @dataclass
 class TargetState:
-    column: str
+    """One task's target: its column(s), task, classes, scaling; sequences: length and pad id."""
+
+    column: str | list[str]
     task: str
     classes: list[Any] | None = None  # binary/multiclass: values in id order (binary: [negative, positive])
     logits: bool = True
+    name: str | None = None  # the task name (multi-task metrics, predictions)
+    output: str | None = None  # the model output the loss reads
+    weight: float = 1.0
+    normalize: str = "none"  # regression: "standard" = trained on (y - center) / scale
+    center: list[float] | None = None
+    scale: list[float] | None = None
+    sequence: bool = False  # a list column of token ids read as [B, length], padded with ``pad``
+    length: int | None = None
+    pad: int | None = None
+    pad_ignored: bool = False  # pad = the loss's ignore_index (not learned); else the model learns to emit pad
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column] if isinstance(self.column, str) else list(self.column)
+
+    def denormalize(self, values: np.ndarray) -> np.ndarray:
+        """Predictions in the target's own units (the inverse of ``normalize``)."""
+        if self.normalize == "none" or self.center is None:
+            return values
+        center, scale = np.asarray(self.center), np.asarray(self.scale)
+        if values.ndim == 1:
+            return values * scale[0] + center[0]
+        return values * scale + center
 
 
 @dataclass
@@ -64,39 +82,54 @@ class Preprocessor:
     """What was learned from the training rows; JSON in, JSON out."""
 
     inputs: dict[str, InputState] = field(default_factory=dict)
-    target: TargetState | None = None
+    targets: dict[str, TargetState] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def target(self) -> TargetState | None:
+        """The target of a single-task model (the first of several)."""
+        return next(iter(self.targets.values()), None)
 
     def to_dict(self) -> dict:
         return {"inputs": {k: asdict(v) for k, v in self.inputs.items()},
-                "target": asdict(self.target) if self.target else None}
+                "targets": {k: asdict(v) for k, v in self.targets.items()}}
 
     @staticmethod
     def from_dict(d: dict) -> Preprocessor:
-        return Preprocessor({k: InputState(**v) for k, v in d["inputs"].items()},
-                            TargetState(**d["target"]) if d.get("target") else None)
+        targets = {k: TargetState(**v) for k, v in (d.get("targets") or {}).items()}
+        if not targets and d.get("target"):
+            old = TargetState(**d["target"])
+            targets = {old.name or "target": old}
+        return Preprocessor({k: InputState(**v) for k, v in d["inputs"].items()}, targets)
 
     def vocab_sizes(self) -> dict[str, int]:
         return {k: len(v.vocab) + 1 for k, v in self.inputs.items() if v.categorical and v.vocab is not None}
 
     # -- transform --------------------------------------------------------------------------------
 
-    def transform(self, table: pa.Table, *, with_target: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        """Contiguous tensors, one per input (and the target), for every row of ``table``."""
+    def transform(self, table: pa.Table, *, with_target: bool = True, normalized: bool = True
+                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor | dict[str, torch.Tensor] | None]:
+        """Contiguous tensors, one per input, and the target: a tensor (one task) or a dict by task name.
+
+        ``normalized=False`` gives regression targets in their own units (for evaluation).
+        """
         inputs = {name: self._input(name, state, table) for name, state in self.inputs.items()}
-        target = self._target(table) if with_target and self.target is not None else None
-        return inputs, target
+        if not with_target or not self.targets:
+            return inputs, None
+        targets = {name: self._target(t, table, normalized) for name, t in self.targets.items()}
+        return inputs, (next(iter(targets.values())) if len(targets) == 1 else targets)
 
     def _input(self, name: str, state: InputState, table: pa.Table) -> torch.Tensor:
         dtype = getattr(torch, state.dtype)
+        if state.sequence:
+            column = table.column(state.columns[0])
+            ids = _list_matrix(column, state.columns[0], state.length, state.pad_id, f"input '{name}'",
+                               vocab=state.vocab if state.categorical else None)
+            return torch.from_numpy(ids).to(dtype)
         if state.categorical:
             ids = np.empty((table.num_rows, len(state.columns)), dtype=np.int64)
-            value_set = pa.array(state.vocab)
             for j, col in enumerate(state.columns):
-                column = table.column(col)
-                if value_set.type != column.type and len(value_set):
-                    value_set = value_set.cast(column.type)
-                found = pc.index_in(column, value_set=value_set)
-                ids[:, j] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1
+                ids[:, j] = _vocab_ids(table.column(col), state.vocab)
             out = torch.from_numpy(ids).to(dtype)
         else:
             matrix = np.empty((table.num_rows, len(state.columns)), dtype=np.float64 if dtype.is_floating_point else np.int64)
@@ -107,16 +140,26 @@ class Preprocessor:
             out = torch.from_numpy(np.ascontiguousarray(matrix)).to(dtype)
         return out[:, 0].contiguous() if state.one_d else out
 
-    def _target(self, table: pa.Table) -> torch.Tensor:
-        t = self.target
-        if t.column not in table.column_names:
-            raise DataError(f"target column '{t.column}' is not in the table")
-        column = table.column(t.column)
-        if column.null_count:
-            raise DataError(f"target column '{t.column}' has {column.null_count} NULL value(s) of {table.num_rows} rows; "
-                            "filter them out (e.g. specml sql) before training or evaluating")
+    def _target(self, t: TargetState, table: pa.Table, normalized: bool) -> torch.Tensor:
+        for col in t.columns:
+            if col not in table.column_names:
+                raise DataError(f"target column '{col}' is not in the table")
+            column = table.column(col)
+            if column.null_count:
+                raise DataError(f"target column '{col}' has {column.null_count} NULL value(s) of {table.num_rows} "
+                                "rows; filter them out (e.g. specml sql) before training or evaluating")
+        if t.sequence:
+            if t.length is None:
+                raise DataError(f"target '{t.column}': the sequence length is not known yet (set from the model's output)")
+            return torch.from_numpy(_list_matrix(table.column(t.columns[0]), t.columns[0], t.length, t.pad,
+                                                 f"target '{t.column}'"))
         if t.task == "regression":
-            return torch.from_numpy(_numeric(column, t.column, "the target").astype(np.float32))
+            y = np.column_stack([_numeric(table.column(c), c, "the target") for c in t.columns]).astype(np.float64)
+            if normalized and t.normalize != "none":
+                y = (y - np.asarray(t.center)) / np.asarray(t.scale)
+            y = y[:, 0] if isinstance(t.column, str) else y
+            return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+        column = table.column(t.columns[0])
         found = pc.index_in(column, value_set=pa.array(t.classes).cast(column.type))
         if found.null_count:
             unknown = pc.unique(pc.filter(column, pc.is_null(found))).to_pylist()[:5]
@@ -124,6 +167,49 @@ class Preprocessor:
                             f"(classes: {t.classes})")
         ids = found.to_numpy(zero_copy_only=False).astype(np.int64)
         return torch.from_numpy(ids.astype(np.float32) if t.task == "binary" else ids)
+
+
+def _vocab_ids(values: pa.Array | pa.ChunkedArray, vocab: list[Any]) -> np.ndarray:
+    """Ids through a fitted vocabulary: position + 1; unknown values and NULL -> 0."""
+    value_set = pa.array(vocab)
+    if value_set.type != values.type and len(value_set):
+        value_set = value_set.cast(values.type)
+    found = pc.index_in(values, value_set=value_set)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1
+
+
+def _is_list(typ: pa.DataType) -> bool:
+    return pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ)
+
+
+def _list_matrix(column: pa.ChunkedArray, col: str, length: int, pad: int, what: str,
+                 vocab: list | None = None) -> np.ndarray:
+    """A list column as an [N, length] int64 matrix: each list left-aligned, padded with ``pad``, cut at
+    ``length``. Vectorised over the flattened values (no per-row Python)."""
+    if not _is_list(column.type):
+        raise DataError(f"{what} reads column '{col}' as a sequence, "
+                        f"but it holds {column.type}; store a list column (e.g. INTEGER[]) or list L columns")
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.null_count:
+        raise DataError(f"{what}: {arr.null_count} row(s) hold NULL instead of a list; filter them out")
+    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = pc.list_flatten(arr)
+    if values.null_count:
+        raise DataError(f"{what}: the lists hold {values.null_count} NULL element(s)")
+    if vocab is not None:
+        flat = _vocab_ids(values, vocab).astype(np.int64)
+    else:
+        if not (pa.types.is_integer(values.type) or pa.types.is_boolean(values.type)):
+            raise DataError(f"{what}: the lists hold {values.type} values; token ids must be integers "
+                            "(or mark the input categorical: true)")
+        flat = values.to_numpy(zero_copy_only=False).astype(np.int64)
+    n = len(lengths)
+    out = np.full((n, length), pad, dtype=np.int64)
+    rows = np.repeat(np.arange(n), lengths)
+    pos = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    keep = pos < length
+    out[rows[keep], pos[keep]] = flat[keep]
+    return out
 
 
 def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
@@ -144,8 +230,8 @@ def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
 # fitting
 
 
-def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | None, train_rows: np.ndarray) -> Preprocessor:
-    """Learn vocabularies, scaling and the target's classes from ``table``'s ``train_rows``."""
+def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None, train_rows: np.ndarray) -> Preprocessor:
+    """Learn vocabularies, scaling and each target's classes (or scale) from ``table``'s ``train_rows``."""
     if table.num_rows == 0:
         raise DataError("the table is empty")
     train = table.take(pa.array(train_rows))
@@ -154,15 +240,30 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | None, train_rows: np.
         columns = list(inp.columns or [])
         if not columns:
             raise DataError(f"input '{name}' has no columns: it cannot be read from a table")
-        state = InputState(columns, inp.dtype, len(inp.shape) == 1, inp.categorical, normalize=inp.normalize)
-        if inp.categorical:
+        state = InputState(columns, inp.dtype, len(inp.shape) == 1, inp.categorical, normalize=inp.normalize,
+                           pad_id=inp.pad_id)
+        first = table.schema.field(columns[0]).type if columns[0] in table.column_names else None
+        if first is not None and _is_list(first):
+            if len(columns) != 1 or len(inp.shape) != 2 or inp.shape[1] is None:
+                raise DataError(f"input '{name}': column '{columns[0]}' holds lists ({first}); a list column feeds "
+                                "one input of shape [null, L] (L = the sequence length)")
+            state.sequence, state.length, state.one_d = True, int(inp.shape[1]), False
+            column = train.column(columns[0])
+            if inp.categorical:
+                flat = pc.list_flatten(column.combine_chunks())
+                state.vocab = sorted(pc.unique(pc.drop_null(flat)).to_pylist(), key=lambda v: (str(type(v)), v))
+            longer = int(pc.sum(pc.greater(pc.list_value_length(column), state.length)).as_py() or 0)
+            if longer:
+                prep.notes.append(f"input '{name}': {longer} of {train.num_rows} training rows hold lists longer than "
+                                  f"L={state.length}; they are cut to their first {state.length} tokens")
+        elif len(columns) == 1 and len(inp.shape) == 2 and inp.shape[1] not in (None, 1):
+            raise DataError(f"input '{name}' has shape {list(inp.shape)} and one column '{columns[0]}' of type "
+                            f"{first}: a [null, L] input reads a list column (e.g. INTEGER[]) or L columns")
+        elif inp.categorical:
             arrays = [train.column(c).combine_chunks() for c in columns]
             values = pa.concat_arrays([a.cast(arrays[0].type) for a in arrays])
             uniq = pc.unique(pc.drop_null(values))
             state.vocab = sorted(uniq.to_pylist(), key=lambda v: (str(type(v)), v))
-            if inp.vocab_size is not None and inp.vocab_size < len(state.vocab) + 1:
-                raise DataError(f"input '{name}': vocab_size is {inp.vocab_size}, but the training rows hold "
-                                f"{len(state.vocab)} distinct values (+1 for unknown); raise vocab_size or remove it")
         elif inp.normalize != "none" or inp.dtype not in INTEGER_DTYPES:
             matrix = np.column_stack([_numeric(train.column(c), c, f"input '{name}'") for c in columns])
             if inp.normalize == "standard":
@@ -171,23 +272,60 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | None, train_rows: np.
             elif inp.normalize == "minmax":
                 lo, hi = matrix.min(axis=0), matrix.max(axis=0)
                 state.center, state.scale = lo.tolist(), np.where(hi > lo, hi - lo, 1.0).tolist()
+        if state.vocab is not None and inp.vocab_size is not None and inp.vocab_size < len(state.vocab) + 1:
+            raise DataError(f"input '{name}': vocab_size is {inp.vocab_size}, but the training rows hold "
+                            f"{len(state.vocab)} distinct values (+1 for unknown); raise vocab_size or remove it")
         prep.inputs[name] = state
-    if loss is not None and loss.inputs.target is not None:
-        prep.target = _fit_target(train, loss)
+    losses = loss if isinstance(loss, list) else [] if loss is None else [loss]
+    outputs = list(spec.outputs)
+    for item in losses:
+        if item.inputs.target is None:
+            continue
+        state = _fit_target(train, item, spec)
+        state.output = item.inputs.input or outputs[0]
+        state.name = item.name or (state.output if len(losses) > 1 else state.output)
+        state.weight = item.weight
+        prep.targets[state.name] = state
     return prep
 
 
-def _fit_target(train: pa.Table, loss: LossSpec) -> TargetState:
-    col = loss.inputs.target
+def _fit_target(train: pa.Table, loss: LossSpec, spec: ModelSpec) -> TargetState:
+    cols = loss.inputs.target_columns
     task = task_of(loss.type)
-    state = TargetState(col, task, logits=reads_logits(loss.type))
-    column = train.column(col)
-    if column.null_count:
-        raise DataError(f"target column '{col}' has {column.null_count} NULL value(s) in the training rows")
-    if task == "regression":
-        _numeric(column, col, "the target")
+    state = TargetState(loss.inputs.target, task, logits=reads_logits(loss.type))
+    for col in cols:
+        column = train.column(col)
+        if column.null_count:
+            raise DataError(f"target column '{col}' has {column.null_count} NULL value(s) in the training rows")
+    first = train.column(cols[0])
+    if _is_list(first.type):
+        if len(cols) != 1 or task != "multiclass":
+            raise DataError(f"target column '{cols[0]}' holds lists ({first.type}): a token-sequence target is "
+                            "read by one class loss (CrossEntropyLoss) over outputs [B, L, vocabulary]")
+        state.sequence = True
+        if "ignore_index" in loss.params:
+            state.pad, state.pad_ignored = int(loss.params["ignore_index"]), True
+        else:  # the model learns where a sequence ends: it emits the sequence input's pad token after it
+            pads = [inp.pad_id for inp in spec.inputs.values() if len(inp.shape) == 2 and len(inp.columns or []) == 1
+                    and inp.dtype in INTEGER_DTYPES]
+            if not pads:
+                raise DataError(f"target column '{cols[0]}' holds token sequences: set the loss's ignore_index (the "
+                                "pad id, not learned), or give the sequence input a pad_id the model learns to emit")
+            state.pad = int(pads[0])
+        state.length = int(pc.max(pc.list_value_length(first)).as_py() or 1)  # the model's output length wins
         return state
-    classes = sorted(pc.unique(column).to_pylist(), key=lambda v: (str(type(v)), v))
+    if task == "regression":
+        y = np.column_stack([_numeric(train.column(c), c, "the target") for c in cols])
+        if loss.target_normalize == "standard":
+            std = y.std(axis=0)
+            state.normalize = "standard"
+            state.center, state.scale = y.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist()
+        return state
+    if len(cols) > 1:
+        raise DataError(f"{loss.type} reads one target column, got {len(cols)}: {cols}; several columns are a "
+                        "multi-output regression target, or give each class task its own loss (multi-task)")
+    col = cols[0]
+    classes = sorted(pc.unique(first).to_pylist(), key=lambda v: (str(type(v)), v))
     if task == "binary" and len(classes) != 2:
         raise DataError(f"{loss.type} is a binary loss, but target column '{col}' has {len(classes)} distinct "
                         f"value(s) in the training rows: {classes[:10]}" + (

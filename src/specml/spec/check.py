@@ -238,7 +238,9 @@ def _check_input(name: str, inp, issues: IssueList) -> None:
         if len(inp.shape) > 2:
             issues.add((*loc, "columns"), "table columns feed 1-D ([null]) or 2-D ([null, k]) inputs only",
                        f"shape {inp.shape} cannot be filled from {len(inp.columns)} columns")
-        elif width is not None and width != len(inp.columns):
+        elif width is not None and width != len(inp.columns) and not (
+                len(inp.columns) == 1 and inp.dtype in INTEGER_DTYPES and len(inp.shape) == 2):
+            # one column for [null, L] integer ids is a sequence read from a list column (INTEGER[])
             issues.add((*loc, "columns"), f"{len(inp.columns)} columns but the last dimension of shape is {width}",
                        f"write shape: [null, {len(inp.columns)}]" if len(inp.columns) > 1 else "write shape: [null]")
         dupes = sorted({c for c in inp.columns if inp.columns.count(c) > 1})
@@ -299,12 +301,20 @@ def check_losses(spec: ModelSpec, issues: IssueList) -> None:
         elif out not in spec.outputs:
             hint = suggestion(out, spec.outputs) or f"one of: {', '.join(spec.outputs)}"
             issues.add((*loc, "inputs", "input"), f"'{out}' is not an output of the model", hint)
-        target = loss.inputs.target
-        if target is not None and target in feature_columns:
-            name, i = feature_columns[target]
-            issues.add((*loc, "inputs", "target"),
-                       f"target column '{target}' is also a feature (inputs.{name}.columns[{i}])",
-                       "the model would see its own target; remove it from the input columns")
+        for target in loss.inputs.target_columns:
+            if target in feature_columns:
+                name, i = feature_columns[target]
+                issues.add((*loc, "inputs", "target"),
+                           f"target column '{target}' is also a feature (inputs.{name}.columns[{i}])",
+                           "the model would see its own target; remove it from the input columns")
+        if isinstance(loss.inputs.target, list) and len(set(loss.inputs.target)) != len(loss.inputs.target):
+            issues.add((*loc, "inputs", "target"), "a target column is listed twice")
+        if loss.target_normalize != "none":
+            from specml.spec.losses import task_of
+
+            if task_of(loss.type) != "regression":
+                issues.add((*loc, "target_normalize"), f"only regression targets are normalized; {loss.type} is "
+                                                       f"a {task_of(loss.type)} loss", "remove target_normalize")
         task = loss.name or out or "loss"
         if many and task in seen_tasks:
             issues.add((*loc, "name"), f"two losses are both named '{task}'", "give each task a distinct name")

@@ -63,6 +63,10 @@ class InputSpec(StrictModel):
         "none", description="specml addition: standardize (z-score) or min-max scale each column with statistics "
                             "fitted on the training rows only and stored with the model. Float inputs only.",
     )
+    pad_id: int = Field(
+        0, description="Sequence inputs (shape [null, L] read from one list column, e.g. INTEGER[]): the id that "
+                       "pads shorter lists on the right; longer lists are cut to L. Choose an id that is not a token.",
+    )
     description: str | None = None
 
 
@@ -102,7 +106,15 @@ class ModuleDef(StrictModel):
 
 class LossInputs(StrictModel):
     input: str | None = Field(None, description="An OUTPUT name from `outputs` (default: the only output).")
-    target: str | None = Field(None, description="The table column holding the target (or `--target`).")
+    target: str | list[str] | None = Field(
+        None, description="The table column holding the target (or `--target`); a list of columns = a multi-output "
+                          "regression target [B, k]; a list column (INTEGER[]) = a token sequence target.",
+    )
+
+    @property
+    def target_columns(self) -> list[str]:
+        t = self.target
+        return [] if t is None else [t] if isinstance(t, str) else list(t)
 
 
 class LossSpec(StrictModel):
@@ -113,6 +125,10 @@ class LossSpec(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict, description="Kwargs of the loss (e.g. pos_weight).")
     weight: PositiveFloat = Field(1.0, description="Weight of this loss in a multi-task sum.")
     name: Name | None = Field(None, description="Task name in metrics (default: the output name).")
+    target_normalize: Literal["standard", "none"] = Field(
+        "none", description="Regression: train on the standardized target (mean and std of the training rows, "
+                            "stored with the model); predictions are mapped back to the target's units.",
+    )
 
 
 class ModelSpec(StrictModel):

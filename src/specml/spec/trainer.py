@@ -15,7 +15,7 @@ from specml.spec.model import LossSpec
 
 #: Metrics a run can report; `<split>_<metric>` names are valid monitors (e.g. val_accuracy).
 METRICS = ("accuracy", "precision", "recall", "f1", "auc", "pr_auc", "log_loss",
-           "mse", "rmse", "mae", "r2")
+           "mse", "rmse", "mae", "r2", "exact_match")
 SPLITS = ("train", "val")
 
 

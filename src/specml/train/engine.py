@@ -90,12 +90,14 @@ def seed_everything(seed: int) -> None:
 class TensorBatches:
     """Batches by index over in-memory tensors: permute an index each epoch, slice, gather.
 
-    ``inputs`` is a dict of tensors with the same first dimension, ``target`` a tensor (or None).
+    ``inputs`` is a dict of tensors with the same first dimension, ``target`` a tensor, a dict of
+    tensors (multi-task), or None.
     Shuffling uses its own generator seeded with ``(seed, epoch)``: never the global RNG. With
     ``world_size > 1`` each rank takes every ``world_size``-th row of the (shared) permutation.
     """
 
-    def __init__(self, inputs: Mapping[str, torch.Tensor], target: torch.Tensor | None, batch_size: int, *,
+    def __init__(self, inputs: Mapping[str, torch.Tensor], target: torch.Tensor | Mapping[str, torch.Tensor] | None,
+                 batch_size: int, *,
                  shuffle: bool = False, seed: int = 0, drop_last: bool = False, rank: int = 0,
                  world_size: int = 1) -> None:
         self.inputs = dict(inputs)
@@ -120,7 +122,7 @@ class TensorBatches:
         """Move the data to ``device`` once (the caller decides whether it fits)."""
         self.inputs = {k: v.to(device, non_blocking=non_blocking) for k, v in self.inputs.items()}
         if self.target is not None:
-            self.target = self.target.to(device, non_blocking=non_blocking)
+            self.target = _to_device(self.target, device, non_blocking)
         return self
 
     def _local_rows(self) -> int:
@@ -144,14 +146,17 @@ class TensorBatches:
             order = None  # contiguous slices: views, no copy
         n, bs = self._local_rows(), self.batch_size
         end = n - n % bs if self.drop_last else n
+        target, keyed = self.target, isinstance(self.target, Mapping)
         for start in range(0, end, bs):
             if order is None:
                 sl = slice(start, min(start + bs, n))
-                yield {k: v[sl] for k, v in self.inputs.items()}, (None if self.target is None else self.target[sl])
+                yield {k: v[sl] for k, v in self.inputs.items()}, (
+                    None if target is None else {k: v[sl] for k, v in target.items()} if keyed else target[sl])
             else:
                 idx = order[start:start + bs]  # index_select: a plain row gather, cheaper than v[idx]
                 yield ({k: v.index_select(0, idx) for k, v in self.inputs.items()},
-                       None if self.target is None else self.target.index_select(0, idx))
+                       None if target is None else {k: v.index_select(0, idx) for k, v in target.items()} if keyed
+                       else target.index_select(0, idx))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,7 +267,9 @@ class Trainer:
 
     ``train_loader`` / ``val_loader``: DataLoaders (or :class:`TensorBatches`) yielding
     ``(inputs, targets)``. ``output_key`` picks the output the loss reads when the model returns a dict.
-    ``task`` (binary, multiclass, regression) turns on metrics; ``monitor`` / ``mode`` decide "best".
+    ``task`` (binary, multiclass, regression) turns on metrics; a :class:`specml.train.tasks.Heads`
+    (several tasks, token sequences) is both the ``criterion`` and the ``task``, with ``output_key=None``.
+    ``monitor`` / ``mode`` decide "best".
     """
 
     model: nn.Module
@@ -272,7 +279,7 @@ class Trainer:
     checkpoint_dir: str | Path | None = None
     log_interval: int = 10
     output_key: str | None = None
-    task: str | None = None
+    task: Any = None
     metrics: Sequence[str] | None = None
     logits: bool = True
     monitor: str = "val_loss"
@@ -379,7 +386,7 @@ class Trainer:
             last = n_batches is not None and i + 1 == n_batches
             if (i + 1) % accum == 0 or last:
                 self._optimizer_step(optimizer, lr_scheduler)
-            meter.update(loss.detach(), pred.detach(), target)
+            meter.update(loss.detach(), pred.detach() if type(pred) is torch.Tensor else pred, target)
             if (i + 1) % self.log_interval == 0:  # the one host read per interval
                 loss_sum = meter.loss_sum_tensor()
                 if not torch.isfinite(loss_sum).item():  # a NaN/inf batch loss poisons the sum
@@ -398,7 +405,8 @@ class Trainer:
         with torch.autocast(self.runtime.device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
             output = _forward(self.model, inputs)
             pred = output[self.output_key] if self.output_key is not None else output
-            pred, target = align(pred, target)
+            if type(pred) is torch.Tensor:  # task heads (multi-task) shape their own pairs
+                pred, target = align(pred, target)
             return pred, target, criterion(pred, target)
 
     def _optimizer_step(self, optimizer, lr_scheduler) -> None:
@@ -441,6 +449,9 @@ class Trainer:
         (loss-like, accuracy), unless a monitor watches another (``train_auc``)."""
         if self.task is None:
             return []
+        watched = {self.monitor, self.scheduler_monitor, self.early_stopping.monitor if self.early_stopping else None}
+        if not isinstance(self.task, str):  # task heads (multi-task, sequences)
+            return self.task.metric_names(split, watched)
         from specml.train.metrics import STREAMED, metrics_for
 
         try:
@@ -448,14 +459,14 @@ class Trainer:
         except ValueError as exc:
             raise TrainingError(f"metrics: {exc}") from None
         if split == "train":
-            watched = {self.monitor, self.scheduler_monitor,
-                       self.early_stopping.monitor if self.early_stopping else None}
             names = [m for m in names if m in STREAMED or f"train_{m}" in watched]
         return names
 
     def _meter(self, split: str):
         if self.task is None:
             return _LossOnly(self.runtime.device)
+        if not isinstance(self.task, str):
+            return self.task.to(self.runtime.device).meter(self._metric_names(split), self.runtime.device)
         from specml.train.metrics import StreamingMetrics
 
         return StreamingMetrics(self.task, self._metric_names(split), logits=self.logits, device=self.runtime.device)
@@ -467,8 +478,9 @@ class Trainer:
         for split in ["train"] + (["val"] if self.val_loader is not None else []):
             names = ["loss", *self._metric_names(split)]
             if split == "train" and self.task is not None:  # any metric may be watched on train
-                names += [m for m in metrics_for(self.task, list(self.metrics) if self.metrics else None)
-                          if m not in names]
+                every = (self.task.metric_names("val") if not isinstance(self.task, str) else
+                         metrics_for(self.task, list(self.metrics) if self.metrics else None))
+                names += [m for m in every if m not in names]
             keys += [f"{split}_{n}" for n in names]
         return keys
 

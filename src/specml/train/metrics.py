@@ -26,12 +26,13 @@ from sklearn import metrics as skm
 from specml.spec.errors import suggestion
 from specml.spec.trainer import METRICS
 
-TASKS = ("binary", "multiclass", "regression")
+TASKS = ("binary", "multiclass", "regression", "sequence")
 
 DEFAULT_METRICS: dict[str, list[str]] = {
     "binary": ["accuracy", "auc"],
     "multiclass": ["accuracy"],
     "regression": ["rmse", "mae"],
+    "sequence": ["accuracy", "exact_match"],
 }
 
 #: which metrics apply to which task
@@ -39,6 +40,8 @@ ALLOWED: dict[str, list[str]] = {
     "binary": ["accuracy", "precision", "recall", "f1", "auc", "pr_auc", "log_loss"],
     "multiclass": ["accuracy", "precision", "recall", "f1", "auc", "log_loss"],
     "regression": ["mse", "rmse", "mae", "r2"],
+    # token sequences (a list-column target): accuracy per token (padding ignored), exact_match per sequence
+    "sequence": ["accuracy", "exact_match"],
 }
 
 #: direction of improvement, for early stopping / best checkpoints (``loss`` included)
@@ -55,13 +58,14 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "rmse": False,
     "mae": False,
     "r2": True,
+    "exact_match": True,
 }
 
 assert set(HIGHER_IS_BETTER) == set(METRICS) | {"loss"}
 assert all(set(v) <= set(METRICS) for v in ALLOWED.values())
 
 #: metrics computed from running sums on the device; the others need every prediction
-_STREAMED = {"accuracy", "mse", "rmse", "mae"}
+_STREAMED = {"accuracy", "mse", "rmse", "mae", "exact_match"}
 #: metrics cheap to keep for every training batch; the others (auc, f1, ...) sort or count over every
 #: prediction, so a run computes them on the validation split (and on the training split only when watched)
 STREAMED = frozenset(_STREAMED)
@@ -209,6 +213,8 @@ def evaluate_predictions(task: str, y_true: np.ndarray, y_score: np.ndarray, *,
     _check_task(task)
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score)
+    if task == "sequence":
+        raise ValueError("token sequences are evaluated by sequence_metrics")
     if task == "regression":
         y_score = y_score.astype(np.float64)
         if y_score.ndim > 1 and y_score.shape[1:] != (1,):
@@ -275,6 +281,8 @@ class StreamingMetrics:
 
     def __init__(self, task: str, metrics: Sequence[str], *, logits: bool, device: Any) -> None:
         _check_task(task)
+        if task == "sequence":
+            raise ValueError("token sequences are measured by SequenceMetrics")
         self.task = task
         self.metrics = metrics_for(task, list(metrics))
         self.logits = bool(logits)
@@ -465,3 +473,86 @@ class StreamingMetrics:
             return _multiclass_metrics(wanted, y, prob, pred, list(range(k)))
         shape = (-1, k) if k > 1 else (-1,)
         return _regression_metrics(wanted, tgts.reshape(shape), outs.reshape(shape))
+
+
+# ------------------------------------------------------------------------------------------ sequences
+
+
+def metric_of(key: str) -> str:
+    """The metric a monitor key names: ``val_auc`` -> auc, ``val_diabetes_pr_auc`` -> pr_auc (task-prefixed)."""
+    rest = key.split("_", 1)[1] if key.startswith(("train_", "val_")) else key
+    for name in sorted(HIGHER_IS_BETTER, key=len, reverse=True):
+        if rest == name or rest.endswith("_" + name):
+            return name
+    return rest
+
+
+def sequence_metrics(y_true: np.ndarray, y_pred: np.ndarray, pad: int, pad_ignored: bool = False) -> dict[str, float]:
+    """Token accuracy and exact match of predicted token ids ``[N, L]`` against targets ``[N, L]``.
+
+    Token accuracy counts only positions where the target is a real token (never ``pad``: padding
+    that is easy to predict must not inflate it). Exact match: the whole row right, the padding
+    after the end included (the predicted sequence ends where the target does), unless ``pad`` is
+    the loss's ignore_index (``pad_ignored``): then only the real positions count.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    real = y_true != pad
+    right = (y_pred == y_true) | (~real if pad_ignored else False)
+    tokens = int(real.sum())
+    return {"accuracy": float((right & real).sum() / tokens) if tokens else _NAN,
+            "exact_match": float(right.all(axis=1).mean()) if len(y_true) else _NAN}
+
+
+class SequenceMetrics:
+    """Streaming metrics of a token-sequence task: scores ``[B, L, V]`` against ids ``[B, L]``.
+
+    ``accuracy`` counts the non-pad target positions predicted right (padding never inflates it);
+    ``exact_match`` the rows predicted right at every position, padding included (the sequence
+    must end where the target ends) unless the pad is the loss's ignore_index. Sums stay on the device.
+    """
+
+    def __init__(self, metrics: Sequence[str], *, pad: int, device: Any, pad_ignored: bool = False) -> None:
+        self.metrics = metrics_for("sequence", list(metrics))
+        self.pad = pad
+        self.pad_ignored = pad_ignored
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        self._losses: list[torch.Tensor] = []
+        self._sizes: list[int] = []
+        self._count = 0
+        self._sums = torch.zeros(3, dtype=torch.int64, device=self.device)  # right tokens, tokens, exact rows
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def loss_sum_tensor(self) -> torch.Tensor:
+        if not self._losses:
+            return torch.zeros((), dtype=torch.float64, device=self.device)
+        sizes = torch.tensor(self._sizes, dtype=torch.float64).to(self.device)
+        return (torch.stack(self._losses).double() * sizes).sum()
+
+    def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+        output, target = output.detach(), target.detach()
+        if output.dim() != 3 or target.dim() != 2 or output.shape[:2] != target.shape:
+            raise ValueError(f"a token-sequence task needs scores [B, L, V] and targets [B, L]; got "
+                             f"{tuple(output.shape)} and {tuple(target.shape)}")
+        n = target.shape[0]
+        self._losses.append(loss.detach().reshape(()))
+        self._sizes.append(n)
+        self._count += n
+        real = target != self.pad
+        right = output.argmax(dim=-1) == target
+        if self.pad_ignored:
+            right = right | ~real
+        self._sums += torch.stack([(right & real).sum(), real.sum(), right.all(dim=1).sum()])
+
+    def compute(self) -> dict[str, float]:
+        host = self._sums.cpu().tolist()
+        n = self._count
+        res = {"loss": float(self.loss_sum_tensor().item()) / n if n else _NAN}
+        values = {"accuracy": host[0] / host[1] if host[1] else _NAN, "exact_match": host[2] / n if n else _NAN}
+        res.update({m: float(values[m]) for m in self.metrics})
+        return res

@@ -88,7 +88,8 @@ def check_monitor(name: str) -> str | None:
     """None if ``name`` is a metric a run can report, else a hint."""
     split, _, rest = name.partition("_")
     known = ["loss", *METRICS]
-    if split in SPLITS and (rest in known or any(rest.startswith(k + "_") for k in known)):
+    # <split>_<metric>, or <split>_<task>_<metric> (multi-task; the engine checks the task names)
+    if split in SPLITS and (rest in known or any(rest.startswith(k + "_") or rest.endswith("_" + k) for k in known)):
         return None
     candidates = [f"{s}_{m}" for s in SPLITS for m in known]
     return suggestion(name, candidates) or f"write <split>_<metric>: {', '.join(candidates[:4])}, ..."
