@@ -295,6 +295,7 @@ class Trainer:
     verbose: bool = True
     progress: bool | None = None
     callbacks: list = field(default_factory=list)
+    run_info: dict = field(default_factory=dict)  # stored in every checkpoint (specs, data): resume checks it
 
     def __post_init__(self) -> None:
         self.runtime = Runtime.resolve(self.device)
@@ -364,6 +365,25 @@ class Trainer:
             self.model.load_state_dict(self.best.state)  # the best weights, not the last
         self._call("on_train_end", history=self.history, best_epoch=self.best.epoch, best_value=self.best.value)
         return self.history
+
+    def restore(self, path: str | Path, optimizer: torch.optim.Optimizer, lr_scheduler: Any = None) -> dict:
+        """Continue from a checkpoint this engine wrote: weights, optimizer, scheduler, RNG states, epoch,
+        step, best-so-far (value, epoch, weights), early-stopping counters and history. Returns its state.
+
+        Call it on a Trainer built exactly as the interrupted one; :meth:`train` then runs the epochs
+        after the checkpoint's, and on CPU ends bitwise identical to an uninterrupted run.
+        """
+        from specml.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(path, model=self.model, optimizer=optimizer, scheduler=lr_scheduler,
+                                map_location=self.runtime.device)
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self.history = {k: list(v) for k, v in (state.get("history") or {}).items()}
+        self.best = _Best(state.get("best_value"), state.get("best_epoch"), state.get("best_state"))
+        if self.early_stopping is not None:
+            self.early_stopping.wait = int(state.get("early_stopping_wait") or 0)
+            self.early_stopping.best = state.get("early_stopping_best")
+        return state
 
     # -- one epoch --------------------------------------------------------------------------------
 
@@ -551,7 +571,9 @@ class Trainer:
                  "best_epoch": self.best.epoch, "monitor": self.monitor, "mode": self.mode,
                  "early_stopping_wait": self.early_stopping.wait if self.early_stopping else None,
                  "early_stopping_best": self.early_stopping.best if self.early_stopping else None,
-                 "history": self.history}
+                 "history": self.history, "run": self.run_info,
+                 # the best weights so far travel with the checkpoint: a resume restores them exactly
+                 "best_state": self.best.state}
         Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
         save_checkpoint(self._path("last.safetensors"), model=self.model, optimizer=optimizer,
                         scheduler=lr_scheduler, state=state)
