@@ -266,3 +266,37 @@ def test_sequence_input_reads_lists_and_cuts_with_a_note(ws, tmp_path):
     ws.write_table("flat", pa.table({"x": pa.array([1, 2, 3]), "y": pa.array([[1]] * 3, pa.list_(pa.int32()))}))
     with pytest.raises(DataError, match=r"a \[null, L\] input reads a list column"):
         fit(spec, ws.read_columns("flat", ["x", "y"]), spec.losses, np.arange(3))
+
+
+PIMA_SPEC = ROOT / "examples" / "pima_mlp" / "model.yaml"
+
+
+def test_class_weights_auto_from_training_rows_only(ws, tmp_path):
+    ws.load(PIMA, "pima")
+    res = api.train(PIMA_SPEC, trainer(tmp_path, 2, extra=", class_weights: auto"), table="pima", name="cw",
+                    workspace=ws, verbose=False)
+    (note,) = [n for n in res.notes if n.startswith("class weights")]
+    # 80% of 500 negatives and 268 positives, stratified: 400 and 214 -> pos_weight 400/214
+    assert "0: 400, 1: 214" in note and "pos_weight 1.869" in note
+
+
+def test_class_weights_map_and_typo(ws, tmp_path):
+    ws.load(PIMA, "pima")
+    res = api.train(PIMA_SPEC, trainer(tmp_path, 1, extra=", class_weights: {'0': 1.0, '1': 3.0}"), table="pima",
+                    name="cw2", workspace=ws, verbose=False)
+    assert any("pos_weight 3.000" in n for n in res.notes)
+    with pytest.raises(TrainingError, match="'2' is not a class of 'outcome'"):
+        api.train(PIMA_SPEC, trainer(tmp_path, 1, extra=", class_weights: {'2': 3.0}"), table="pima", name="cw3",
+                  workspace=ws, verbose=False)
+
+
+def test_oversampling_touches_training_rows_only(ws, tmp_path):
+    ws.load(PIMA, "pima")
+    plain = api.train(PIMA_SPEC, trainer(tmp_path, 1), table="pima", name="o1", workspace=ws, verbose=False)
+    over = api.train(PIMA_SPEC, trainer(tmp_path, 1, extra=", oversample: true"), table="pima", name="o2",
+                     workspace=ws, verbose=False)
+    assert plain.rows == {"train": 614, "validation": 154}
+    assert over.rows == {"train": 800, "validation": 154}  # 400 + 400: the 214 positives repeated up to 400
+    assert any("from 614 to 800" in n for n in over.notes)
+    # the same validation rows: identical validation metrics at the start are not guaranteed, the row set is
+    assert api.show_model("o1")["rows"]["validation"] == api.show_model("o2")["rows"]["validation"] == 154

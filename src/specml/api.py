@@ -153,6 +153,13 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     _fit_sequence_lengths(model, prep, data)
     inputs, y = prep.transform(data)
     heads = _heads(prep, losses, cfg.metrics)
+    if cfg.class_weights is not None:
+        notes.append(_apply_class_weights(heads[0], losses[0], prep.target, y if not isinstance(y, dict) else
+                                          y[heads[0].name], train_rows, cfg.class_weights))
+    if cfg.oversample:
+        train_rows, said = _oversample(train_rows, y if not isinstance(y, dict) else y[heads[0].name],
+                                       prep.target, split_seed)
+        notes.append(said)
     simple = len(heads) == 1 and heads[0].task != "sequence" and heads[0].center is None
     task = heads[0].task if simple else ("multitask" if len(heads) > 1 else heads[0].task)
     if simple:
@@ -286,20 +293,25 @@ def _fit_sequence_lengths(model, prep, data) -> None:
                                 "(shape [null, L]) so every target fits")
 
 
+def _criterion(loss_type: str, params: dict):
+    """The loss as a callable: a torch.nn loss module, or a functional loss with its kwargs bound."""
+    from specml.graph.allowlist import resolve_loss
+
+    resolved = resolve_loss(loss_type)
+    return resolved.target(**params) if resolved.kind == "module" else _functional_loss(resolved.target, params)
+
+
 def _heads(prep, losses, requested_metrics):
     """One task head per loss: its criterion, task, metrics and (regression) target scaling."""
     import torch
 
-    from specml.graph.allowlist import resolve_loss
     from specml.graph.check import loss_params
     from specml.train.metrics import ALLOWED
     from specml.train.tasks import Head
 
     heads = []
     for state, loss in zip(prep.targets.values(), losses, strict=True):
-        resolved = resolve_loss(loss.type)
-        params = loss_params(loss.params)
-        criterion = resolved.target(**params) if resolved.kind == "module" else _functional_loss(resolved.target, params)
+        criterion = _criterion(loss.type, loss_params(loss.params))
         task = "sequence" if state.sequence else state.task
         metrics = [m for m in requested_metrics if m in ALLOWED[task]] if requested_metrics else None
         head = Head(state.name, task, state.output, criterion, weight=loss.weight, logits=state.logits,
@@ -309,6 +321,68 @@ def _heads(prep, losses, requested_metrics):
             head.scale = torch.tensor(state.scale, dtype=torch.float32)
         heads.append(head)
     return heads
+
+
+def _class_counts(target, y, rows: np.ndarray) -> np.ndarray:
+    if target.task not in ("binary", "multiclass") or target.sequence:
+        from specml.train.engine import TrainingError
+
+        raise TrainingError(f"class_weights/oversample need a classification target; '{target.column}' is "
+                            f"{'a token sequence' if target.sequence else target.task}")
+    ids = y.numpy()[rows].astype(np.int64)
+    return np.bincount(ids, minlength=len(target.classes))
+
+
+def _apply_class_weights(head, loss, target, y, train_rows: np.ndarray, setting) -> str:
+    """Weights from the training rows: binary -> pos_weight, multiclass -> CrossEntropyLoss weight."""
+    import torch
+
+    from specml.train.engine import TrainingError
+
+    counts = _class_counts(target, y, train_rows)
+    if setting == "auto":
+        weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
+    else:
+        by_name = {str(c): i for i, c in enumerate(target.classes)}
+        unknown = [k for k in setting if k not in by_name]
+        if unknown:
+            from specml.spec.errors import suggestion
+
+            hint = suggestion(unknown[0], list(by_name))
+            raise TrainingError(f"config.class_weights: '{unknown[0]}' is not a class of '{target.column}' "
+                                f"(classes: {list(by_name)})" + (f"; {hint}" if hint else ""))
+        weights = np.ones(len(counts))
+        for k, w in setting.items():
+            weights[by_name[k]] = w
+    short = loss.type.rsplit(".", 1)[-1]
+    if short in ("BCEWithLogitsLoss", "binary_cross_entropy_with_logits"):
+        key, value = "pos_weight", torch.tensor([weights[1] / weights[0]], dtype=torch.float32)
+        what = f"pos_weight {weights[1] / weights[0]:.3f}"
+    elif short in ("CrossEntropyLoss", "cross_entropy"):
+        key, value = "weight", torch.tensor(weights, dtype=torch.float32)
+        what = "weight [" + ", ".join(f"{w:.3f}" for w in weights) + "]"
+    else:
+        raise TrainingError(f"config.class_weights needs BCEWithLogitsLoss or CrossEntropyLoss (module or function); "
+                            f"the loss is {loss.type}")
+    if key in loss.params:
+        raise TrainingError(f"config.class_weights and the loss's params.{key} both set the class weights; keep one")
+    from specml.graph.check import loss_params
+
+    head.criterion = _criterion(loss.type, {**loss_params(loss.params), key: value})
+    counts_text = ", ".join(f"{c}: {n}" for c, n in zip(target.classes, counts, strict=True))
+    return f"class weights from the training rows ({counts_text}): {what}"
+
+
+def _oversample(train_rows: np.ndarray, y, target, seed: int) -> tuple[np.ndarray, str]:
+    """Training rows with minority-class rows repeated (seeded) up to the majority count."""
+    counts = _class_counts(target, y, train_rows)
+    ids = y.numpy()[train_rows].astype(np.int64)
+    rng = np.random.default_rng(seed)
+    extra = [rng.choice(train_rows[ids == c], size=counts.max() - n, replace=True)
+             for c, n in enumerate(counts) if 0 < n < counts.max()]
+    rows = np.sort(np.concatenate([train_rows, *extra])) if extra else train_rows
+    return rows, (f"oversampled the training rows from {len(train_rows)} to {len(rows)} "
+                  f"(each class {counts.max()}); validation rows untouched")
 
 
 def _add_watched_metrics(heads, watched: list[str | None]) -> None:

@@ -46,6 +46,13 @@ class TrainerConfig(StrictModel):
     validation_split: float = Field(0.2, ge=0.0, lt=1.0, description="Fraction of rows held out for validation, 0 <= x < 1.")
     shuffle: bool = Field(True, description="Shuffle the training rows every epoch.")
     metrics: list[str] | None = Field(None, description=f"Metrics to report (default: by task). One of {', '.join(METRICS)}.")
+    # class imbalance (classification; fitted on the training rows only, never applied to validation rows)
+    class_weights: Literal["auto"] | dict[str, PositiveFloat] | None = Field(
+        None, description="auto: weights n / (classes * count) from the training rows (binary: the loss's "
+                          "pos_weight = negatives / positives; multiclass: CrossEntropyLoss weight); or a map "
+                          "class value -> weight. Needs BCEWithLogitsLoss or CrossEntropyLoss.")
+    oversample: bool = Field(False, description="Repeat minority-class training rows (seeded) until the classes "
+                                                "are balanced; validation rows are never resampled.")
     # early stopping
     early_stopping_patience: PositiveInt | None = Field(None, description="Epochs without improvement before stopping; null = off.")
     early_stopping_min_delta: NonNegativeFloat = Field(0.001, description="Smallest change that counts as an improvement.")
