@@ -76,9 +76,18 @@ def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None):
 
 def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, table: str, name: str,
           target: str | None = None, workspace: Any = None, home: str | Path | None = None,
-          verbose: bool = True, progress: bool | None = None, device: str | None = None) -> TrainResult:
-    """Train the model a spec describes on a workspace table; save it as ``models/<name>/``."""
+          verbose: bool = True, progress: bool | None = None, device: str | None = None, resume: bool = False,
+          track: bool = True, callbacks: list | None = None, overrides: dict | None = None,
+          model_spec_name: str | None = None, trainer_spec_name: str | None = None) -> TrainResult:
+    """Train the model a spec describes on a workspace table; save it as ``models/<name>/``.
+
+    Every run gets a directory ``runs/<timestamp>_<name>/`` (specs, facts, figures, TensorBoard files,
+    checkpoints, log; ``track=False`` writes only the checkpoints there). ``resume=True`` continues the
+    model's last run from its last checkpoint, refusing when the specs or data differ from that run's.
+    """
     import torch
+
+    from specml.track.run import RegistryRecorder, point_model_to_run, trackers
 
     from specml.artifact import ModelArtifact, library_versions, spec_hash
     from specml.data import tensors as T
@@ -198,9 +207,31 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         _add_watched_metrics(criterion, watched)
     sched_monitor = (trainer.scheduler.monitor if trainer.scheduler and trainer.scheduler.monitor else
                      ("val_loss" if val_batches is not None else "train_loss"))
+    # the run: its directory, what it ran with (a resume must match it), its trackers
+    model_text = _read_text(model_spec)
+    trainer_text = _read_text(trainer_spec)
+    run_info = {"model_spec": model_spec_obj.model_dump(mode="json"),
+                "trainer_spec": trainer.model_dump(mode="json", exclude={"config": {"verbose", "device"}}),
+                "table": table, "data": {"rows": data.num_rows, "sha256": _table_hash(data)},
+                "target": target_cols}
+    overrides = {k: v for k, v in {"target": target, "device": device, **(overrides or {})}.items() if v is not None}
+    run, restore_from, resumed_from = _open_run(name, artifact, home, resume, run_info)
+    if restore_from is None:
+        run.write_specs(model_text, trainer_text, {"model": run_info["model_spec"], "trainer": run_info["trainer_spec"]},
+                        overrides)
+    point_model_to_run(artifact.directory, run, "running")
+    run_meta = {"name": name, "task": task, "table": table, "seed": cfg.seed, "rows_train": int(len(train_rows)),
+                "rows_validation": int(len(val_rows)), "spec_hashes": {"model": spec_hash(model_text),
+                                                                       "trainer": spec_hash(trainer_text)
+                                                                       if trainer_text else None}}
+    if resumed_from is not None:
+        run_meta["resumed_from_epoch"] = resumed_from
+    callbacks = [*(trackers(run, metadata=run_meta, histogram_every=cfg.histogram_every,
+                            figures_every=cfg.figures_every, tensorboard=cfg.tensorboard) if track else []),
+                 *(callbacks or [])]
     engine = Trainer(
-        model, train_batches, val_batches, device=device or cfg.device,
-        checkpoint_dir=artifact.directory / "checkpoints", log_interval=cfg.log_every, output_key=output_key,
+        model, train_batches, val_batches, device=device or cfg.device, callbacks=callbacks, run_info=run_info,
+        checkpoint_dir=run.checkpoints, log_interval=cfg.log_every, output_key=output_key,
         task=task if simple else criterion, metrics=metrics, logits=heads[0].logits, monitor=monitor, mode=mode,
         early_stopping=es,
         gradient_clip_val=cfg.gradient_clip_val, gradient_clip_norm=cfg.gradient_clip_norm,
@@ -211,8 +242,25 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         progress=progress,
     )
     _place_data(engine, train_batches, val_batches, cfg.pin_memory)
-    history = engine.train(cfg.epochs, optimizer, criterion, scheduler, save_every=cfg.checkpoint_every,
-                           save_best=True, save_best_only=cfg.save_best_only)
+    if restore_from is not None:
+        engine.restore(restore_from, optimizer, scheduler)
+        notes.append(f"resumed run {run.run_id} after epoch {resumed_from}")
+    recorder = RegistryRecorder(home) if track else None
+    if recorder is not None:
+        recorder.start(name, run, model_spec_name=model_spec_name, trainer_spec_name=trainer_spec_name,
+                       model_spec_hash=spec_hash(model_text),
+                       trainer_spec_hash=spec_hash(trainer_text) if trainer_text else None, table_name=table,
+                       data_rows=data.num_rows, data_hash=run_info["data"]["sha256"], epochs_total=cfg.epochs,
+                       model_dir=str(artifact.directory))
+    try:
+        history = engine.train(cfg.epochs, optimizer, criterion, scheduler, save_every=cfg.checkpoint_every,
+                               save_best=True, save_best_only=cfg.save_best_only)
+    except BaseException as err:
+        point_model_to_run(artifact.directory, run, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
+        if recorder is not None:
+            recorder.finish("cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
+                            error=f"{type(err).__name__}: {err}", epochs_done=engine.epoch)
+        raise
 
     # the artifact: best weights, the exact specs, what was learned from the data, the metrics
     best_epoch = engine.best.epoch
@@ -220,8 +268,6 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         model.load_state_dict(engine.best.state)
     artifact.directory.mkdir(parents=True, exist_ok=True)
     save_weights(artifact.weights_path, model, {"name": name, "epoch": str(best_epoch)})
-    model_text = _read_text(model_spec)
-    trainer_text = _read_text(trainer_spec)
     artifact.write_specs(model_text, trainer_text)
     at = (best_epoch or len(history["train_loss"])) - 1
     best = {k: v[at] for k, v in history.items() if k.startswith(("train_", "val_"))}
@@ -251,9 +297,54 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         "timings": {"total_s": round(seconds, 3),
                     "epoch_mean_s": round(float(np.mean(history["epoch_time_s"])), 4)},
         "notes": notes,
+        "run": {"run_id": run.run_id, "run_dir": str(run.path)},
+        "lineage": {"model_spec": model_spec_name, "trainer_spec": trainer_spec_name, "table": table,
+                    "data_sha256": run_info["data"]["sha256"]},
     })
+    point_model_to_run(artifact.directory, run, "completed")
+    if recorder is not None:
+        recorder.finish("completed", epochs_done=len(history["train_loss"]), best_metric=monitor,
+                        best_value=best.get(monitor))
     return TrainResult(name, artifact.directory, task, {"train": int(len(train_rows)), "validation": int(len(val_rows))},
                        history, best_epoch, best, final, seconds, notes)
+
+
+def _table_hash(data) -> str:
+    """A fingerprint of the rows a run reads (the Arrow IPC stream of the columns, sha256)."""
+    import hashlib
+
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def _open_run(name: str, artifact, home, resume: bool, run_info: dict):
+    """(run dir, checkpoint to restore or None, its epoch or None): a new run, or the model's last run."""
+    from specml.track.run import RunDir, changes, model_run
+    from specml.train.checkpoint import read_checkpoint_state
+    from specml.train.engine import TrainingError
+
+    if not resume:
+        return RunDir.create(name, home), None, None
+    run = model_run(artifact.directory)
+    if run is None:
+        raise TrainingError(f"--resume: model '{name}' has no run to resume under {artifact.directory}; "
+                            "train it without --resume first")
+    last = run.checkpoints / "last.safetensors"
+    if not last.is_file():
+        raise TrainingError(f"--resume: run {run.run_id} has no checkpoint (it stopped before its first epoch "
+                            "ended); train again without --resume")
+    state = read_checkpoint_state(last)
+    before = state.get("run") or {}
+    diff = changes(before, run_info)
+    if diff:
+        raise TrainingError(f"--resume: run {run.run_id} was trained with other specs or data; changed since its "
+                            "checkpoint:\n  " + "\n  ".join(diff) + "\nresume with the run's own specs "
+                            f"({run.specs}) or train a new model")
+    return run, last, int(state["epoch"])
 
 
 def pa_is_list(typ) -> bool:

@@ -47,6 +47,7 @@ def _esc(text: str) -> str:
 class Kind(str, Enum):
     model = "model"
     trainer = "trainer"
+    estimator = "estimator"
 
 
 @app.command()
@@ -147,7 +148,8 @@ def describe(
         table.add_row(f"{name} (embedding)", "torch.nn.Embedding", f"{emb.num_embeddings} x {emb.embedding_dim}",
                       f"{n:,}" + (" *" if name in checked.placeholder_vocab else ""))
     for node in checked.nodes:
-        table.add_row(node.name, node.type, node.shape, f"{node.params:,}" if node.params else "-")
+        table.add_row(node.name, node.type, node.shape,
+                      (f"{node.params:,}" + (" *" if node.placeholder else "")) if node.params else "-")
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     table.add_section()

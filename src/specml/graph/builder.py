@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from specml.graph.allowlist import SEQUENCE_FIRST, NotAllowed, resolve, signature_params
-from specml.spec.check import MODULE_PREFIX, STACK, Ref, check_graph, parse_ref
+from specml.graph.layers import ParamError
+from specml.spec.check import MODULE_PREFIX, STACK, Ref, check_graph, node_refs, parse_ref
 from specml.spec.errors import IssueList, Loc, SpecError, suggestion
 from specml.spec.model import ModelSpec, ModuleDef, NodeSpec
 
@@ -139,10 +140,13 @@ class Stack(nn.Module):
 class SpecModel(Graph):
     """The model a spec describes. ``forward(**inputs)`` returns ``{output name: tensor}``."""
 
-    def __init__(self, spec: ModelSpec, embeddings: dict[str, nn.Module], **graph: Any) -> None:
+    def __init__(self, spec: ModelSpec, embeddings: dict[str, nn.Module], vocab_sizes: dict[str, int] | None = None,
+                 **graph: Any) -> None:
         super().__init__(**graph)
         self.spec = spec
         self.embeddings = nn.ModuleDict(embeddings)
+        #: vocabulary size (incl. id 0) of each categorical input, where known; example ids stay below it
+        self.vocab_sizes = dict(vocab_sizes or {})
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -173,7 +177,8 @@ class SpecModel(Graph):
             elif dtype == torch.bool:
                 batch[name] = torch.zeros(shape, dtype=torch.bool)
             else:
-                high = inp.vocab_size or (self.embeddings[name].num_embeddings if name in self.embeddings else 1)
+                high = (self.embeddings[name].num_embeddings if name in self.embeddings
+                        else self.vocab_sizes.get(name) or inp.vocab_size or 1)
                 batch[name] = torch.randint(0, high, shape, generator=gen, dtype=dtype)
         return batch
 
@@ -181,10 +186,22 @@ class SpecModel(Graph):
 class _Builder:
     """Builds graphs and collects every issue met on the way."""
 
-    def __init__(self, spec: ModelSpec, vocab_sizes: dict[str, int] | None) -> None:
+    def __init__(self, spec: ModelSpec, vocab_sizes: dict[str, int] | None, placeholder: int | None = None) -> None:
         self.spec = spec
         self.vocab_sizes = vocab_sizes or {}
+        self.placeholder = placeholder  # the check's stand-in for a vocabulary only the data can tell
+        self.placeholder_used: list[str] = []  # categorical inputs that got the placeholder
+        self.filled: dict[str, str] = {}  # node name -> the categorical input its num_embeddings came from
         self.issues = IssueList()
+
+    def vocab_size(self, name: str) -> int | None:
+        """The vocabulary size of categorical input ``name``: from the data, the spec, or the placeholder."""
+        size = self.vocab_sizes.get(name) or self.spec.inputs[name].vocab_size
+        if size is None and self.placeholder is not None:
+            size = self.placeholder
+            if name not in self.placeholder_used:
+                self.placeholder_used.append(name)
+        return size
 
     # -- nodes ------------------------------------------------------------------------------------
 
@@ -213,7 +230,51 @@ class _Builder:
         params = self.params(node.params, (*loc, "params"))
         if params is None or not self._check_kwargs(resolved.target, params, (*loc, "params"), node.type, "has"):
             return None, None
+        if loc[0] == "graph" and not self.from_vocabulary(node, resolved.target, params, (*loc, "params")):
+            return None, None
         return self.instantiate(resolved.target, params, node.type, (*loc, "params")), None
+
+    def from_vocabulary(self, node: NodeSpec, cls: Any, params: dict, loc: Loc) -> bool:
+        """Fill ``num_embeddings`` (and ``num_columns``) of an embedding fed by a categorical model input.
+
+        Applies to classes taking ``num_embeddings`` (``specml.layers.FeatureEmbedding``,
+        ``torch.nn.Embedding``, ``torch.nn.EmbeddingBag``) whose one input is a categorical, not
+        embedded, model input: the size comes from the data's vocabulary or the input's ``vocab_size``.
+        A size given in the spec that is smaller than a known vocabulary is an error.
+        """
+        sig = signature_params(cls)
+        refs = [r for _, r in node_refs(node)]
+        if sig is None or "num_embeddings" not in sig[0] or len(refs) != 1:
+            return True
+        ref = parse_ref(refs[0])
+        inp = self.spec.inputs.get(ref.root)
+        if inp is None or ref.path or not inp.categorical or inp.embedding_dim is not None:
+            return True
+        if "num_columns" in sig[0] and "num_columns" not in params and not isinstance(params.get("num_embeddings"),
+                                                                                      list | tuple):
+            params["num_columns"] = 1 if len(inp.shape) == 1 else inp.shape[-1]
+        given = params.get("num_embeddings")
+        if given is None:
+            size = self.vocab_size(ref.root)
+            if size is None:
+                self.issues.add((*loc, "num_embeddings"),
+                                f"left to the data, but the vocabulary size of input '{ref.root}' is unknown",
+                                f"set vocab_size on inputs.{ref.root}, give num_embeddings, or fit the "
+                                "vocabulary on a table")
+                return False
+            params["num_embeddings"] = size
+            self.filled[node.name] = ref.root
+            return True
+        known = self.vocab_sizes.get(ref.root) or inp.vocab_size
+        sizes = given if isinstance(given, list | tuple) else [given]
+        small = [n for n in sizes if isinstance(n, int) and known is not None and n < known]
+        if small:
+            self.issues.add((*loc, "num_embeddings"),
+                            f"{small[0]} is smaller than the vocabulary of input '{ref.root}' ({known} ids incl. "
+                            "0 = unknown)", f"leave num_embeddings out to take it from the data, or raise it "
+                                            f"to {known}")
+            return False
+        return True
 
     def params(self, params: dict, loc: Loc) -> dict | None:
         """Constructor kwargs, with nested ``{_target_: torch.nn.X, ...}`` built through the allow-list."""
@@ -276,6 +337,10 @@ class _Builder:
                 return None
         try:
             return cls(**params)
+        except ParamError as exc:  # specml's layers name the parameter at fault
+            where = (*loc, exc.param) if exc.param in params else loc
+            self.issues.add(where, f"{type_name}: {exc.message}")
+            return None
         except Exception as exc:  # a constructor's own check (e.g. d_model not divisible by nhead)
             self.issues.add(loc, f"{type_name}({_kwargs_text(params)}) failed: {_one_line(exc)}")
             return None
@@ -349,7 +414,7 @@ class _Builder:
         embeddings: dict[str, nn.Module] = {}
         for name, inp in spec.inputs.items():
             if inp.embedding_dim is not None:
-                vocab = self.vocab_sizes.get(name) or inp.vocab_size
+                vocab = self.vocab_size(name)
                 if vocab is None:
                     self.issues.add(("inputs", name, "vocab_size"),
                                     "unknown vocabulary size: set vocab_size or fit the vocabulary on a table")
@@ -363,8 +428,10 @@ class _Builder:
         if plan is None or self.issues:
             return None
         outputs = tuple((k, parse_ref(v)) for k, v in spec.outputs.items())
-        return SpecModel(spec, embeddings, input_names=tuple(spec.inputs), nodes=nodes, plan=plan,
-                         outputs=outputs, single_output=False)
+        known = {n: self.vocab_sizes.get(n) or i.vocab_size for n, i in spec.inputs.items() if i.categorical}
+        known.update({n: self.placeholder for n in self.placeholder_used})
+        return SpecModel(spec, embeddings, {n: v for n, v in known.items() if v is not None},
+                         input_names=tuple(spec.inputs), nodes=nodes, plan=plan, outputs=outputs, single_output=False)
 
 
 def _kwargs_text(params: dict) -> str:

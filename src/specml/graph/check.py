@@ -20,7 +20,7 @@ from specml.spec.check import Ref
 from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import ModelSpec
 
-PLACEHOLDER_VOCAB = 8  # embedded inputs whose vocabulary comes from the data get this size for the check
+PLACEHOLDER_VOCAB = 8  # categorical inputs whose vocabulary comes from the data get this size for the check
 
 
 @dataclass
@@ -31,6 +31,7 @@ class NodeReport:
     type: str
     shape: str
     params: int
+    placeholder: bool = False  # the parameter count uses the placeholder vocabulary size
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ModelCheck:
     issues: IssueList
     nodes: list[NodeReport] = field(default_factory=list)
     output_shapes: dict[str, str] = field(default_factory=dict)
+    #: categorical inputs whose vocabulary size comes from the data (a placeholder was used)
     placeholder_vocab: list[str] = field(default_factory=list)
 
 
@@ -192,16 +194,20 @@ def loss_params(params: dict) -> dict:
     return out
 
 
+def placeholder_vocab_sizes(spec: ModelSpec) -> dict[str, int]:
+    """``vocab_sizes`` for :func:`build_model` without data: the check's placeholder for every categorical
+    input whose spec leaves the vocabulary size to the data (what ``specml describe`` counts with)."""
+    return {n: PLACEHOLDER_VOCAB for n, i in spec.inputs.items() if i.categorical and i.vocab_size is None}
+
+
 def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None) -> ModelCheck:
     """Build the model and run it once on a dummy batch; report everything with field paths."""
-    vocab = dict(vocab_sizes or {})
-    placeholder = [n for n, i in spec.inputs.items()
-                   if i.embedding_dim is not None and i.vocab_size is None and n not in vocab]
-    vocab.update({n: PLACEHOLDER_VOCAB for n in placeholder})
-    builder = _Builder(spec, vocab)
+    builder = _Builder(spec, dict(vocab_sizes or {}), placeholder=PLACEHOLDER_VOCAB)
     model = builder.model()
     issues = builder.issues
     check_losses_torch(spec.loss, issues)
+    placeholder = list(builder.placeholder_used)
+    estimated = {node for node, inp in builder.filled.items() if inp in placeholder}
     result = ModelCheck(model, issues, placeholder_vocab=placeholder)
     if model is None or issues:
         return result
@@ -218,11 +224,12 @@ def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None
         module = model.nodes[step.name] if step.module else None
         n_params = sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0
         shape = _merge(first.get(step.name), second.get(step.name, first.get(step.name)))
-        result.nodes.append(NodeReport(step.name, step.type, shape, n_params))
+        result.nodes.append(NodeReport(step.name, step.type, shape, n_params, step.name in estimated))
     for name in model.output_names:
         key = f"output:{name}"
         result.output_shapes[name] = _merge(first.get(key), second.get(key, first.get(key)))
     return result
 
 
-__all__ = ["ModelCheck", "NodeReport", "check_model_torch", "check_losses_torch", "format_path", "loss_params"]
+__all__ = ["ModelCheck", "NodeReport", "check_losses_torch", "check_model_torch", "format_path", "loss_params",
+           "placeholder_vocab_sizes"]

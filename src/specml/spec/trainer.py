@@ -75,8 +75,13 @@ class TrainerConfig(StrictModel):
     distributed: bool = Field(False, description="Train with torch DDP (launch under torchrun).")
     world_size: PositiveInt | None = Field(None, description="Expected number of processes; checked against torchrun's.")
     backend: Literal["gloo", "nccl"] | None = Field(None, description="Process-group backend (default: nccl on CUDA, gloo otherwise).")
-    # logging
+    # logging and tracking (docs/tracking.md)
     log_every: PositiveInt = Field(10, description="Log metrics every N batches.")
+    tensorboard: bool = Field(True, description="Write TensorBoard event files into the run directory.")
+    histogram_every: NonNegativeInt = Field(0, description="Weight and gradient histograms in TensorBoard every N "
+                                                           "epochs; 0 = off.")
+    figures_every: NonNegativeInt = Field(0, description="Redraw the curve figures every N epochs (always at the "
+                                                         "end); 0 = only at the end.")
     verbose: bool = Field(True, description="Print per-epoch progress.")
     # reproducibility
     seed: int | None = Field(None, description="Seeds python, numpy, torch and the validation split.")

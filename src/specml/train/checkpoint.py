@@ -443,3 +443,15 @@ def load_checkpoint(path: Path, *, model: nn.Module, optimizer: Any = None, sche
         restore_rng_state({k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")},
                           part("specml.rng"))
     return decode(part("specml.state"), tensors)
+
+
+def read_checkpoint_state(path: Path) -> dict:
+    """The ``state`` a checkpoint holds (epoch, best, run info...), without building a model."""
+    path = Path(path)
+    tensors, metadata = _read_safetensors(path)
+    if metadata.get(KIND) != "checkpoint":
+        raise CheckpointError(f"{path}: not a specml checkpoint")
+    try:
+        return decode(json.loads(metadata["specml.state"]), tensors)
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: the checkpoint's state metadata is missing or broken ({exc})") from None
