@@ -33,12 +33,21 @@ class TrainResult:
     final: dict[str, float]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
 
 
-def _open_workspace(workspace: Any):
+def _open_workspace(workspace: Any, read_only: bool = False):
+    """The caller's Workspace, or one opened here (read-only when only reading: several processes,
+    e.g. background jobs, can then read one workspace file at the same time)."""
     from specml.data.workspace import Workspace
 
-    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace)
+    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace, read_only=read_only)
+
+
+def _done_with(ws: Any, workspace: Any) -> None:
+    """Close a workspace this module opened (never the caller's)."""
+    if ws is not workspace:
+        ws.close()
 
 
 def _read_text(path: str | Path | None) -> str | None:
@@ -87,14 +96,13 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     """
     import torch
 
-    from specml.track.run import RegistryRecorder, point_model_to_run, trackers
-
     from specml.artifact import ModelArtifact, library_versions, spec_hash
     from specml.data import tensors as T
     from specml.graph import build_model
     from specml.spec.load import merge_loss
+    from specml.track.run import RegistryRecorder, point_model_to_run, trackers
     from specml.train.checkpoint import save_weights
-    from specml.train.engine import EarlyStopping, Trainer, TrainingError, TensorBatches, seed_everything
+    from specml.train.engine import EarlyStopping, TensorBatches, Trainer, TrainingError, seed_everything
     from specml.train.metrics import HIGHER_IS_BETTER, metric_of
     from specml.train.optim import build_optimizer, build_scheduler
 
@@ -106,38 +114,18 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         raise TrainingError("config.distributed: multi-process training (torch DDP under torchrun) is not part of "
                             "this version yet; remove distributed/world_size/backend to train in one process")
     notes: list[str] = []
-    ws = _open_workspace(workspace)
-    ws.require_table(table)
-
-    losses = model_spec_obj.losses
-    if target is not None and len(losses) > 1:
-        raise TrainingError("--target names one column, but the spec has several losses (multi-task); each loss "
-                            "names its own target")
-    if target is not None and losses and losses[0].inputs.target not in (None, target):
-        raise TrainingError(f"--target {target} but the spec's loss reads column '{losses[0].inputs.target}'")
+    ws = _open_workspace(workspace, read_only=True)
+    try:
+        ws.require_table(table)
+        data, target_cols, losses = _read_training_data(ws, table, model_spec_obj, target)
+    finally:
+        _done_with(ws, workspace)
     target_col = target or (losses[0].inputs.target if len(losses) == 1 else None)
-    if len(losses) > 1:
-        missing = [i for i, lo in enumerate(losses) if lo.inputs.target is None]
-        if missing:
-            raise TrainingError(f"loss[{missing[0]}] names no target column; in a multi-task spec each loss "
-                                "names its own (inputs.target)")
-    elif target_col is None:
-        raise TrainingError("no target: the spec names no loss target; pass --target COLUMN")
-    target_cols = [c for lo in losses for c in lo.inputs.target_columns] if len(losses) > 1 else (
-        [target_col] if isinstance(target_col, str) else list(target_col))
-    feature_cols = [c for inp in model_spec_obj.inputs.values() for c in (inp.columns or [])]
-    needed = list(dict.fromkeys([*feature_cols, *target_cols]))
-    ws.require_columns(table, needed)
-    data = ws.read_columns(table, needed)
-    if data.num_rows == 0:
-        from specml.data.workspace import DataError
-
-        raise DataError(f"table '{table}' is empty: nothing to train on")
-
     if not losses:
         loss, said = T.infer_loss(model_spec_obj, data, target_col)
         notes.append(said)
         model_spec_obj = merge_loss(model_spec_obj, trainer.model_copy(update={"loss": loss}))
+
     losses = model_spec_obj.losses
     if losses[0].inputs.target is None:
         first = losses[0]
@@ -306,7 +294,38 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         recorder.finish("completed", epochs_done=len(history["train_loss"]), best_metric=monitor,
                         best_value=best.get(monitor))
     return TrainResult(name, artifact.directory, task, {"train": int(len(train_rows)), "validation": int(len(val_rows))},
-                       history, best_epoch, best, final, seconds, notes)
+                       history, best_epoch, best, final, seconds, notes, run.path)
+
+
+def _read_training_data(ws, table: str, model_spec_obj, target: str | None):
+    """The columns a training reads (features and targets), checked; and the spec's losses."""
+    from specml.train.engine import TrainingError
+
+    losses = model_spec_obj.losses
+    if target is not None and len(losses) > 1:
+        raise TrainingError("--target names one column, but the spec has several losses (multi-task); each loss "
+                            "names its own target")
+    if target is not None and losses and losses[0].inputs.target not in (None, target):
+        raise TrainingError(f"--target {target} but the spec's loss reads column '{losses[0].inputs.target}'")
+    target_col = target or (losses[0].inputs.target if len(losses) == 1 else None)
+    if len(losses) > 1:
+        missing = [i for i, lo in enumerate(losses) if lo.inputs.target is None]
+        if missing:
+            raise TrainingError(f"loss[{missing[0]}] names no target column; in a multi-task spec each loss "
+                                "names its own (inputs.target)")
+    elif target_col is None:
+        raise TrainingError("no target: the spec names no loss target; pass --target COLUMN")
+    target_cols = [c for lo in losses for c in lo.inputs.target_columns] if len(losses) > 1 else (
+        [target_col] if isinstance(target_col, str) else list(target_col))
+    feature_cols = [c for inp in model_spec_obj.inputs.values() for c in (inp.columns or [])]
+    needed = list(dict.fromkeys([*feature_cols, *target_cols]))
+    ws.require_columns(table, needed)
+    data = ws.read_columns(table, needed)
+    if data.num_rows == 0:
+        from specml.data.workspace import DataError
+
+        raise DataError(f"table '{table}' is empty: nothing to train on")
+    return data, target_cols, losses
 
 
 def _table_hash(data) -> str:
@@ -611,20 +630,35 @@ def _columns_of(meta: dict) -> tuple[list[str], list[str]]:
     return features, [target] if isinstance(target, str) else list(target)
 
 
-def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None) -> dict:
+def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
+             figures: bool = True) -> dict:
     """Metrics of a trained model on a table that holds the target(s) (scikit-learn metrics).
 
     Multi-task models report ``<task>_<metric>`` for each task, and the same per task under ``tasks``.
+    ``figures``: a confusion matrix, ROC and PR curves (classification) or residual plots (regression)
+    in the model's run directory (``figures/evaluate_<table>/``). The evaluation is recorded in the registry.
+    Classical models (``specml train --estimator-spec``) are evaluated by :mod:`specml.classical`.
     """
+    from specml.artifact import ModelArtifact
+
+    if ModelArtifact.for_name(name, home).read_metadata().get("kind") == "classical":
+        from specml.classical.predict import evaluate_classical
+
+        report = evaluate_classical(name, table, workspace=workspace, home=home)
+        _record_evaluation(name, table, report, home)
+        return report
     from specml.train.metrics import evaluate_predictions, sequence_metrics
 
     trained = load_trained(name, home)
-    ws = _open_workspace(workspace)
+    ws = _open_workspace(workspace, read_only=True)
     meta = trained.metadata
     features, targets = _columns_of(meta)
-    ws.require_table(table)
-    ws.require_columns(table, list(dict.fromkeys([*features, *targets])))
-    data = ws.read_columns(table, list(dict.fromkeys([*features, *targets])))
+    try:
+        ws.require_table(table)
+        ws.require_columns(table, list(dict.fromkeys([*features, *targets])))
+        data = ws.read_columns(table, list(dict.fromkeys([*features, *targets])))
+    finally:
+        _done_with(ws, workspace)
     if data.num_rows == 0:
         from specml.data.workspace import DataError
 
@@ -632,6 +666,8 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     _, y = trained.preprocessor.transform(data, normalized=False)
     ys = y if isinstance(y, dict) else {next(iter(trained.preprocessor.targets)): y}
     per_task: dict[str, dict] = {}
+    written: list[str] = []
+    multi = len(trained.preprocessor.targets) > 1
     for task_name, s in task_scores(trained, data).items():
         t = trained.preprocessor.targets[task_name]
         y_true = ys[task_name].numpy()
@@ -640,14 +676,50 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         else:
             y_true = y_true if t.task == "regression" else y_true.astype(np.int64)  # class ids, as `s` is
             metrics = evaluate_predictions(t.task, y_true, s)
+            if figures:
+                written += _evaluation_figures(name, home, table, task_name if multi else None, t, y_true, s)
         per_task[task_name] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
-    multi = len(per_task) > 1
     flat = ({f"{n}_{k}": v for n, m in per_task.items() for k, v in m.items()} if multi
             else next(iter(per_task.values())))
     report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat}
     if multi:
         report["tasks"] = per_task
+    if written:
+        report["figures"] = written
+    _record_evaluation(name, table, report, home)
     return report
+
+
+def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true, s) -> list[str]:
+    """Confusion matrix / ROC / PR (classification) or residual plots, under the model's run."""
+    import warnings as _w
+
+    from specml.artifact import ModelArtifact
+    from specml.track.run import model_run
+
+    artifact = ModelArtifact.for_name(name, home)
+    run = model_run(artifact.directory)
+    base = (run.figures if run is not None else artifact.directory / "figures") / f"evaluate_{table}"
+    try:
+        from specml.track.figures import evaluation_figures
+
+        names = [str(c) for c in t.classes] if t.classes else None
+        return [str(p) for p in evaluation_figures(t.task, y_true, s, base / task_name if task_name else base,
+                                                   class_names=names)]
+    except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
+        _w.warn(f"evaluation figures were not written: {err}", stacklevel=2)
+        return []
+
+
+def _record_evaluation(name: str, table: str, report: dict, home) -> None:
+    import warnings as _w
+
+    try:
+        from specml.track.registry import Registry
+
+        Registry(home=home).add_evaluation(name, table, report["metrics"], rows=report.get("rows"))
+    except Exception as err:  # noqa: BLE001 - the registry never fails an evaluation
+        _w.warn(f"the evaluation was not recorded in the registry: {err}", stacklevel=2)
 
 
 def predict(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
@@ -658,10 +730,24 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
     Multi-task models write ``<task>_prediction`` (and ``<task>_probability``...) per task. Writes a
     workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
     """
+    from specml.artifact import ModelArtifact
+
+    if ModelArtifact.for_name(name, home).read_metadata().get("kind") == "classical":
+        from specml.classical.predict import predict_classical
+
+        return predict_classical(name, table, output_table=output_table, output=output, keep=keep,
+                                 workspace=workspace, home=home)
+    trained = load_trained(name, home)
+    ws = _open_workspace(workspace, read_only=output_table is None)
+    try:
+        return _predict(trained, ws, table, output_table, output, keep)
+    finally:
+        _done_with(ws, workspace)
+
+
+def _predict(trained, ws, table, output_table, output, keep):
     import pyarrow as pa
 
-    trained = load_trained(name, home)
-    ws = _open_workspace(workspace)
     meta = trained.metadata
     ws.require_table(table)
     features, _ = _columns_of(meta)

@@ -1,7 +1,280 @@
-"""CLI commands (placeholder: filled in by the work on its issue)."""
+"""``specml model`` (goal in words + table -> reviewed specs -> training) and ``specml plan``."""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from specml.cli.run import Workspace, _console, _fail
+
+plan_app = typer.Typer(help="ML plans: analyse a table for a goal, store the plan, build from it.",
+                       invoke_without_command=True)
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """User mistakes before training (no torch import: these end in a second)."""
+    from specml.artifact import ArtifactError
+    from specml.compile.errors import CompileError
+    from specml.data.workspace import DataError
+    from specml.spec import SpecError
+
+    return CompileError, SpecError, DataError, ArtifactError, FileNotFoundError
+
+
+def _fail_compile(err: BaseException) -> typer.Exit:
+    from specml.compile.errors import AmbiguousTarget
+
+    if isinstance(err, AmbiguousTarget):
+        console = _console(stderr=True)
+        console.print(f"[red]error:[/red] {_esc(err)}")
+        console.print("candidates:")
+        for c in err.candidates:
+            console.print(f"  {_esc(c)}")
+        return typer.Exit(1)
+    return _fail(err)
+
+
+def _show(compiled, model_path: Path | None, trainer_path: Path | None) -> None:
+    from rich.rule import Rule
+    from rich.syntax import Syntax
+
+    console = _console()
+    for title, text, path in (("model.yaml", compiled.model_yaml(), model_path),
+                              ("trainer.yaml", compiled.trainer_yaml(), trainer_path)):
+        console.print(Rule(_esc(path or title), align="left"))
+        console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
+    console.print(_esc(compiled.rationale))
+    for note in compiled.notes:
+        console.print(f"[yellow]note:[/yellow] {_esc(note)}")
+    for phrase in compiled.ignored:
+        console.print(f"[yellow]ignored:[/yellow] {_esc(repr(phrase))} (not understood; say it differently or edit "
+                      "the specs)")
+
+
+def _edit(paths: list[Path]) -> None:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    subprocess.run([*shlex.split(editor), *map(str, paths)], check=False)
+
+
+def _revalidate(model_path: Path, trainer_path: Path) -> bool:
+    from specml.spec import SpecError, load_spec
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load_spec(model_path, check=True)
+            load_spec(trainer_path, check=True)
+    except SpecError as err:
+        _fail(err)
+        return False
+    return True
+
+
+def _review(model_path: Path, trainer_path: Path) -> bool:
+    """Ask on the terminal; True = train. 'e' opens $EDITOR on both files, then validates them again."""
+    while True:
+        answer = typer.prompt("Train with these specs? [y/N/e(dit)]", default="n", show_default=False).strip().lower()
+        if answer in ("y", "yes"):
+            if _revalidate(model_path, trainer_path):
+                return True
+            continue
+        if answer in ("e", "edit"):
+            _edit([model_path, trainer_path])
+            if _revalidate(model_path, trainer_path):
+                from rich.syntax import Syntax
+
+                for p in (model_path, trainer_path):
+                    _console().print(Syntax(p.read_text(encoding="utf-8"), "yaml", theme="ansi_dark",
+                                            background_color="default"))
+            continue
+        return False
+
+
+def model(
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the model (models/<name>/).")],
+    instruction: Annotated[str, typer.Option("--instruction", "-i", help="The goal in plain words.")],
+    data_table: Annotated[str, typer.Option("--data-table", "-t", help="Workspace table to learn from.")],
+    plan_id: Annotated[str | None, typer.Option("--plan-id", help="Build from a stored plan (specml plan).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the specs here instead of "
+                                                                  "<SPECML_HOME>/models/<name>/.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write and show the specs; do not train.")] = False,
+    review: Annotated[bool, typer.Option("--review", help="Ask before training (needs a terminal); "
+                                                          "'e' opens $EDITOR.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Compile a goal in plain words and a table into model.yaml + trainer.yaml, show them, then train."""
+    from specml.artifact import ModelArtifact, validate_name
+    from specml.compile.llm import compile_with_backend
+    from specml.compile.plan import load_plan
+    from specml.compile.profile import profile_table
+    from specml.data.workspace import Workspace as WS
+
+    if review and not dry_run and not sys.stdin.isatty():
+        raise _fail(ValueError("--review needs a terminal to ask for confirmation; run without --review, or use "
+                               "--dry-run and then `specml train`"))
+    try:
+        validate_name(name)
+        artifact = ModelArtifact.for_name(name)
+        directory = out if out is not None else artifact.directory
+        if out is None and artifact.exists():
+            raise ValueError(f"model '{name}' already exists in {artifact.directory} (trained); choose another "
+                             "--name, or --out DIR for the specs")
+        words = instruction
+        plan = None
+        if plan_id:
+            plan = load_plan(plan_id)
+        with WS(workspace) as ws:
+            profile = profile_table(ws, data_table)
+            if plan is not None:
+                from specml.compile.words import parse_instruction
+
+                extra = parse_instruction(instruction)
+                own_words = extra.understood != ["build from the plan"] or extra.ignored or extra.targets
+                same_table = plan.table.lower() == profile.table.lower()
+                if same_table and not own_words:
+                    compiled = plan.compiled_specs()
+                    compiled.model["name"] = name
+                    compiled.trainer["model_ref"] = name
+                    compiled.notes.append(f"specs from plan {plan.plan_id}")
+                else:
+                    words = f"{plan.instruction}\n{instruction}"
+                    compiled = compile_with_backend(words, profile, name=name)
+                    compiled.notes.append(f"compiled from plan {plan.plan_id}'s words plus these"
+                                          + ("" if same_table else f" for table '{profile.table}' "
+                                                                   f"(the plan was made for '{plan.table}')"))
+            else:
+                compiled = compile_with_backend(words, profile, name=name)
+            model_path, trainer_path = compiled.write(directory)
+    except _errors() as err:
+        raise _fail_compile(err) from None
+    except ValueError as err:
+        raise _fail(err) from None
+
+    _show(compiled, model_path, trainer_path)
+    console = _console()
+    console.print(f"wrote {_esc(model_path)} and {_esc(trainer_path)}")
+    if dry_run:
+        console.print(f"dry run: not trained. Train with: specml train -m {_esc(model_path)} -T {_esc(trainer_path)} "
+                      f"-t {_esc(data_table)} -n {_esc(name)}")
+        return
+    if review and not _review(model_path, trainer_path):
+        console.print(f"not trained; the specs are in {_esc(directory)}")
+        raise typer.Exit(0)
+    from specml.cli.run import train
+
+    train(model_spec=model_path, table=data_table, name=name, trainer_spec=trainer_path, target=None, device=None,
+          workspace=workspace)
+
+
+@plan_app.callback()
+def plan(
+    ctx: typer.Context,
+    instruction: Annotated[str | None, typer.Option("--instruction", "-i", help="The goal in plain words.")] = None,
+    data_table: Annotated[str | None, typer.Option("--data-table", "-t", help="Workspace table to analyse.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Model name used in the compiled specs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Analyse a table for a goal (target balance, missing values, leakage, split, metric, architecture,
+    time estimate); store the plan and print its id. `specml plan show ID` prints a stored plan."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not instruction or not data_table:
+        raise _fail(ValueError("specml plan needs --instruction and --data-table (or: specml plan show ID)"))
+    from specml.compile.plan import make_plan, save_plan
+    from specml.data.workspace import Workspace as WS
+
+    try:
+        with WS(workspace) as ws:
+            made = make_plan(instruction, ws, data_table, name=name)
+        save_plan(made)
+    except _errors() as err:
+        raise _fail_compile(err) from None
+    if as_json:
+        typer.echo(json.dumps(made.to_dict(), indent=2, default=str))
+    else:
+        _print_plan(made)
+        _console().print(f"saved plan [bold]{made.plan_id}[/bold]. Build it with: specml model --name NAME "
+                         f"--instruction \"Build the model according to the plan\" --data-table {_esc(made.table)} "
+                         f"--plan-id {made.plan_id}")
+
+
+@plan_app.command("show")
+def plan_show(
+    plan_id: Annotated[str, typer.Argument(help="A plan id (specml plan list).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Print a stored plan."""
+    from specml.compile.plan import load_plan
+
+    try:
+        stored = load_plan(plan_id)
+    except _errors() as err:
+        raise _fail_compile(err) from None
+    if as_json:
+        typer.echo(json.dumps(stored.to_dict(), indent=2, default=str))
+    else:
+        _print_plan(stored)
+
+
+@plan_app.command("list")
+def plan_list() -> None:
+    """The stored plans' ids, oldest first."""
+    from specml.compile.plan import list_plans
+
+    for plan_id in list_plans():
+        typer.echo(plan_id)
+
+
+def _print_plan(p) -> None:
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]plan {p.plan_id}[/bold]  table {_esc(p.table)} ({p.rows:,} rows), created {p.created_at}")
+    console.print(f"goal: {_esc(' '.join(p.instruction.split()))}")
+    console.print(f"target: {_esc(', '.join(p.targets))}  task: {p.task}  metric: {p.metric}  "
+                  f"architecture: {p.architecture}")
+    for t, b in p.balance.items():
+        if "counts" in b:
+            shown = ", ".join(f"{k}: {v}" for k, v in list(b["counts"].items())[:10])
+            warn = "  [yellow](imbalanced)[/yellow]" if b.get("imbalanced") else ""
+            console.print(f"balance of {_esc(t)}: {_esc(shown)}; minority/majority {b['minority_to_majority']}{warn}")
+        else:
+            console.print(f"{_esc(t)}: mean {b['mean']}, std {b['std']}, range {b['min']} .. {b['max']}")
+    table = Table(title="columns", title_justify="left")
+    for col in ("column", "type", "distinct", "missing"):
+        table.add_column(col, justify="right" if col in ("distinct", "missing") else "left")
+    for c in p.profile.get("columns", []):
+        table.add_row(_esc(c["name"]), c["type"], f"{c['distinct']:,}", f"{c['nulls']:,}" if c["nulls"] else "")
+    console.print(table)
+    for s in p.leakage:
+        console.print(f"[red]leakage suspect:[/red] {_esc(s['column'])}: {_esc(s['reason'])} (left out of the inputs)")
+    console.print(f"split: {p.split['kind']} ({_esc(p.split['why'])}): {_esc(p.split['command'])}")
+    e = p.estimate
+    console.print(f"estimated training time: ~{e['seconds']} s ({e['parameters']:,} parameters, {e['train_rows']:,} "
+                  f"training rows, up to {e['epochs']} epochs, batch {e['batch_size']}; {e['rule']})")
+    console.print(_esc(p.compiled.get("rationale", "")))
+    for note in p.notes:
+        console.print(f"[yellow]note:[/yellow] {_esc(note)}")
+    for phrase in p.ignored:
+        console.print(f"[yellow]ignored:[/yellow] {_esc(repr(phrase))}")
+
 
 def register(app) -> None:
-    """Add this module's commands to the `specml` app."""
+    """Add ``specml model`` and ``specml plan`` to the `specml` app."""
+    app.command("model")(model)
+    app.add_typer(plan_app, name="plan")

@@ -42,41 +42,115 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from specml.artifact import ArtifactError
     from specml.data.workspace import DataError
     from specml.spec import SpecError
+    from specml.track.registry import RegistryError
+    from specml.train.checkpoint import CheckpointError
     from specml.train.engine import TrainingError
 
-    return SpecError, DataError, TrainingError, ArtifactError, FileNotFoundError
+    return SpecError, DataError, TrainingError, ArtifactError, RegistryError, CheckpointError, FileNotFoundError
 
 
 def train(
-    model_spec: Annotated[Path, typer.Option("--model-spec", "-m", help="Model spec (may carry a training: section).")],
     table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to train on.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the trained model (models/<name>/).")],
+    model_spec: Annotated[Path | None, typer.Option("--model-spec", "-m",
+                                                    help="Model spec (may carry a training: section).")] = None,
     trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T", help="Trainer spec.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="A model spec registered with create-model.")] = None,
+    trainer: Annotated[str | None, typer.Option("--trainer",
+                                                help="A trainer spec registered with create-trainer.")] = None,
+    estimator_spec: Annotated[Path | None, typer.Option(
+        "--estimator-spec", "-e", help="Train a classical model (scikit-learn, XGBoost, LightGBM) instead.")] = None,
+    cv: Annotated[int | None, typer.Option("--cv", help="Estimator specs: cross-validate with K folds first.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Target column when no loss names one.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Override config.device (auto, cpu, cuda, mps).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the model's last run from its last checkpoint "
+                                                          "(refused when the specs or data changed).")] = False,
+    background: Annotated[bool, typer.Option("--background", help="Run as a background job; print its id "
+                                                                  "(specml jobs list|status|logs|cancel).")] = False,
+    tensorboard: Annotated[bool | None, typer.Option(
+        "--tensorboard/--no-tensorboard", help="Serve TensorBoard over the runs while training "
+                                               "(default: on a terminal, never in CI).")] = None,
     workspace: Workspace = None,
 ) -> None:
-    """Train a model from a spec on a workspace table; save weights, specs and metadata."""
+    """Train a model on a workspace table: from spec files, registered specs (--model/--trainer) or an
+    estimator spec. Every run gets runs/<time>_<name>/ (facts, figures, TensorBoard, checkpoints, log)."""
+    sources = [x for x in (model_spec, model, estimator_spec) if x is not None]
+    if len(sources) != 1:
+        raise _fail(ValueError("give one of --model-spec FILE, --model NAME (registered) or --estimator-spec FILE"))
+    if trainer is not None and model is None:
+        raise _fail(ValueError("--trainer NAME goes with --model NAME (registered specs); with spec files use "
+                               "--trainer-spec FILE"))
+    if background:
+        _start_background(locals())
+        return
+    if estimator_spec is not None:
+        from specml.cli.classical import run_train_estimator
+
+        run_train_estimator(estimator_spec, table, name, cv, workspace)
+        return
     from specml import api
 
     console = _console()
+    tb = None
     try:
+        if model is not None:
+            from specml.track.registry import resolve_registered
+
+            model_spec, trainer_spec = resolve_registered(model, trainer)
+        if tensorboard is not False:
+            from specml.cli.track import tensorboard_for_training
+            from specml.track.run import runs_dir
+
+            tb = tensorboard_for_training(runs_dir(), tensorboard)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = api.train(model_spec, trainer_spec, table=table, name=name, target=target,
-                               workspace=workspace, device=device)
+                               workspace=workspace, device=device, resume=resume,
+                               model_spec_name=model, trainer_spec_name=trainer)
     except _user_errors() as err:
         raise _fail(err) from None
+    finally:
+        if tb is not None:
+            from specml.track.tensorboard import stop
+
+            stop(tb)
+            _console(stderr=True).print("TensorBoard stopped; `specml tensorboard` serves every run again")
     for w in caught:
         if "SpecWarning" in type(w.message).__name__:
             _console(stderr=True).print(f"[yellow]warning[/yellow] {w.message}")
     for note in result.notes:
         console.print(f"[yellow]note[/yellow] {note}")
-    best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if k.startswith("val_")) or \
-        ", ".join(f"{k} {v:.4f}" for k, v in result.best.items())
+    best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if k.startswith("val_") and v is not None) or \
+        ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if v is not None)
     console.print(f"trained '{result.name}' ({result.task}) on {result.rows['train']} rows, validated on "
                   f"{result.rows['validation']}: best epoch {result.best_epoch}: {best}")
-    console.print(f"saved to {result.directory} in {result.seconds:.1f} s")
+    console.print(f"saved to {result.directory} in {result.seconds:.1f} s (run: {result.run_dir})")
+
+
+def _start_background(params: dict) -> None:
+    """Re-issue this train command as a background job (same options, without --background)."""
+    from specml.track.jobs import start_background
+
+    flags = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
+             "model": "--model", "trainer": "--trainer", "estimator_spec": "--estimator-spec", "cv": "--cv",
+             "target": "--target", "device": "--device", "workspace": "--workspace"}
+    argv = ["train"]
+    for key, flag in flags.items():
+        value = params.get(key)
+        if value is not None:
+            value = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
+            argv += [flag, value]
+    if params.get("resume"):
+        argv.append("--resume")
+    argv.append("--no-tensorboard")
+    try:
+        job = start_background(argv, params["name"])
+    except _user_errors() as err:
+        raise _fail(err) from None
+    except Exception as err:  # noqa: BLE001 - the registry or the process could not start
+        raise _fail(err) from None
+    _console().print(f"started job {job} (train '{params['name']}'): specml jobs status {job} | "
+                     f"specml jobs logs {job} --follow")
 
 
 def evaluate(

@@ -18,9 +18,8 @@ import pyarrow.compute as pc
 import torch
 
 from specml.data.workspace import DataError
-from specml.spec.model import INTEGER_DTYPES, LossSpec, ModelSpec
-
 from specml.spec.losses import BINARY_LOSSES, MULTICLASS_LOSSES, PROBABILITY_LOSSES, reads_logits, task_of
+from specml.spec.model import INTEGER_DTYPES, LossSpec, ModelSpec
 
 __all__ = ["BINARY_LOSSES", "MULTICLASS_LOSSES", "PROBABILITY_LOSSES", "InputState", "MAX_CLASSES", "Preprocessor",
            "TargetState", "fit", "infer_loss", "reads_logits", "task_of", "validation_split"]

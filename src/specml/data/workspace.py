@@ -124,10 +124,17 @@ class Workspace:
         if self._con is None:
             if isinstance(self.path, Path) and self.read_only and not self.path.exists():
                 raise DataError(f"workspace {self.path} does not exist (load a table into it first)")
-            try:
-                self._con = duckdb.connect(str(self.path), read_only=self.read_only)
-            except duckdb.Error as err:
-                raise DataError(f"cannot open workspace {self.path}: {_duck_message(err)}") from None
+            import time
+
+            # another process writing the file holds DuckDB's lock: wait for it a little (background jobs)
+            for wait in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 0):
+                try:
+                    self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+                    break
+                except duckdb.Error as err:
+                    if "lock" not in str(err).lower() or not wait:
+                        raise DataError(f"cannot open workspace {self.path}: {_duck_message(err)}") from None
+                    time.sleep(wait)
         return self._con
 
     def close(self) -> None:

@@ -1,0 +1,149 @@
+"""``specml model`` and ``specml plan`` through the installed console script, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from specml.data.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECML = Path(sys.executable).parent / "specml"
+PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> None:
+    both = result.stdout + result.stderr
+    assert "Traceback" not in both, both
+    assert not re.search(r"^\w+(Error|Exception): ", both, re.MULTILINE), both
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    with Workspace(home / "workspace.duckdb") as ws:
+        ws.load(PIMA, "pima")
+        ws.sql("CREATE TABLE prices AS SELECT i * 10 AS sqft, 1000.5 * i AS sale_price, 990.5 * i AS list_price "
+               "FROM range(50) t(i)")
+    return home
+
+
+def run(home: Path, cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
+    for key in ("FORCE_COLOR", "SPECML_WORKSPACE", "SPECML_LLM_BASE_URL"):
+        env.pop(key, None)
+    return subprocess.run([str(SPECML), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=180, check=False,
+                          input=stdin if stdin is not None else "")
+
+
+def test_model_dry_run_writes_under_home_and_prints(home, tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run(home, cwd, "model", "--name", "dia", "--instruction",
+                 "Build a binary classifier to predict diabetes, use a cosine schedule", "--data-table", "pima",
+                 "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    no_traceback(result)
+    assert list(cwd.iterdir()) == []  # never the current directory
+    model_path = home / "models" / "dia" / "model.yaml"
+    trainer_path = home / "models" / "dia" / "trainer.yaml"
+    model = yaml.safe_load(model_path.read_text())
+    trainer = yaml.safe_load(trainer_path.read_text())
+    assert model["loss"]["inputs"]["target"] == "outcome"
+    assert trainer["config"]["epochs"] == 50
+    out = result.stdout
+    assert "torch.nn.BCEWithLogitsLoss" in out and "model_ref: dia" in out  # both files shown
+    assert "Target 'outcome'" in out  # the rationale
+    assert "ignored: 'use a cosine schedule'" in out
+    assert "dry run: not trained" in out
+    assert not (home / "models" / "dia" / "metadata.json").exists()
+
+
+def test_model_out_dir(home, tmp_path):
+    out = tmp_path / "specs"
+    result = run(home, tmp_path, "model", "-n", "dia2", "-i", "predict outcome with 2 hidden layers (16, 8)",
+                 "-t", "pima", "--out", str(out), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    model = yaml.safe_load((out / "model.yaml").read_text())
+    assert [n["params"]["out_features"] for n in model["graph"] if n["name"].startswith("hidden")] == [16, 8]
+    assert not (home / "models" / "dia2").exists()
+
+
+def test_ambiguous_target_exits_1_with_candidates(home, tmp_path):
+    result = run(home, tmp_path, "model", "-n", "p", "-i", "predict house prices", "-t", "prices", "--dry-run")
+    assert result.returncode == 1
+    no_traceback(result)
+    assert result.stderr.startswith("error")
+    assert "sale_price" in result.stderr and "list_price" in result.stderr
+    assert not (home / "models" / "p").exists()
+
+
+def test_user_mistakes_are_one_line_errors(home, tmp_path):
+    missing = run(home, tmp_path, "model", "-n", "m", "-i", "predict diabetes", "-t", "pimaa", "--dry-run")
+    assert missing.returncode == 1 and "did you mean 'pima'" in missing.stderr
+    no_traceback(missing)
+    review = run(home, tmp_path, "model", "-n", "m", "-i", "predict diabetes", "-t", "pima", "--review")
+    assert review.returncode == 1 and "needs a terminal" in review.stderr
+    no_traceback(review)
+    bad_plan = run(home, tmp_path, "plan", "show", "plan-20990101-000000-abcdef")
+    assert bad_plan.returncode == 1 and "not found" in bad_plan.stderr
+    no_traceback(bad_plan)
+
+
+def test_plan_then_model_from_plan(home, tmp_path):
+    made = run(home, tmp_path, "plan", "--instruction", "Build a binary classifier to predict diabetes with "
+                                                         "2 hidden layers (32, 16)", "--data-table", "pima")
+    assert made.returncode == 0, made.stdout + made.stderr
+    plan_id = re.search(r"saved plan (plan-[0-9a-f-]+)", made.stdout).group(1)
+    assert (home / "plans" / f"{plan_id}.json").is_file()
+    assert "balance of outcome: 0: 500, 1: 268" in made.stdout
+    assert "--stratify outcome" in made.stdout
+    shown = run(home, tmp_path, "plan", "show", plan_id)
+    assert shown.returncode == 0 and plan_id in shown.stdout and "estimated training time" in shown.stdout
+    built = run(home, tmp_path, "model", "--name", "from_plan", "--instruction", "Build the model according to the plan",
+                "--data-table", "pima", "--plan-id", plan_id, "--dry-run")
+    assert built.returncode == 0, built.stdout + built.stderr
+    model = yaml.safe_load((home / "models" / "from_plan" / "model.yaml").read_text())
+    assert [n["params"]["out_features"] for n in model["graph"] if n["name"].startswith("hidden")] == [32, 16]
+    assert f"specs from plan {plan_id}" in built.stdout
+
+
+def _spawn(home: Path, cwd: Path, *args: str):
+    pexpect = pytest.importorskip("pexpect")
+    # the "editor" edits the trainer spec the way a user would: 2 epochs -> 1
+    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200",
+           "EDITOR": "sed -i 's/epochs: 2$/epochs: 1/'"}
+    for key in ("FORCE_COLOR", "SPECML_WORKSPACE", "SPECML_LLM_BASE_URL", "VISUAL"):
+        env.pop(key, None)
+    return pexpect.spawn(str(SPECML), list(args), cwd=str(cwd), env=env, encoding="utf-8", timeout=180,
+                         dimensions=(50, 200))
+
+
+def test_review_on_a_terminal_asks_then_trains(home, tmp_path):
+    yes = _spawn(home, tmp_path, "model", "-n", "reviewed_yes", "-i", "predict diabetes, train for 2 epochs",
+                 "-t", "pima", "--review")
+    yes.expect(r"Train with these specs\? \[y/N/e\(dit\)\]")
+    yes.sendline("e")
+    yes.expect(r"epochs: 1")  # the edited spec, shown again after it validated
+    yes.expect(r"Train with these specs\?")
+    yes.sendline("y")
+    yes.expect(pexpect_eof())
+    output = yes.before or ""
+    yes.close()
+    assert "trained 'reviewed_yes' (binary)" in output, output[-3000:]
+    assert "Epoch 1/1" in output and "Epoch 2/" not in output
+    assert yes.exitstatus == 0, output[-3000:]
+    assert (home / "models" / "reviewed_yes" / "metadata.json").is_file()
+    assert "Traceback" not in output
+
+
+def pexpect_eof():
+    import pexpect
+
+    return pexpect.EOF

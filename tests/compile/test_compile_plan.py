@@ -1,0 +1,74 @@
+"""ML plans: the analysis of a table for a goal, stored as JSON and read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from specml.compile.errors import CompileError
+from specml.compile.plan import estimate_seconds, list_plans, load_plan, make_plan, save_plan
+from specml.data.workspace import Workspace
+
+PIMA = Path(__file__).resolve().parents[2] / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    w = Workspace(tmp_path_factory.mktemp("plan") / "ws.duckdb")
+    w.load(PIMA, "pima")
+    w.sql("CREATE TABLE pima_leaky AS SELECT *, outcome * 1.0 AS outcome_score, NULL::DOUBLE AS empty_col, "
+          "CASE WHEN rowid % 10 = 0 THEN NULL ELSE bmi END AS bmi_with_gaps FROM pima")
+    w.sql("CREATE TABLE daily AS SELECT DATE '2024-01-01' + CAST(i AS INTEGER) AS day, i * 0.5 AS temp, "
+          "100 + (i * 37) % 50 * 1.5 AS sales FROM range(120) t(i)")
+    yield w
+    w.close()
+
+
+def test_plan_for_pima(ws, tmp_path):
+    plan = make_plan("Build a binary classifier to predict diabetes", ws, "pima")
+    assert plan.targets == ["outcome"] and plan.task == "binary"
+    assert plan.balance["outcome"]["counts"] == {"0": 500, "1": 268}
+    assert plan.balance["outcome"]["minority_to_majority"] == pytest.approx(268 / 500, abs=1e-4)
+    assert plan.missing == {}
+    assert plan.cardinality["outcome"] == 2 and plan.cardinality["pregnancies"] == 17
+    assert plan.leakage == []
+    assert plan.split["kind"] == "stratified" and "--stratify outcome" in plan.split["command"]
+    assert plan.metric == "auc" and plan.architecture == "mlp"
+    assert plan.estimate["parameters"] == 8 * 64 + 64 + 64 * 32 + 32 + 32 + 1
+    assert plan.estimate["seconds"] > 0
+    plan_id = save_plan(plan, tmp_path)
+    assert (tmp_path / "plans" / f"{plan_id}.json").is_file()
+    assert list_plans(tmp_path) == [plan_id]
+    back = load_plan(plan_id, tmp_path)
+    assert back == plan
+    assert back.compiled_specs().model == plan.compiled["model"]
+
+
+def test_plan_reports_missing_values_and_leakage(ws):
+    plan = make_plan("predict outcome", ws, "pima_leaky")
+    assert plan.missing == {"empty_col": 768, "bmi_with_gaps": 77}
+    suspects = {s["column"]: s["reason"] for s in plan.leakage}
+    assert suspects["outcome_score"] == "identical to the target 'outcome'"
+    used = [c for inp in plan.compiled["model"]["inputs"].values() for c in inp["columns"]]
+    assert "outcome_score" not in used and "bmi_with_gaps" not in used and "empty_col" not in used
+
+
+def test_time_column_gives_a_time_split_and_regression_metric(ws):
+    plan = make_plan("forecast sales", ws, "daily")
+    assert plan.task == "regression" and plan.metric == "rmse"
+    assert plan.split["kind"] == "time" and plan.split["column"] == "day"
+    assert "--time-column day" in plan.split["command"]
+    assert "temp" in plan.compiled["features"]["numeric"] and "day" in plan.compiled["features"]["left_out"]
+
+
+def test_unknown_plan_id(tmp_path):
+    with pytest.raises(CompileError, match="not found"):
+        load_plan("plan-20240101-000000-abcdef", tmp_path)
+
+
+def test_estimate_grows_with_work():
+    small = estimate_seconds(1_000, 1_000, 10, 32)
+    assert estimate_seconds(1_000, 10_000, 10, 32) > small
+    assert estimate_seconds(1_000_000, 1_000, 10, 32) > small
+    assert estimate_seconds(1_000, 1_000, 20, 32) == pytest.approx(2 * small)
