@@ -3,8 +3,9 @@
     model.yaml                         the model spec, exactly as used
     trainer.yaml                       the trainer spec, exactly as used (absent for none)
     model.safetensors                  the best weights
-    checkpoints/last.safetensors       the last full checkpoint (model, optimizer, scheduler, RNG, state)
-    checkpoints/epoch-0005.safetensors periodic checkpoints
+    run.json                           the latest run (``runs/<time>_<name>/``), whose checkpoints/ holds
+                                       last.safetensors (model, optimizer, scheduler, RNG, state), best and
+                                       periodic checkpoints
     metadata.json                      what the model is; a model exists once this file does
 
 ``metadata.json`` is written last, so a directory without it is an unfinished (or failed) run.
@@ -74,7 +75,12 @@ class ModelArtifact:
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.directory / "checkpoints"
+        """The checkpoints of the model's latest run (``run.json``), else ``<model>/checkpoints``."""
+        try:
+            run_dir = json.loads((self.directory / "run.json").read_text(encoding="utf-8")).get("run_dir")
+        except (OSError, ValueError):
+            run_dir = None
+        return Path(run_dir) / "checkpoints" if run_dir else self.directory / "checkpoints"
 
     @property
     def last_path(self) -> Path:

@@ -290,7 +290,9 @@ def test_validate_json(tmp_path):
     for file in EXAMPLE_FILES:
         entry = by_file[file]
         assert entry["valid"] is True and entry["errors"] == [], entry
-        assert entry["kind"] == ("model" if file.endswith("model.yaml") else "trainer"), entry
+        expected = ("model" if file.endswith("model.yaml") else
+                    "estimator" if file.startswith("examples/classical/") else "trainer")
+        assert entry["kind"] == expected, entry
     bad = by_file[str(broken)]
     assert bad["valid"] is False and bad["kind"] is None
     first = bad["errors"][0]
@@ -505,9 +507,10 @@ def test_schema_validates_the_examples():
 
     from specml.spec.yaml_io import read_yaml
 
-    schemas = {kind: json.loads(specml("schema", kind).stdout) for kind in ("model", "trainer")}
+    schemas = {kind: json.loads(specml("schema", kind).stdout) for kind in ("model", "trainer", "estimator")}
     for file in EXAMPLE_FILES:
-        kind = "model" if file.endswith("model.yaml") else "trainer"
+        kind = ("model" if file.endswith("model.yaml") else
+                "estimator" if file.startswith("examples/classical/") else "trainer")
         jsonschema.validate(read_yaml(ROOT / file)[0], schemas[kind])
 
 

@@ -95,6 +95,10 @@ def validate(
 
 
 def _summary(loaded) -> str:
+    if getattr(loaded, "estimator", None) is not None:
+        e = loaded.estimator
+        return (f"estimator spec: {e.estimator.type} -> '{e.target}'"
+                + (f", time column '{e.time_column}'" if e.time_column else ""))
     parts = []
     if loaded.model is not None:
         m = loaded.model

@@ -1,7 +1,106 @@
-"""CLI commands (placeholder: filled in by the work on its issue)."""
+"""``specml train-estimator`` and ``specml leaderboard``: classical models through the same verbs.
+
+Nothing here imports scikit-learn, XGBoost or torch at import time. :func:`run_train_estimator` is
+what ``specml train --estimator-spec`` calls.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Workspace = Annotated[str | None, typer.Option("--workspace", envvar="SPECML_WORKSPACE",
+                                               help="Workspace database (default: <SPECML_HOME>/workspace.duckdb).")]
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from specml.cli.run import _user_errors
+
+    return _user_errors()
+
+
+def run_train_estimator(estimator_spec: Path, table: str, name: str, cv: int | None = None,
+                        workspace: str | None = None) -> None:
+    """Train a classical model (prints seed 003's report); user mistakes end as ``error: ...``, exit 1."""
+    from specml.classical.train import train_estimator
+    from specml.cli.run import _fail
+
+    try:
+        train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
+    except _errors() as err:
+        raise _fail(err) from None
+
+
+def train_estimator_command(
+    estimator_spec: Annotated[Path, typer.Option("--estimator-spec", "-e", help="Estimator spec (YAML).")],
+    table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to train on.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the trained model (models/<name>/).")],
+    cv: Annotated[int | None, typer.Option("--cv", help="Cross-validate with K folds first (0: off); "
+                                                         "overrides the spec.")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Train a classical model (scikit-learn, XGBoost, LightGBM, CatBoost) from an estimator spec."""
+    run_train_estimator(estimator_spec, table, name, cv, workspace)
+
+
+def leaderboard_command(
+    table: Annotated[str, typer.Option("--table", "-t", help="Table to evaluate every model on.")],
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated model names (default: all).")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Rank by this metric (default: auc / accuracy "
+                                                                "/ rmse by task).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Compare trained models (neural and classical) on one table: metric, fit time, predict time, size."""
+    from specml.classical.leaderboard import leaderboard
+    from specml.cli.run import _console, _fail
+
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    try:
+        board = leaderboard(table, names, workspace=workspace, metric=metric)
+    except _errors() as err:
+        raise _fail(err) from None
+    if as_json:
+        typer.echo(json.dumps(board, indent=2, default=str))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    if not board["rows"]:
+        console.print(f"no model could be evaluated on table '{escape(table)}'")
+    else:
+        direction = "higher is better" if board["higher_is_better"] else "lower is better"
+        out = Table(title=f"leaderboard on {table}: {board['task']} models of '{board['target']}', by "
+                          f"{board['metric']} ({direction})", title_justify="left")
+        for col, justify in (("#", "right"), ("model", "left"), ("kind", "left"), ("type", "left"),
+                             (board["metric"], "right"), ("fit s", "right"), ("predict s", "right"),
+                             ("size", "right")):
+            out.add_column(col, justify=justify)
+        for r in board["rows"]:
+            out.add_row(str(r["rank"]), escape(r["name"]), r["kind"], escape(str(r["type"])),
+                        "n/a" if r["value"] is None else f"{r['value']:.4f}",
+                        "n/a" if r["fit_s"] is None else f"{r['fit_s']:.2f}", f"{r['predict_s']:.3f}",
+                        _size(r["size_bytes"]))
+        console.print(out)
+    for s in board["skipped"]:
+        _console(stderr=True).print(f"[yellow]skipped[/yellow] {escape(s['name'])}: {escape(s['reason'])}")
+    if not board["rows"]:
+        raise typer.Exit(1)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 def register(app) -> None:
     """Add this module's commands to the `specml` app."""
+    app.command("train-estimator")(train_estimator_command)
+    app.command("leaderboard")(leaderboard_command)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from specml.spec.base import TAG
 from specml.spec.check import check_model
 from specml.spec.errors import IssueList, Loc, SpecError, SpecIssue, SpecWarning, format_path, suggestion
+from specml.spec.estimator import EstimatorSpec, check_estimator
 from specml.spec.model import LossSpec, ModelSpec
 from specml.spec.normalize import Normalized, split_file
 from specml.spec.trainer import TrainerSpec
@@ -31,16 +32,20 @@ Source = str | Path | dict
 
 @dataclass
 class SpecFile:
-    """What one file holds: a model spec, a trainer spec, or both (single-file and nested layouts)."""
+    """What one file holds: a model spec, a trainer spec, or both (single-file and nested layouts);
+    or an estimator spec (a classical model: the file has an ``estimator:`` key)."""
 
     path: str | None
     model: ModelSpec | None = None
     trainer: TrainerSpec | None = None
     warnings: list[str] = field(default_factory=list)
     checked: Any = None  # specml.graph.check.ModelCheck after a deep check
+    estimator: EstimatorSpec | None = None
 
     @property
     def kind(self) -> str:
+        if self.estimator is not None:
+            return "estimator"
         return "+".join(k for k, v in (("model", self.model), ("trainer", self.trainer)) if v is not None)
 
 
@@ -167,6 +172,8 @@ def _dump(loss: LossSpec | list[LossSpec]) -> Any:
 def load_spec(source: Source, *, check: bool = True) -> SpecFile:
     """Read a spec file (or dict) of any layout; raise :class:`SpecError` listing every problem."""
     raw, lines, file = _read(source)
+    if isinstance(raw, dict) and "estimator" in raw:
+        return _load_estimator(raw, lines, file)
     model_n, trainer_n, issues = split_file(raw)
     result = SpecFile(file)
     said: list[tuple[Loc, str]] = []
@@ -220,6 +227,27 @@ def load_spec(source: Source, *, check: bool = True) -> SpecFile:
         unique = list(dict.fromkeys(issues))
         raise SpecError(unique).with_file(file, lines)
     return result
+
+
+def _load_estimator(raw: dict, lines: dict[Loc, int], file: str | None) -> SpecFile:
+    """An estimator spec: structure (pydantic), then the allow-list and the estimator's parameters."""
+    norm = Normalized(raw)
+    issues = IssueList()
+    spec = _validate(EstimatorSpec, norm, issues)
+    if spec is not None:
+        check_estimator(spec, issues)
+    if issues:
+        raise SpecError(list(dict.fromkeys(issues))).with_file(file, lines)
+    return SpecFile(file, estimator=spec)
+
+
+def load_estimator_spec(source: Source) -> EstimatorSpec:
+    """An estimator spec (a file with an ``estimator:`` key)."""
+    spec = load_spec(source)
+    if spec.estimator is None:
+        raise SpecError([SpecIssue((), f"this file holds a {spec.kind} spec, not an estimator spec",
+                                   "an estimator spec has estimator: {type, params} and target", spec.path)])
+    return spec.estimator
 
 
 def load_model_spec(source: Source, *, check: bool = True) -> ModelSpec:

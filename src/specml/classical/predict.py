@@ -1,0 +1,184 @@
+"""Using a trained classical model: load it (no pickle), evaluate it on a table, predict a table.
+
+:func:`evaluate_classical` and :func:`predict_classical` return what :func:`specml.api.evaluate` and
+:func:`specml.api.predict` return for neural models: ``{"model", "table", "rows", "task", "metrics"}``,
+and a pyarrow Table with ``row_number``, the kept columns, ``prediction`` and ``probability``
+(binary) or ``probability`` + ``prob_<class>`` (multiclass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from specml.artifact import ArtifactError, ModelArtifact
+from specml.classical import persist, preprocess
+from specml.classical.frame import Features, to_matrix
+from specml.classical.score import metrics, scores
+from specml.spec.estimator import EstimatorTypeError, resolve_estimator
+
+PREDICT_BATCH = 262_144
+
+
+@dataclass
+class Classical:
+    name: str
+    metadata: dict
+    preprocessor: Any
+    estimator: Any
+    family: str
+    features: Features
+
+    @property
+    def task(self) -> str:
+        return self.metadata["task"]
+
+    @property
+    def classes(self) -> list | None:
+        return self.metadata.get("classes")
+
+    def scores(self, data) -> np.ndarray:
+        """Scores of every row of an Arrow table holding the features (in batches)."""
+        out = []
+        for start in range(0, data.num_rows, PREDICT_BATCH):
+            X = to_matrix(data.slice(start, PREDICT_BATCH), self.features)
+            out.append(scores(self.family, self.estimator, preprocess.transform(self.preprocessor, X), self.task))
+        if not out:
+            width = len(self.classes or []) if self.task == "multiclass" else 0
+            return np.empty((0, width)) if width else np.empty(0)
+        return np.concatenate(out)
+
+
+def is_classical(metadata: dict) -> bool:
+    return metadata.get("kind") == "classical"
+
+
+def load_classical(name: str, home: str | Path | None = None) -> Classical:
+    """The model saved as ``models/<name>/`` by :func:`specml.classical.train.train_estimator`."""
+    artifact = ModelArtifact.for_name(name, home)
+    meta = artifact.read_metadata()
+    if not is_classical(meta):
+        raise ArtifactError(f"model '{name}' is not a classical model (metadata.json kind is {meta.get('kind')!r})")
+    try:
+        est = meta["estimator"]
+        info = resolve_estimator(est["type"])
+        files = meta["files"]
+        features = Features.from_dict(meta["features"])
+        task = meta["task"]
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"model '{name}': metadata.json lacks {exc}") from None
+    except EstimatorTypeError as exc:
+        raise ArtifactError(f"model '{name}': {exc}") from None
+    if info.family != est.get("family"):
+        raise ArtifactError(f"model '{name}': metadata.json says family {est.get('family')!r} for {info.name}")
+    if task not in ("binary", "multiclass", "regression"):
+        raise ArtifactError(f"model '{name}': unknown task {task!r} in metadata.json")
+    pre = persist.load_preprocessor(artifact.directory, files.get("preprocessor"), name)
+    model = persist.load_model(artifact.directory, info.family, info.load(), files.get("model"), name)
+    return Classical(name, meta, pre, model, info.family, features)
+
+
+def _open_workspace(workspace: Any):
+    from specml.data.workspace import Workspace
+
+    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace)
+
+
+def _labels(model: Classical, column) -> np.ndarray:
+    """The target column as class ids of the model's classes (regression: floats)."""
+    from specml.classical.errors import ClassicalError
+
+    if model.task == "regression":
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = column.to_numpy(zero_copy_only=False)
+    classes = model.classes
+    lookup = {c: i for i, c in enumerate(classes)}
+    try:
+        return np.fromiter((lookup[v.item() if hasattr(v, "item") else v] for v in values), dtype=np.int64,
+                           count=len(values))
+    except KeyError as exc:
+        raise ClassicalError(f"target '{model.metadata['target']}' holds {exc.args[0]!r}, a class model "
+                             f"'{model.name}' was not trained on (its classes: {classes})") from None
+
+
+def _class_ids(model: Classical, column) -> np.ndarray:
+    """Vectorised class-id lookup (the classes are sorted: searchsorted, then an exact check)."""
+    values = column.to_numpy(zero_copy_only=False)
+    classes = np.asarray(model.classes)
+    try:
+        idx = np.searchsorted(classes, values)
+        idx = np.clip(idx, 0, len(classes) - 1)
+        if np.all(classes[idx] == values):
+            return idx.astype(np.int64)
+    except TypeError:
+        pass
+    return _labels(model, column)
+
+
+def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
+                       model: Classical | None = None) -> dict:
+    """Metrics of a classical model on a table holding the features and the target."""
+    from specml.classical.errors import ClassicalError
+
+    model = model or load_classical(name, home)
+    ws = _open_workspace(workspace)
+    target = model.metadata["target"]
+    columns = list(dict.fromkeys([*model.features.columns, target]))
+    ws.require_table(table)
+    ws.require_columns(table, columns)
+    data = ws.read_columns(table, columns)
+    if data.num_rows == 0:
+        raise ClassicalError(f"table '{table}' is empty")
+    col = data.column(target)
+    if col.null_count:
+        raise ClassicalError(f"target '{target}' has {col.null_count} NULL value(s) in table '{table}'")
+    y = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64) if model.task == "regression" \
+        else _class_ids(model, col)
+    s = model.scores(data)
+    values = metrics(model.task, y, s, len(model.classes) if model.classes else None)
+    return {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values}
+
+
+def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
+                      keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
+                      model: Classical | None = None):
+    """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
+    and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
+    import pyarrow as pa
+
+    model = model or load_classical(name, home)
+    ws = _open_workspace(workspace)
+    ws.require_table(table)
+    features = model.features.columns
+    ws.require_columns(table, features)
+    all_columns = list(ws.columns(table))
+    keep = keep if keep is not None else [c for c in all_columns if c not in features]
+    ws.require_columns(table, keep)
+    data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
+    s = model.scores(data)
+    cols: dict[str, Any] = {"row_number": pa.array(np.arange(data.num_rows, dtype=np.int64))}
+    for c in keep:
+        cols[c if c not in ("prediction", "probability") else f"input_{c}"] = data.column(c)
+    classes = model.classes
+    if model.task == "binary":
+        cols["probability"] = pa.array(s.astype(np.float64))
+        cols["prediction"] = pa.array(np.asarray(classes, dtype=object)[(s > 0.5).astype(np.int64)].tolist())
+    elif model.task == "multiclass":
+        best = s.argmax(axis=1) if len(s) else np.empty(0, dtype=np.int64)
+        cols["prediction"] = pa.array(np.asarray(classes, dtype=object)[best].tolist())
+        cols["probability"] = pa.array(s.max(axis=1).astype(np.float64) if len(s) else np.empty(0))
+        for j, cls in enumerate(classes):
+            cols[f"prob_{cls}"] = pa.array(s[:, j].astype(np.float64) if len(s) else np.empty(0))
+    else:
+        cols["prediction"] = pa.array(s.astype(np.float64))
+    result = pa.table(cols)
+    if output_table:
+        ws.write_table(output_table, result, replace=True)
+    if output:
+        from specml.api import _write_file
+
+        _write_file(result, Path(output))
+    return result
