@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -129,3 +130,38 @@ def test_resume_without_a_run_is_a_clear_error(home):
     result = run(home, *train_args(spec_dir, "never"), "--resume", check=False)
     assert result.returncode == 1 and "no run to resume" in result.stderr
     no_traceback(result)
+
+
+def wait_for(predicate, timeout: float = 300, poll: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError("timed out")
+
+
+def test_background_job_killed_shows_failed_and_jobs_resume_finishes_it(home):
+    from specml.track.registry import Registry
+
+    home, spec_dir = home
+    started = run(home, *train_args(spec_dir, "bg"), "--background")
+    job_id = int(re.search(r"started job (\d+)", started.stdout).group(1))
+    reg = Registry(home=home)
+    # wait until the training process reports epoch 3, then kill the training process itself
+    job = wait_for(lambda: (j := reg.get_job(job_id)).pid and (j.epoch or 0) >= 3 and j)
+    os.kill(job.pid, signal.SIGKILL)
+    listed = wait_for(lambda: "failed" in (r := run(home, "jobs", "list")).stdout and r)
+    assert str(job_id) in listed.stdout
+    resumed = run(home, "jobs", "resume", str(job_id))
+    new_id = int(re.search(r"resumes as job (\d+)", resumed.stdout).group(1))
+    final = wait_for(lambda: (j := reg.get_job(new_id)).status in ("completed", "failed") and j)
+    assert final.status == "completed", run(home, "jobs", "logs", str(new_id)).stdout
+    assert "resumed run" in run(home, "jobs", "logs", str(new_id)).stdout
+    # the same weights as the run that was never stopped (trained by the first test in this module, or now)
+    if not (home / "models" / "full" / "model.safetensors").exists():
+        run(home, *train_args(spec_dir, "full"))
+    a = load_file(str(home / "models" / "full" / "model.safetensors"))
+    b = load_file(str(home / "models" / "bg" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

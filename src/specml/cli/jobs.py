@@ -206,6 +206,24 @@ def jobs_cancel(
     _console().print(f"job {job.job_id} ({job.name}): {_status(job)}")
 
 
+@jobs_app.command("resume")
+def jobs_resume(job_id: JobId) -> None:
+    """Start a stopped training job again from its last checkpoint, as a new background job
+    (``specml train ... --resume``: refused when the specs or data changed)."""
+    from specml.cli.run import _fail
+    from specml.track.jobs import start_background
+
+    reg = _registry()
+    job = _job(reg, job_id)
+    if job.status in ("queued", "running"):
+        raise _fail(ValueError(f"job {job.job_id} is {job.status}; cancel it first, or wait for it to end"))
+    if not job.argv or job.argv[0] != "train":
+        raise _fail(ValueError(f"job {job.job_id} is not a training ({' '.join(job.argv[:2])}); only trainings resume"))
+    argv = [*job.argv, *([] if "--resume" in job.argv else ["--resume"])]
+    new = start_background(argv, job.name, registry=reg)
+    _console().print(f"job {job.job_id} resumes as job {new}: specml jobs status {new}")
+
+
 def register(app) -> None:
     """Add ``specml jobs`` to the app."""
     app.add_typer(jobs_app, name="jobs")
