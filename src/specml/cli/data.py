@@ -251,6 +251,93 @@ def split(
             console.print(out)
 
 
+def _sample_help() -> str:
+    from specml.data.builtin import DATASETS
+
+    lines = "\n".join(f"* {d.name}: {d.summary} (target {d.target})" for d in DATASETS.values())
+    return ("Load a bundled real dataset (no download) into a workspace table.\n\n" + lines +
+            "\n\nThe table is named after the dataset unless --table is given.")
+
+
+@data_app.command("sample", help=_sample_help())
+def sample(
+    name: Annotated[str, typer.Argument(help="A bundled dataset: pima, pima_categorical, wine, digits, diabetes, "
+                                             "linnerud, breast_cancer, iris.", show_default=False)],
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Table to create [default: the dataset's name].",
+                                              show_default=False)] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite the table if it exists.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    from specml.data import builtin
+
+    if name not in builtin.DATASETS:
+        from specml.spec.errors import suggestion
+
+        hint = suggestion(name, builtin.DATASETS)
+        _fail(f"unknown dataset '{name}'" + (f" ({hint})" if hint else "") +
+              f"; bundled datasets: {', '.join(builtin.DATASETS)}")
+    target = table or name
+    with _workspace(workspace) as ws:
+        if ws.has_table(target) and not replace:
+            _fail(f"table '{ws.resolve(target)}' already exists (pass --replace to overwrite)")
+        data = builtin.load(name)
+        ws.write_table(target, data, replace=replace)
+        info = builtin.DATASETS[name]
+        _console().print(f"loaded {data.num_rows:,} rows, {data.num_columns} columns of '{_esc(name)}' into table "
+                         f"[bold]'{_esc(target)}'[/bold] ({_esc(ws.path)}); {info.task} target: {_esc(info.target)}")
+
+
+@data_app.command("collatz")
+def collatz(
+    train: Annotated[int, typer.Option("--train", min=1, help="Rows of the training table.")] = 20_000,
+    test: Annotated[int, typer.Option("--test", min=1, help="Rows of the test table (integers never in training).")]
+    = 2_000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the draw.")] = 0,
+    min_n: Annotated[int, typer.Option("--min-n", min=1, help="Smallest integer drawn.")] = 1,
+    max_n: Annotated[int, typer.Option("--max-n", min=1, help="Largest integer drawn (at most 10^12). "
+                                                              "Default 24^5: inputs of up to 5 base-24 digits.")]
+    = 24**5,
+    order: Annotated[str, typer.Option("--order", help="Digit order: lsb (least significant first) or msb.")] = "lsb",
+    prefix: Annotated[str, typer.Option("--table-prefix", help="Tables <prefix>_train and <prefix>_test.")]
+    = "collatz",
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite the tables if they exist.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Make the Collatz long-step tables: odd n -> kappa(n), digits in base 24, pad token 24.
+
+    Columns: n, n_digits INTEGER[], kappa, kappa_digits INTEGER[]. The train and test integers are
+    one seeded draw without replacement, split in two: no integer is in both tables.
+    """
+    from specml.data.collatz import MAX_N, PAD, collatz_table
+
+    if order not in ("lsb", "msb"):
+        from specml.spec.errors import suggestion
+
+        hint = suggestion(order, ["lsb", "msb"])
+        _fail(f"--order must be lsb or msb, got '{order}'" + (f" ({hint})" if hint else ""))
+    if max_n > MAX_N:
+        _fail(f"--max-n {max_n:,} is above {MAX_N:,} (kappa must stay exact in a BIGINT column)")
+    if min_n > max_n:
+        _fail(f"--min-n {min_n:,} is above --max-n {max_n:,}")
+    names = (f"{prefix}_train", f"{prefix}_test")
+    with _workspace(workspace) as ws:
+        taken = [ws.resolve(n) for n in names if ws.has_table(n)]
+        if taken and not replace:
+            _fail(f"table {', '.join(repr(t) for t in taken)} already exists (pass --replace to overwrite)")
+        try:
+            tables = collatz_table(train, test, seed=seed, min_n=min_n, max_n=max_n, order=order)
+        except ValueError as err:
+            _fail(str(err))
+        for name, data in zip(names, tables):
+            ws.write_table(name, data, replace=True)
+        longest = max(max(t.column(c).combine_chunks().value_lengths().to_numpy().max() for t in tables)
+                      for c in ("n_digits", "kappa_digits"))
+        _console().print(f"wrote {tables[0].num_rows:,} rows to [bold]'{names[0]}'[/bold] and "
+                         f"{tables[1].num_rows:,} rows to [bold]'{names[1]}'[/bold] ({_esc(ws.path)}): odd n in "
+                         f"[{min_n:,}, {max_n:,}], seed {seed}, base 24 {order} first, pad token {PAD}; "
+                         f"longest digit list {longest}")
+
+
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query run in the workspace.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
