@@ -115,7 +115,8 @@ class TensorBoardLogger:
                 args = tuple(a.to(device) for a in args)
                 self.writer.add_graph(_traceable(model, names), args, use_strict_trace=False)
         except Exception as exc:  # noqa: BLE001 - a graph is a nicety: it never stops a run
-            warnings.warn(f"TensorBoard: the model graph was not written ({type(exc).__name__}: {exc})",
+            first = (str(exc).strip().splitlines() or [""])[0][:200]  # tracer errors run to pages
+            warnings.warn(f"TensorBoard: the model graph was not written ({type(exc).__name__}: {first})",
                           RuntimeWarning, stacklevel=2)
 
     # -- histograms ---------------------------------------------------------------------------------
