@@ -100,8 +100,8 @@ def test_plan_then_model_from_plan(home, tmp_path):
     made = run(home, tmp_path, "plan", "--instruction", "Build a binary classifier to predict diabetes with "
                                                          "2 hidden layers (32, 16)", "--data-table", "pima")
     assert made.returncode == 0, made.stdout + made.stderr
-    plan_id = re.search(r"saved plan (plan-[0-9a-f-]+)", made.stdout).group(1)
-    assert (home / "plans" / f"{plan_id}.json").is_file()
+    plan_id = re.search(r"saved plan (plan-[0-9]+)", made.stdout).group(1)
+    assert plan_id in run(home, tmp_path, "plan", "list").stdout
     assert "balance of outcome: 0: 500, 1: 268" in made.stdout
     assert "--stratify outcome" in made.stdout
     shown = run(home, tmp_path, "plan", "show", plan_id)

@@ -1,7 +1,9 @@
-"""ML plans: the analysis of a table for a goal, stored as JSON and read back."""
+"""ML plans: the analysis of a table for a goal, stored in the registry and read back."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -37,12 +39,22 @@ def test_plan_for_pima(ws, tmp_path):
     assert plan.metric == "auc" and plan.architecture == "mlp"
     assert plan.estimate["parameters"] == 8 * 64 + 64 + 64 * 32 + 32 + 32 + 1
     assert plan.estimate["seconds"] > 0
+    assert plan.plan_id == ""  # not saved yet
     plan_id = save_plan(plan, tmp_path)
-    assert (tmp_path / "plans" / f"{plan_id}.json").is_file()
+    assert plan_id == plan.plan_id == "plan-1"
+    con = sqlite3.connect(tmp_path / "registry.sqlite")
+    row = con.execute("SELECT id, instruction, table_name, created_at, plan FROM plans").fetchone()
+    con.close()
+    assert row[:4] == (1, plan.instruction, "pima", plan.created_at)
+    assert json.loads(row[4])["plan_id"] == "plan-1"
+    assert not (tmp_path / "plans").exists()
     assert list_plans(tmp_path) == [plan_id]
     back = load_plan(plan_id, tmp_path)
     assert back == plan
+    assert load_plan("1", tmp_path) == plan and load_plan(" PLAN-1 ", tmp_path) == plan
     assert back.compiled_specs().model == plan.compiled["model"]
+    assert save_plan(make_plan("predict outcome", ws, "pima"), tmp_path) == "plan-2"
+    assert list_plans(tmp_path) == ["plan-1", "plan-2"]
 
 
 def test_plan_reports_missing_values_and_leakage(ws):
@@ -62,9 +74,29 @@ def test_time_column_gives_a_time_split_and_regression_metric(ws):
     assert "temp" in plan.compiled["features"]["numeric"] and "day" in plan.compiled["features"]["left_out"]
 
 
-def test_unknown_plan_id(tmp_path):
-    with pytest.raises(CompileError, match="not found"):
+def test_unknown_plan_id(ws, tmp_path):
+    with pytest.raises(CompileError, match="not found.*no plans yet"):
         load_plan("plan-20240101-000000-abcdef", tmp_path)
+    with pytest.raises(CompileError, match="not found.*no plans yet"):
+        load_plan("plan-4", tmp_path)
+    for _ in range(3):
+        save_plan(make_plan("predict outcome", ws, "pima"), tmp_path)
+    with pytest.raises(CompileError, match=r"plan 'plan-4' not found \(the latest are plan-1, plan-2, plan-3; see specml plan list\)"):
+        load_plan("plan-4", tmp_path)
+    with pytest.raises(CompileError, match="plan ids look like plan-3"):
+        load_plan("dia", tmp_path)
+    with pytest.raises(CompileError, match="did you mean 'plan-2'"):
+        load_plan("pla-2", tmp_path)
+
+
+def test_plans_written_as_files_by_earlier_versions_are_still_read(ws, tmp_path):
+    old = make_plan("predict outcome", ws, "pima")
+    old.plan_id = "plan-20240101-120000-1a2b3c"
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / f"{old.plan_id}.json").write_text(json.dumps(old.to_dict()), encoding="utf-8")
+    new_id = save_plan(make_plan("predict outcome", ws, "pima"), tmp_path)
+    assert list_plans(tmp_path) == [old.plan_id, new_id]
+    assert load_plan(old.plan_id, tmp_path) == old
 
 
 def test_estimate_grows_with_work():

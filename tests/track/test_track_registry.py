@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from specml.spec import SpecError
-from specml.track.registry import Registry, RegistryError, resolve_registered, table_fingerprint, text_hash
+from specml.track.registry import (
+    SCHEMA_VERSION,
+    Registry,
+    RegistryError,
+    resolve_registered,
+    table_fingerprint,
+    text_hash,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PIMA_MODEL = ROOT / "examples" / "pima_mlp" / "model.yaml"
@@ -43,9 +50,9 @@ def test_database_in_home_with_wal_and_schema_version(reg, tmp_path):
     again = Registry(reg.path)  # reopening applies nothing twice
     assert again.list_jobs() == []
     con = sqlite3.connect(reg.path)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {
-        "model_specs", "trainer_specs", "runs", "jobs", "evaluations", "spec_texts", "schema_version"}
+        "model_specs", "trainer_specs", "runs", "jobs", "evaluations", "spec_texts", "schema_version", "plans"}
 
 
 def test_newer_schema_is_refused(tmp_path):

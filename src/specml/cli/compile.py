@@ -56,7 +56,10 @@ def _show(compiled, model_path: Path | None, trainer_path: Path | None) -> None:
     for title, text, path in (("model.yaml", compiled.model_yaml(), model_path),
                               ("trainer.yaml", compiled.trainer_yaml(), trainer_path)):
         console.print(Rule(_esc(path or title), align="left"))
-        console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
+        if console.is_terminal:
+            console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
+        else:  # piped: the exact YAML, never wrapped or cut
+            console.file.write(text if text.endswith("\n") else text + "\n")
     console.print(_esc(compiled.rationale))
     for note in compiled.notes:
         console.print(f"[yellow]note:[/yellow] {_esc(note)}")
@@ -114,6 +117,8 @@ def model(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write and show the specs; do not train.")] = False,
     review: Annotated[bool, typer.Option("--review", help="Ask before training (needs a terminal); "
                                                           "'e' opens $EDITOR.")] = False,
+    background: Annotated[bool, typer.Option("--background", help="Train as a background job; print its id "
+                                                                  "(specml jobs list|status|logs|cancel).")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Compile a goal in plain words and a table into model.yaml + trainer.yaml, show them, then train."""
@@ -168,6 +173,8 @@ def model(
     console = _console()
     console.print(f"wrote {_esc(model_path)} and {_esc(trainer_path)}")
     if dry_run:
+        if background:
+            console.print("[yellow]note:[/yellow] --background has no effect with --dry-run (nothing is trained)")
         console.print(f"dry run: not trained. Train with: specml train -m {_esc(model_path)} -T {_esc(trainer_path)} "
                       f"-t {_esc(data_table)} -n {_esc(name)}")
         return
@@ -177,7 +184,7 @@ def model(
     from specml.cli.run import train
 
     train(model_spec=model_path, table=data_table, name=name, trainer_spec=trainer_path, target=None, device=None,
-          workspace=workspace)
+          background=background, workspace=workspace)
 
 
 @plan_app.callback()
@@ -232,12 +239,31 @@ def plan_show(
 
 
 @plan_app.command("list")
-def plan_list() -> None:
-    """The stored plans' ids, oldest first."""
-    from specml.compile.plan import list_plans
+def plan_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (id, instruction, table, created_at).")] = False,
+) -> None:
+    """The stored plans, oldest first: id, table, created, goal."""
+    from rich.table import Table
 
-    for plan_id in list_plans():
-        typer.echo(plan_id)
+    from specml.cli.jobs import local_time
+    from specml.compile.plan import list_plan_entries
+
+    entries = list_plan_entries()
+    if as_json:
+        typer.echo(json.dumps([{"plan_id": e.plan_id, "instruction": e.instruction, "table": e.table_name,
+                                "created_at": e.created_at} for e in entries], indent=2))
+        return
+    if not entries:
+        _console().print("no plans yet (make one with: specml plan --instruction \"...\" --data-table TABLE)")
+        return
+    table = Table(title="plans", title_justify="left")
+    for col in ("id", "table", "created", "goal"):
+        table.add_column(col)
+    for e in entries:
+        goal = " ".join(e.instruction.split())
+        table.add_row(e.plan_id, _esc(e.table_name), local_time(e.created_at),
+                      _esc(goal if len(goal) <= 70 else goal[:69] + "…"))
+    _console().print(table)
 
 
 def _print_plan(p) -> None:

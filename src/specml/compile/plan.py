@@ -2,7 +2,9 @@
 
 A plan holds the target and its balance, missing values, cardinalities, leakage suspects, the
 recommended split and metric, the architecture, a training-time estimate and the compiled specs.
-It is plain JSON, stored as ``<home>/plans/<plan_id>.json`` (written atomically).
+It is plain JSON, stored in the registry (``<home>/registry.sqlite``, table ``plans``) under a short
+id, ``plan-1``, ``plan-2``, ... (:func:`save_plan`, :func:`load_plan`, :func:`list_plans`). Plans
+written by earlier versions as ``<home>/plans/<plan_id>.json`` are still read.
 
 Training-time estimate (a rough upper bound: early stopping usually ends sooner)::
 
@@ -14,7 +16,6 @@ overhead dominates for small tabular models. The constants are for one CPU core.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -29,17 +30,18 @@ from specml.compile.errors import CompileError
 from specml.compile.profile import TableProfile, profile_table
 from specml.home import specml_home
 
-__all__ = ["Plan", "estimate_seconds", "list_plans", "load_plan", "make_plan", "plans_dir", "save_plan"]
+__all__ = ["Plan", "estimate_seconds", "list_plan_entries", "list_plans", "load_plan", "make_plan", "plans_dir",
+           "save_plan"]
 
 STEP_OVERHEAD_S = 5e-4
 CPU_FLOPS = 2e9
-_PLAN_ID = re.compile(r"^plan-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+_LEGACY_ID = re.compile(r"^plan-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")  # plans stored as JSON files before the registry
 METRIC = {"binary": "auc", "multiclass": "accuracy (and f1)", "regression": "rmse"}
 
 
 @dataclass
 class Plan:
-    plan_id: str
+    plan_id: str  # "" until saved
     created_at: str
     instruction: str
     table: str
@@ -72,6 +74,7 @@ class Plan:
 
 
 def plans_dir(home: str | Path | None = None) -> Path:
+    """Where earlier versions wrote plans as JSON files (read-only now)."""
     return specml_home(home) / "plans"
 
 
@@ -118,14 +121,10 @@ def _split(profile: TableProfile, targets: list[str], tasks: dict[str, str]) -> 
             "command": f"specml data split {table} --test-size 0.2 --seed 42"}
 
 
-def _new_id(instruction: str, table: str, now: datetime) -> str:
-    digest = hashlib.sha256(f"{instruction}\0{table}\0{now.isoformat()}".encode()).hexdigest()[:6]
-    return f"plan-{now:%Y%m%d-%H%M%S}-{digest}"
-
-
 def make_plan(instruction: str, workspace, table: str, *, name: str | None = None,
               compiled: Compiled | None = None) -> Plan:
-    """Analyse ``table`` for the goal in ``instruction`` and compile its specs; not saved (see save_plan)."""
+    """Analyse ``table`` for the goal in ``instruction`` and compile its specs; not saved (see save_plan),
+    so ``plan_id`` is empty."""
     profile = profile_table(workspace, table)
     if compiled is None:
         compiled = compile_spec(instruction, profile, name=name)
@@ -138,7 +137,7 @@ def make_plan(instruction: str, workspace, table: str, *, name: str | None = Non
     now = datetime.now(UTC)
     metric = METRIC[tasks[targets[0]]] if len(targets) == 1 else ", ".join(f"{t}: {METRIC[k]}" for t, k in tasks.items())
     return Plan(
-        plan_id=_new_id(instruction, profile.table, now), created_at=now.isoformat(timespec="seconds"),
+        plan_id="", created_at=now.isoformat(timespec="seconds"),
         instruction=instruction, table=profile.table, rows=profile.rows, targets=targets, task=compiled.task,
         tasks=tasks, balance={t: _balance(profile, t, tasks[t]) for t in targets},
         missing={c.name: c.nulls for c in profile.columns if c.nulls},
@@ -153,33 +152,75 @@ def make_plan(instruction: str, workspace, table: str, *, name: str | None = Non
         profile=profile.to_dict())
 
 
-def save_plan(plan: Plan, home: str | Path | None = None) -> str:
-    """Write the plan as ``<home>/plans/<plan_id>.json`` (atomically); its id."""
-    from specml.train.checkpoint import atomic_write_json
+def _registry(home: str | Path | None):
+    from specml.track.registry import Registry
 
-    directory = plans_dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(directory / f"{plan.plan_id}.json", plan.to_dict())
+    return Registry(home=home)
+
+
+def save_plan(plan: Plan, home: str | Path | None = None) -> str:
+    """Store the plan in the registry; its new id (``plan-<n>``), also set as ``plan.plan_id``."""
+    with _registry(home) as reg:
+        plan.plan_id = reg.save_plan(plan.to_dict())
     return plan.plan_id
 
 
-def list_plans(home: str | Path | None = None) -> list[str]:
+def _legacy_ids(home: str | Path | None) -> list[str]:
     directory = plans_dir(home)
-    return sorted(p.stem for p in directory.glob("plan-*.json")) if directory.is_dir() else []
+    return sorted(p.stem for p in directory.glob("plan-*.json") if _LEGACY_ID.match(p.stem)) \
+        if directory.is_dir() else []
 
 
-def load_plan(plan_id: str, home: str | Path | None = None) -> Plan:
-    """The stored plan ``plan_id``; CompileError naming the known ids (with "did you mean") if absent."""
-    from specml.spec.errors import suggestion
+def list_plan_entries(home: str | Path | None = None) -> list:
+    """The stored plans (:class:`specml.track.registry.PlanEntry`: id, instruction, table, created_at), oldest
+    first; plans left as JSON files by earlier versions come first."""
+    from specml.track.registry import PlanEntry
 
-    plan_id = str(plan_id).strip()
+    legacy = []
+    for plan_id in _legacy_ids(home):
+        try:
+            p = _read_legacy(plan_id, home)
+            legacy.append(PlanEntry(plan_id, p.instruction, p.table, p.created_at))
+        except CompileError:
+            continue
+    with _registry(home) as reg:
+        return legacy + reg.list_plans()
+
+
+def list_plans(home: str | Path | None = None) -> list[str]:
+    """The stored plans' ids, oldest first."""
+    return [e.plan_id for e in list_plan_entries(home)]
+
+
+def _read_legacy(plan_id: str, home: str | Path | None) -> Plan:
     path = plans_dir(home) / f"{plan_id}.json"
-    if not _PLAN_ID.match(plan_id) or not path.is_file():
-        known = list_plans(home)
-        hint = suggestion(plan_id, known)
-        listed = f"; known plans: {', '.join(known[-10:])}" if known else f"; no plans in {plans_dir(home)} yet"
-        raise CompileError(f"plan '{plan_id}' not found" + (f" ({hint})" if hint else listed))
     try:
         return Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, TypeError, KeyError) as err:
         raise CompileError(f"plan file {path} is unreadable: {err}") from None
+
+
+def load_plan(plan_id: str, home: str | Path | None = None) -> Plan:
+    """The stored plan ``plan_id`` (``plan-3`` or ``3``); CompileError naming the known ids (with "did you
+    mean") if absent."""
+    from specml.spec.errors import suggestion
+    from specml.track.registry import RegistryError, plan_key
+
+    plan_id = str(plan_id).strip()
+    if _LEGACY_ID.match(plan_id) and (plans_dir(home) / f"{plan_id}.json").is_file():
+        return _read_legacy(plan_id, home)
+    with _registry(home) as reg:
+        if plan_key(plan_id) is None:  # not of the form plan-<n>: say so, with the known ids
+            known = list_plans(home)
+            hint = suggestion(plan_id, known)
+            listed = (f"the latest are {', '.join(known[-5:])}; see specml plan list" if known else
+                      "there are no plans yet: specml plan --instruction \"...\" --data-table TABLE")
+            raise CompileError(f"plan '{plan_id}' not found ({hint or listed}; plan ids look like plan-3)")
+        try:
+            body = reg.get_plan(plan_id)
+        except RegistryError as err:
+            raise CompileError(str(err)) from None
+    try:
+        return Plan.from_dict(body)
+    except (TypeError, KeyError) as err:
+        raise CompileError(f"plan '{plan_id}' in {reg.path} is unreadable: {err}") from None

@@ -1,7 +1,8 @@
 """The registry: a small SQLite database in the specml home (``<home>/registry.sqlite``).
 
 It records registered model and trainer specs (their exact text and sha256), training runs with
-their lineage (which specs, which table, which data fingerprint), background jobs and evaluations::
+their lineage (which specs, which table, which data fingerprint), background jobs, evaluations and
+ML plans (``specml plan``, ids ``plan-1``, ``plan-2``, ...)::
 
     reg = Registry()                                    # <SPECML_HOME>/registry.sqlite
     reg.register_model_spec("diabetes", "model.yaml")
@@ -65,6 +66,11 @@ _MIGRATIONS: list[list[str]] = [
             id INTEGER PRIMARY KEY AUTOINCREMENT, model_name TEXT NOT NULL, table_name TEXT NOT NULL,
             rows INTEGER, metrics TEXT NOT NULL, run_id TEXT, created_at TEXT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS evaluations_by_model ON evaluations(model_name)",
+    ],
+    [  # 2: ML plans (specml plan); the id shown to users is "plan-<id>"
+        """CREATE TABLE IF NOT EXISTS plans (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, instruction TEXT NOT NULL, table_name TEXT NOT NULL,
+            created_at TEXT NOT NULL, plan TEXT NOT NULL)""",
     ],
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -199,6 +205,26 @@ class Evaluation(_Row):
     metrics: dict[str, Any]
     run_id: str | None
     created_at: str
+
+
+@dataclass(frozen=True)
+class PlanEntry(_Row):
+    """A stored plan without its body (:meth:`Registry.get_plan` returns the body)."""
+
+    plan_id: str
+    instruction: str
+    table_name: str
+    created_at: str
+
+
+PLAN_PREFIX = "plan-"
+
+
+def plan_key(plan_id: int | str) -> int | None:
+    """The row id of ``plan-3``, ``3`` or ``Plan-3 ``; None when it is not a plan id of that form."""
+    text = str(plan_id).strip().lower()
+    text = text.removeprefix(PLAN_PREFIX)
+    return int(text) if text.isdigit() else None
 
 
 _RUN_FIELDS = {f.name for f in fields(Run)} - {"run_id"}
@@ -619,6 +645,42 @@ class Registry:
             item["trainer_model_ref"] = None if t is None else t.model_ref
             out.append(item)
         return {"model": model_name, "runs": out, "evaluations": [e.to_dict() for e in evaluations]}
+
+    # -- plans --------------------------------------------------------------------------------------
+
+    def save_plan(self, plan: dict[str, Any]) -> str:
+        """Store a plan (a JSON-able dict with ``instruction`` and ``table``); its new id, ``plan-<n>``.
+
+        The stored body carries the id as ``plan_id``; ``created_at`` is kept when given, else now.
+        """
+        body = dict(plan)
+        created = str(body.get("created_at") or now())
+        body["created_at"] = created
+        with self._write() as con:
+            cur = con.execute("INSERT INTO plans (instruction, table_name, created_at, plan) VALUES (?, ?, ?, '{}')",
+                              (str(body.get("instruction", "")), str(body.get("table", "")), created))
+            plan_id = f"{PLAN_PREFIX}{cur.lastrowid}"
+            body["plan_id"] = plan_id
+            con.execute("UPDATE plans SET plan = ? WHERE id = ?", (json.dumps(body, default=str), cur.lastrowid))
+        return plan_id
+
+    def get_plan(self, plan_id: int | str) -> dict[str, Any]:
+        """The stored plan ``plan_id`` (``plan-3`` or ``3``); RegistryError naming known ids if absent."""
+        key = plan_key(plan_id)
+        rows = self._read("SELECT plan FROM plans WHERE id = ?", (key,)) if key is not None else []
+        if not rows:
+            ids = [e.plan_id for e in self.list_plans()]
+            hint = suggestion(str(plan_id).strip(), ids) if ids and key is None else None  # a typo, not a number
+            if hint is None:
+                hint = (f"the latest are {', '.join(ids[-5:])}; see specml plan list" if ids else
+                        "there are no plans yet: specml plan --instruction \"...\" --data-table TABLE")
+            raise RegistryError(f"plan '{plan_id}' not found ({hint})")
+        return json.loads(rows[0][0])
+
+    def list_plans(self) -> list[PlanEntry]:
+        """Every stored plan, oldest first."""
+        rows = self._read("SELECT id, instruction, table_name, created_at FROM plans ORDER BY id")
+        return [PlanEntry(f"{PLAN_PREFIX}{r['id']}", r["instruction"], r["table_name"], r["created_at"]) for r in rows]
 
     # -- jobs -----------------------------------------------------------------------------------------
 
