@@ -14,7 +14,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
 from clitools import no_traceback, ok  # noqa: E402
-
 from test_classical_helpers import PIMA, ROOT, write_spec  # noqa: E402
 
 SPECML = [sys.executable, "-m", "specml"]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_classical_helpers import write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.artifact import ModelArtifact
 from specml.classical.predict import evaluate_classical, load_classical, predict_classical
 from specml.classical.train import train_estimator
-from specml.data.workspace import Workspace
-
-from test_classical_helpers import load_tables, write_spec
 
 CASES = [
     # (model name, table, target, estimator type, params, task)
@@ -30,13 +28,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    ws = Workspace(home / "ws.duckdb")
-    load_tables(ws)
-    yield home, ws
-    ws.close()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

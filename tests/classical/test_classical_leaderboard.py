@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from test_classical_helpers import ROOT, load_tables, write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.classical.leaderboard import evaluate_any, leaderboard
 from specml.classical.train import train_estimator
 from specml.data.workspace import Workspace
-
-from test_classical_helpers import ROOT, load_tables, write_spec
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import json
 import pickle
 
 import pytest
+from test_classical_helpers import PIMA, write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.artifact import ArtifactError, ModelArtifact
@@ -13,8 +14,6 @@ from specml.classical import persist
 from specml.classical.predict import evaluate_classical, load_classical
 from specml.classical.train import train_estimator
 from specml.data.workspace import Workspace
-
-from test_classical_helpers import PIMA, write_spec
 
 
 class Boom:
@@ -99,10 +98,9 @@ def test_a_changed_model_file_is_refused(trained):
 
 
 def test_untrusted_types_are_refused_on_save(tmp_path):
+    import numpy as np
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
-
-    import numpy as np
 
     X = np.random.default_rng(0).normal(size=(60, 3))
     model = CalibratedClassifierCV(LogisticRegression(), cv=3).fit(X, (X[:, 0] > 0).astype(int))

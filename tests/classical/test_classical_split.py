@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_classical_helpers import write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.artifact import ModelArtifact
 from specml.classical.split import split_rows
 from specml.classical.train import train_estimator
-from specml.data.workspace import Workspace
-
-from test_classical_helpers import load_tables, write_spec
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    ws = Workspace(home / "ws.duckdb")
-    load_tables(ws)
-    yield home, ws
-    ws.close()
 
 
 @pytest.mark.parametrize("counts", [(500, 268), (900, 100), (59, 71, 48), (40, 7)])
