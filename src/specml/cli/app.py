@@ -57,7 +57,7 @@ def validate(
     deep: Annotated[bool, typer.Option("--deep/--no-deep",
                                        help="Build the model and run a dry forward pass; build the optimizer.")] = True,
 ) -> None:
-    """Validate spec files; the kind (model or trainer) is detected. Exit 1 if any is invalid."""
+    """Validate spec files; the kind (model, trainer or estimator) is detected. Exit 1 if any is invalid."""
     from specml.spec import SpecError, load_spec
 
     results = []
