@@ -150,15 +150,14 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     _fit_sequence_lengths(model, prep, data)
     inputs, y = prep.transform(data)
     heads = _heads(prep, losses, cfg.metrics)
+    first_y = y[heads[0].name] if isinstance(y, dict) else y  # imbalance options act on the first task
     if cfg.class_weights is not None:
-        notes.append(_apply_class_weights(heads[0], losses[0], prep.target, y if not isinstance(y, dict) else
-                                          y[heads[0].name], train_rows, cfg.class_weights))
+        notes.append(_apply_class_weights(heads[0], losses[0], prep.target, first_y, train_rows, cfg.class_weights))
     if cfg.oversample:
-        train_rows, said = _oversample(train_rows, y if not isinstance(y, dict) else y[heads[0].name],
-                                       prep.target, split_seed)
+        train_rows, said = _oversample(train_rows, first_y, prep.target, split_seed)
         notes.append(said)
     simple = len(heads) == 1 and heads[0].task != "sequence" and heads[0].center is None
-    task = heads[0].task if simple else ("multitask" if len(heads) > 1 else heads[0].task)
+    task = "multitask" if len(heads) > 1 else heads[0].task
     if simple:
         criterion = heads[0].criterion
     else:

@@ -434,10 +434,9 @@ def test_describe_pima_mlp():
 @pytest.mark.parametrize("file", MODEL_FILES)
 def test_describe_every_example_total_is_the_real_parameter_count(file):
     from specml.graph import build_model
-    from specml.spec.yaml_io import read_yaml
-
     from specml.graph.check import placeholder_vocab_sizes
     from specml.spec import load_model_spec
+    from specml.spec.yaml_io import read_yaml
 
     result = specml("describe", file)
     assert result.returncode == 0, result.stderr

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from clitools import no_traceback, ok
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from specml.train.engine import EarlyStopping, Trainer, TensorBatches
+from specml.train.engine import EarlyStopping, TensorBatches, Trainer
 
 torch.set_num_threads(1)
 

@@ -189,7 +189,6 @@ def schema(
 
 def _register() -> None:
     from specml.cli.data import data_app, sql
-
     from specml.cli.run import demo, evaluate, models_app, predict, train
 
     app.add_typer(data_app, name="data")

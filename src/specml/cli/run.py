@@ -145,9 +145,7 @@ def _start_background(params: dict) -> None:
     argv.append("--no-tensorboard")
     try:
         job = start_background(argv, params["name"])
-    except _user_errors() as err:
-        raise _fail(err) from None
-    except Exception as err:  # noqa: BLE001 - the registry or the process could not start
+    except Exception as err:  # noqa: BLE001 - a bad home, the registry or the process could not start
         raise _fail(err) from None
     _console().print(f"started job {job} (train '{params['name']}'): specml jobs status {job} | "
                      f"specml jobs logs {job} --follow")

@@ -282,7 +282,7 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None
             continue
         state = _fit_target(train, item, spec)
         state.output = item.inputs.input or outputs[0]
-        state.name = item.name or (state.output if len(losses) > 1 else state.output)
+        state.name = item.name or state.output
         state.weight = item.weight
         prep.targets[state.name] = state
     return prep

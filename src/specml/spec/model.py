@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, PositiveFloat, PositiveInt
+from pydantic import AfterValidator, Field, PositiveFloat, PositiveInt, field_validator
 
 from specml.spec.base import NodeInputs, Ref, StrictModel, one_or_many
 
@@ -110,6 +110,14 @@ class LossInputs(StrictModel):
         None, description="The table column holding the target (or `--target`); a list of columns = a multi-output "
                           "regression target [B, k]; a list column (INTEGER[]) = a token sequence target.",
     )
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _column_or_columns(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str) or (isinstance(value, list) and value
+                                                       and all(isinstance(v, str) for v in value)):
+            return value
+        raise ValueError(f"expected a column name or a non-empty list of column names, got {value!r}")
 
     @property
     def target_columns(self) -> list[str]:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from specml.spec.base import StrictModel, one_or_many
 from specml.spec.model import LossSpec
@@ -85,6 +93,13 @@ class TrainerConfig(StrictModel):
     verbose: bool = Field(True, description="Print per-epoch progress.")
     # reproducibility
     seed: int | None = Field(None, description="Seeds python, numpy, torch and the validation split.")
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _auto_or_map(cls, value: Any) -> Any:
+        if value is None or value == "auto" or isinstance(value, dict):
+            return value
+        raise ValueError(f"expected 'auto' or a map class -> weight (e.g. {{'0': 1.0, '1': 3.0}}), got {value!r}")
 
     @model_validator(mode="after")
     def _world_size_needs_distributed(self) -> TrainerConfig:

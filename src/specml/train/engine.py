@@ -200,28 +200,21 @@ class _LossOnly:
     """The metric accumulator for runs with no task: the mean loss, on the device."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.reset()
+        from specml.train.metrics import LossSum
+
+        self._loss = LossSum(device)
 
     def reset(self) -> None:
-        self.losses: list[torch.Tensor] = []
-        self.sizes: list[int] = []
-        self.total = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.summed = 0
+        self._loss.reset()
 
     def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
-        self.losses.append(loss.detach())  # a reference: no kernel, no sync
-        self.sizes.append(output.shape[0] if output.dim() else 1)
+        self._loss.add(loss, output.shape[0] if output.dim() else 1)
 
     def loss_sum_tensor(self) -> torch.Tensor:
-        if self.summed < len(self.losses):  # fold in the batches since the last read
-            sizes = torch.tensor(self.sizes[self.summed:], dtype=torch.float64).to(self.device)
-            self.total = self.total + (torch.stack(self.losses[self.summed:]).double() * sizes).sum()
-            self.summed = len(self.losses)
-        return self.total
+        return self._loss.tensor()
 
     def compute(self) -> dict[str, float]:
-        return {"loss": self.loss_sum_tensor().item() / max(sum(self.sizes), 1)}
+        return {"loss": self._loss.tensor().item() / max(self._loss.count, 1)}
 
 
 @dataclass

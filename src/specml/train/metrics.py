@@ -475,6 +475,42 @@ class StreamingMetrics:
         return _regression_metrics(wanted, tgts.reshape(shape), outs.reshape(shape))
 
 
+# ------------------------------------------------------------------------------------------ loss sums
+
+
+class LossSum:
+    """The batch-size-weighted sum of per-batch mean losses, kept on the device: each batch adds a
+    reference (no kernel, no sync); :meth:`tensor` folds in only the batches since the last read."""
+
+    def __init__(self, device: Any, dtype: torch.dtype = torch.float64) -> None:
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.reset()
+
+    def reset(self) -> None:
+        self._losses: list[torch.Tensor] = []
+        self._sizes: list[int] = []
+        self._total = torch.zeros((), dtype=self.dtype, device=self.device)
+        self._summed = 0
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, n: int) -> None:
+        self._losses.append(loss.detach().reshape(()))
+        self._sizes.append(n)
+        self.count += n
+
+    def tensor(self) -> torch.Tensor:
+        if self._summed < len(self._losses):
+            sizes = torch.tensor(self._sizes[self._summed:], dtype=self.dtype).to(self.device)
+            self._total = self._total + (torch.stack(self._losses[self._summed:]).to(self.dtype) * sizes).sum()
+            self._summed = len(self._losses)
+        return self._total
+
+    def mean(self) -> float:
+        """The mean loss per sample (one host read)."""
+        return float(self.tensor().item()) / self.count if self.count else _NAN
+
+
 # ------------------------------------------------------------------------------------------ sequences
 
 
@@ -519,30 +555,22 @@ class SequenceMetrics:
         self.reset()
 
     def reset(self) -> None:
-        self._losses: list[torch.Tensor] = []
-        self._sizes: list[int] = []
-        self._count = 0
+        self._loss = LossSum(self.device)
         self._sums = torch.zeros(3, dtype=torch.int64, device=self.device)  # right tokens, tokens, exact rows
 
     @property
     def count(self) -> int:
-        return self._count
+        return self._loss.count
 
     def loss_sum_tensor(self) -> torch.Tensor:
-        if not self._losses:
-            return torch.zeros((), dtype=torch.float64, device=self.device)
-        sizes = torch.tensor(self._sizes, dtype=torch.float64).to(self.device)
-        return (torch.stack(self._losses).double() * sizes).sum()
+        return self._loss.tensor()
 
     def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         output, target = output.detach(), target.detach()
         if output.dim() != 3 or target.dim() != 2 or output.shape[:2] != target.shape:
             raise ValueError(f"a token-sequence task needs scores [B, L, V] and targets [B, L]; got "
                              f"{tuple(output.shape)} and {tuple(target.shape)}")
-        n = target.shape[0]
-        self._losses.append(loss.detach().reshape(()))
-        self._sizes.append(n)
-        self._count += n
+        self._loss.add(loss, target.shape[0])
         real = target != self.pad
         right = output.argmax(dim=-1) == target
         if self.pad_ignored:
@@ -551,8 +579,8 @@ class SequenceMetrics:
 
     def compute(self) -> dict[str, float]:
         host = self._sums.cpu().tolist()
-        n = self._count
-        res = {"loss": float(self.loss_sum_tensor().item()) / n if n else _NAN}
+        n = self._loss.count
+        res = {"loss": self._loss.mean()}
         values = {"accuracy": host[0] / host[1] if host[1] else _NAN, "exact_match": host[2] / n if n else _NAN}
         res.update({m: float(values[m]) for m in self.metrics})
         return res

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from specml.train.metrics import ALLOWED, STREAMED, SequenceMetrics, StreamingMetrics, metrics_for
+from specml.train.engine import align
+from specml.train.metrics import ALLOWED, STREAMED, LossSum, SequenceMetrics, StreamingMetrics, metrics_for
 
 
 @dataclass
@@ -41,8 +42,6 @@ class Head:
         return metrics_for(self.task, list(self.metrics) if self.metrics else None)
 
     def pair(self, output: Any, target: Any, keyed: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        from specml.train.engine import align
-
         pred = output[self.output] if isinstance(output, dict) else output
         tgt = target[self.name] if keyed else target
         if self.task == "sequence":
@@ -135,20 +134,16 @@ class HeadsMeter:
         self.reset()
 
     def reset(self) -> None:
-        self._losses: list[torch.Tensor] = []
-        self._sizes: list[int] = []
+        self._loss = LossSum(self.device)
         for m in self.meters.values():
             m.reset()
 
     @property
     def count(self) -> int:
-        return sum(self._sizes)
+        return self._loss.count
 
     def loss_sum_tensor(self) -> torch.Tensor:
-        if not self._losses:
-            return torch.zeros((), dtype=torch.float64, device=self.device)
-        sizes = torch.tensor(self._sizes, dtype=torch.float64).to(self.device)
-        return (torch.stack(self._losses).double() * sizes).sum()
+        return self._loss.tensor()
 
     def update(self, loss: torch.Tensor, output: Any, target: Any) -> None:
         keyed = isinstance(target, dict)
@@ -161,12 +156,10 @@ class HeadsMeter:
             part = self.heads.last.get(head.name, loss)
             self.meters[head.name].update(part, pred, tgt)
             n = n or (tgt.shape[0] if tgt.dim() else 1)
-        self._losses.append(loss.detach().reshape(()))
-        self._sizes.append(n or 0)
+        self._loss.add(loss, n or 0)
 
     def compute(self) -> dict[str, float]:
-        n = self.count
-        res = {"loss": float(self.loss_sum_tensor().item()) / n if n else float("nan")}
+        res = {"loss": self._loss.mean()}
         for head in self.heads.heads:
             values = self.meters[head.name].compute()
             if self.heads.multi:
