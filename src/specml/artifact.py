@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from specml.data.files import atomic_write_json, atomic_write_text
 from specml.home import models_dir
-from specml.train.checkpoint import atomic_write_json, atomic_write_text
 
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from specml.data.files import fingerprint as table_fingerprint
 from specml.spec import SpecError
 from specml.track.registry import (
     SCHEMA_VERSION,
     Registry,
     RegistryError,
     resolve_registered,
-    table_fingerprint,
     text_hash,
 )
 

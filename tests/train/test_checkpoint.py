@@ -15,12 +15,9 @@ from safetensors import safe_open
 from torch import nn
 from torch.optim import lr_scheduler
 
+from specml.data.files import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
 from specml.train.checkpoint import (
     CheckpointError,
-    atomic_open,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
     capture_rng_state,
     decode,
     encode,

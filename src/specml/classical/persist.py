@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from specml.artifact import ArtifactError
-from specml.train.checkpoint import atomic_path, atomic_write_bytes, atomic_write_text
+from specml.data.files import atomic_path, atomic_write_bytes, atomic_write_text
 
 MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.txt", "catboost": "model.cbm", "sklearn": "model.skops"}
 FORMATS = {"xgboost": "xgboost-json", "lightgbm": "lightgbm-text", "catboost": "catboost-cbm", "sklearn": "skops"}

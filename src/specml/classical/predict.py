@@ -178,7 +178,7 @@ def predict_classical(name: str, table: str, *, output_table: str | None = None,
     if output_table:
         ws.write_table(output_table, result, replace=True)
     if output:
-        from specml.api import _write_file
+        from specml.data.files import write_table_file
 
-        _write_file(result, Path(output))
+        write_table_file(result, Path(output))
     return result

@@ -228,7 +228,7 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
                 (directory / fname).unlink(missing_ok=True)
         model_entry = persist.save_model(directory, info.family, fitted.estimator)
         pre_entry = persist.save_preprocessor(directory, fitted.preprocessor)
-        from specml.train.checkpoint import atomic_write_text
+        from specml.data.files import atomic_write_text
 
         atomic_write_text(directory / "estimator.yaml", spec_text)
         seconds = time.perf_counter() - started

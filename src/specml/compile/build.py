@@ -65,7 +65,7 @@ class Compiled:
 
     def write(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``model.yaml`` and ``trainer.yaml`` into ``directory`` (atomically); their paths."""
-        from specml.train.checkpoint import atomic_write_text
+        from specml.data.files import atomic_write_text
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def _figure(width: float = 6.4, height: float = 4.2):
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from specml.train.checkpoint import atomic_write_bytes
+    from specml.data.files import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -358,7 +358,7 @@ class Registry:
 
     def spec_file(self, kind: str, name: str, spec_hash: str) -> Path:
         """The stored spec text as a file (``registry/specs/<kind>/<name>.<hash12>.yaml``), written if missing."""
-        from specml.train.checkpoint import atomic_write_text
+        from specml.data.files import atomic_write_text
 
         path = self.home / "registry" / "specs" / kind / f"{name}.{spec_hash[:12]}.yaml"
         if not path.exists() or text_hash(path.read_text(encoding="utf-8")) != spec_hash:
@@ -772,16 +772,6 @@ def _valid_name(validate, name: str) -> None:
         validate(name)
     except ValueError as err:
         raise RegistryError(str(err).replace("model name", "name")) from None
-
-
-def table_fingerprint(con: Any, table: str) -> tuple[int, str | None]:
-    """Row count and an order-independent hash of every row of a DuckDB table (``con``: a DuckDB
-    connection or a :class:`specml.data.workspace.Workspace`). Changes when any value changes."""
-    con = getattr(con, "con", con)
-    quoted = '"' + table.replace('"', '""') + '"'
-    rows, digest = con.execute(f"SELECT count(*), (sum(hash(t)::HUGEINT) % 18446744073709551616)::UBIGINT "
-                               f"FROM {quoted} t").fetchone()
-    return int(rows), None if digest is None else f"duckdb:{int(digest):016x}"
 
 
 def resolve_registered(model_name: str, trainer_name: str | None,

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from specml.data.files import atomic_write_json, atomic_write_text
 from specml.home import specml_home
-from specml.train.checkpoint import atomic_write_json, atomic_write_text
 
 
 def runs_dir(home: str | Path | None = None) -> Path:

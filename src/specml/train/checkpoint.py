@@ -1,4 +1,4 @@
-"""Weights and checkpoints as safetensors files, and atomic file writes. No pickle anywhere.
+"""Weights and checkpoints as safetensors files (written atomically, :mod:`specml.data.files`). No pickle.
 
 Two kinds of file, both plain safetensors (a JSON header, then raw tensor bytes):
 
@@ -29,21 +29,19 @@ file or the new one, never half of one. torch is imported only by the functions 
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import math
-import os
 import random
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+from specml.data.files import _numpy_scalar, atomic_path
 
 FORMAT_VERSION = "1"
 KIND = "specml.kind"
@@ -51,92 +49,6 @@ KIND = "specml.kind"
 
 class CheckpointError(ValueError):
     """A weights or checkpoint file that cannot be read, or that does not fit the model."""
-
-
-# ----------------------------------------------------------------------------------------------
-# atomic writes
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path``; if the block succeeds it replaces ``path`` atomically.
-
-    The block writes the temporary file any way it likes (``safetensors.torch.save_file``, ...).
-    On an exception the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync(path.parent)
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path) -> Iterator[IO[bytes]]:
-    """``open(path, "wb")``, atomically: the file appears complete when the block succeeds, or not at all."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        yield f
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_open(path) as f:
-        f.write(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` as UTF-8, exactly (no newline translation)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write strict JSON (indent 2, key order kept). NumPy scalars become numbers, tuples lists;
-    anything else that is not JSON (a Path, a set, a non-string key, nan, inf) is an error naming where."""
-    text = json.dumps(_plain_json(obj, "$"), indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
-    atomic_write_text(path, text + "\n")
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file, or a directory's entries, to disk."""
-    if path.is_dir() and os.name != "posix":  # directories cannot be opened for fsync on Windows
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _numpy_scalar(obj: Any) -> Any:
-    """A NumPy scalar as the Python number it holds; anything else unchanged."""
-    np = sys.modules.get("numpy")
-    return obj.item() if np is not None and isinstance(obj, np.generic) else obj
-
-
-def _plain_json(obj: Any, where: str) -> Any:
-    obj = _numpy_scalar(obj)
-    if obj is None or isinstance(obj, bool | int | str):
-        return obj
-    if isinstance(obj, float):
-        if not math.isfinite(obj):
-            raise ValueError(f"{where}: {obj} is not a JSON number")
-        return obj
-    if isinstance(obj, list | tuple):
-        return [_plain_json(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, dict):
-        for key in obj:
-            if not isinstance(key, str):
-                raise TypeError(f"{where}: the key {key!r} is not a string")
-        return {k: _plain_json(v, f"{where}.{k}") for k, v in obj.items()}
-    raise TypeError(f"{where}: a {type(obj).__name__} is not a JSON value")
 
 
 # ----------------------------------------------------------------------------------------------
