@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from specml import api
+from specml.artifact import ModelArtifact
 from specml.data.tensors import validation_split
 from specml.data.workspace import DataError, Workspace
 
@@ -78,11 +79,12 @@ def m1(env):
 def test_train_writes_the_artifact(env, m1):
     d, result = m1["dir"], m1["result"]
     assert result.directory == d and result.name == "m1" and result.task == "binary"
-    for f in ("model.safetensors", "model.yaml", "trainer.yaml", "metadata.json"):
-        assert (d / f).is_file(), f
-    # the specs exactly as given
-    assert (d / "model.yaml").read_bytes() == (EXAMPLE / "model.yaml").read_bytes()
-    assert (d / "trainer.yaml").read_bytes() == m1["trainer"].read_bytes()
+    assert sorted(p.name for p in d.iterdir()) == ["metadata.json", "model.safetensors", "run.json"]
+    # one home per fact: the specs, exactly as given, are in the run directory the model points to
+    specs = result.run_dir / "specs"
+    assert (specs / "model.yaml").read_bytes() == (EXAMPLE / "model.yaml").read_bytes()
+    assert (specs / "trainer.yaml").read_bytes() == m1["trainer"].read_bytes()
+    assert ModelArtifact(d).model_spec_path == specs / "model.yaml"
     assert len(result.history["train_loss"]) == EPOCHS and len(result.history["val_loss"]) == EPOCHS
     assert all(np.isfinite(result.history["train_loss"]))
 
@@ -246,8 +248,9 @@ def test_single_file_spec_trains_without_a_trainer_spec(env, tmp_path):
     spec.write_text(text.replace("epochs: 30", "epochs: 6"))
     result = api.train(spec, table="pima_train", name="single", workspace=env["ws"], verbose=False)
     d = result.directory
-    assert (d / "model.yaml").read_bytes() == spec.read_bytes()
-    assert not (d / "trainer.yaml").exists()
+    assert (result.run_dir / "specs" / "model.yaml").read_bytes() == spec.read_bytes()
+    assert not (result.run_dir / "specs" / "trainer.yaml").exists()
+    assert ModelArtifact(d).trainer_spec_path is None
     meta = json.loads((d / "metadata.json").read_text())
     assert meta["epochs"]["run"] == 6 and meta["spec_hashes"]["trainer"] is None
     assert meta["rows"]["validation"] == round(614 * 0.25)  # the section's validation_split
@@ -267,7 +270,7 @@ def test_no_loss_spec_infers_one_from_the_target(env, tmp_path):
     meta = json.loads((result.directory / "metadata.json").read_text())
     assert meta["loss"]["type"] == "torch.nn.BCEWithLogitsLoss" and meta["loss"]["inputs"]["target"] == "outcome"
     assert meta["notes"] == [note]
-    assert (result.directory / "model.yaml").read_bytes() == (VARIANTS / "v3_no_loss.yaml").read_bytes()
+    assert (result.run_dir / "specs" / "model.yaml").read_bytes() == (VARIANTS / "v3_no_loss.yaml").read_bytes()
 
 
 def test_no_loss_and_no_target_is_refused(env, tmp_path):

@@ -21,7 +21,9 @@ def test_layout(tmp_path):
     assert art.last_path == d / "checkpoints" / "last.safetensors"
     assert art.checkpoint_path(5) == d / "checkpoints" / "epoch-0005.safetensors"
     assert art.checkpoint_path(12345).name == "epoch-12345.safetensors"
-    assert art.model_spec_path == d / "model.yaml" and art.trainer_spec_path == d / "trainer.yaml"
+    with pytest.raises(ArtifactError, match="does not name its run"):  # specs live in the model's run
+        art.model_spec_path  # noqa: B018
+    assert art.trainer_spec_path is None and art.run_dir is None
     assert art.metadata_path == d / "metadata.json"
     assert not tmp_path.joinpath("models").exists()  # no I/O until something is written
     assert not art.exists() and art.list_checkpoints() == []
@@ -43,15 +45,20 @@ def test_bad_names_are_refused(tmp_path, name):
     assert not (tmp_path / "models").exists()
 
 
-def test_specs_are_kept_exactly(tmp_path):
+def test_specs_are_read_from_the_models_run(tmp_path):
+    from specml.track.run import RunDir, point_model_to_run
+
     art = ModelArtifact.for_name("m", home=tmp_path)
     model_text = "name: m  # ü\r\ninputs: {}\n"
-    art.write_specs(model_text, "optimizer: {type: Adam}\n")
+    run = RunDir.create("m", tmp_path)
+    run.write_specs(model_text, "optimizer: {type: Adam}\n", {}, {})
+    point_model_to_run(art.directory, run, "running")
+    assert art.run_dir == run.path and art.checkpoints_dir == run.checkpoints
     assert art.model_spec_path.read_bytes() == model_text.encode("utf-8")
     assert art.trainer_spec_path.read_text() == "optimizer: {type: Adam}\n"
-    art.write_specs(model_text, None)  # a single-file spec: no stale trainer.yaml stays behind
-    assert not art.trainer_spec_path.exists()
-    assert sorted(p.name for p in art.directory.iterdir()) == ["model.yaml"]
+    (run.specs / "trainer.yaml").unlink()  # a single-file spec has no trainer file
+    assert art.trainer_spec_path is None
+    assert sorted(p.name for p in art.directory.iterdir()) == ["run.json"]
     assert spec_hash(model_text) == hashlib.sha256(model_text.encode()).hexdigest()
     assert spec_hash(model_text) != spec_hash(model_text.replace("\r\n", "\n"))
 
@@ -103,7 +110,8 @@ def test_list_models(tmp_path):
     ModelArtifact.for_name("alpha", home=tmp_path).write_metadata(
         {"task": "binary", "table": "pima", "best": {"metric": "val_loss", "value": 0.41}})
     unfinished = ModelArtifact.for_name("mid", home=tmp_path)
-    unfinished.write_specs("a: 1\n", None)  # a run that never wrote its metadata
+    unfinished.directory.mkdir(parents=True)  # a run that never wrote its metadata
+    (unfinished.directory / "run.json").write_text("{}")
     broken = ModelArtifact.for_name("broken", home=tmp_path)
     broken.directory.mkdir()
     broken.metadata_path.write_text("{")

@@ -1,12 +1,13 @@
 """A trained model's directory, ``<home>/models/<name>/``::
 
-    model.yaml                         the model spec, exactly as used
-    trainer.yaml                       the trainer spec, exactly as used (absent for none)
     model.safetensors                  the best weights
-    run.json                           the latest run (``runs/<time>_<name>/``), whose checkpoints/ holds
-                                       last.safetensors (model, optimizer, scheduler, RNG, state), best and
-                                       periodic checkpoints
+    run.json                           the latest run (``runs/<time>_<name>/``): its specs/ holds the exact
+                                       spec files, its checkpoints/ last.safetensors (model, optimizer,
+                                       scheduler, RNG, state), best and periodic checkpoints
     metadata.json                      what the model is; a model exists once this file does
+
+Each fact has one home: the specs live in the run directory (the model directory points there), the
+registry holds rows that point to both. A classical model has no run: its ``estimator.yaml`` is here.
 
 ``metadata.json`` is written last, so a directory without it is an unfinished (or failed) run.
 Its keys are the trainer's to choose; :func:`list_models` reads ``task``, ``table`` (or
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from specml.data.files import atomic_write_json, atomic_write_text
+from specml.data.files import atomic_write_json
 from specml.home import models_dir
 
 SCHEMA_VERSION = 1
@@ -74,13 +75,20 @@ class ModelArtifact:
         return self.directory / "model.safetensors"
 
     @property
+    def run_dir(self) -> Path | None:
+        """The model's latest run directory (``run.json``), or None."""
+        try:
+            info = json.loads((self.directory / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        run_dir = info.get("run_dir") if isinstance(info, dict) else None
+        return Path(run_dir) if isinstance(run_dir, str) and run_dir else None
+
+    @property
     def checkpoints_dir(self) -> Path:
         """The checkpoints of the model's latest run (``run.json``), else ``<model>/checkpoints``."""
-        try:
-            run_dir = json.loads((self.directory / "run.json").read_text(encoding="utf-8")).get("run_dir")
-        except (OSError, ValueError):
-            run_dir = None
-        return Path(run_dir) / "checkpoints" if run_dir else self.directory / "checkpoints"
+        run_dir = self.run_dir
+        return run_dir / "checkpoints" if run_dir else self.directory / "checkpoints"
 
     @property
     def last_path(self) -> Path:
@@ -93,11 +101,19 @@ class ModelArtifact:
 
     @property
     def model_spec_path(self) -> Path:
-        return self.directory / "model.yaml"
+        """The exact model spec the model was trained with: ``specs/model.yaml`` of its run."""
+        run_dir = self.run_dir
+        if run_dir is None:
+            raise ArtifactError(f"model '{self.name}': {self.directory / 'run.json'} does not name its run, where "
+                                "its specs are kept")
+        return run_dir / "specs" / "model.yaml"
 
     @property
-    def trainer_spec_path(self) -> Path:
-        return self.directory / "trainer.yaml"
+    def trainer_spec_path(self) -> Path | None:
+        """The trainer spec file of the model's run, or None (a single-file spec has none)."""
+        run_dir = self.run_dir
+        path = run_dir / "specs" / "trainer.yaml" if run_dir else None
+        return path if path is not None and path.is_file() else None
 
     @property
     def metadata_path(self) -> Path:
@@ -106,13 +122,16 @@ class ModelArtifact:
     def exists(self) -> bool:
         return self.metadata_path.is_file()
 
-    def write_specs(self, model_yaml: str, trainer_yaml: str | None) -> None:
-        """Keep the spec texts exactly as used; with no trainer spec, a stale ``trainer.yaml`` is removed."""
-        atomic_write_text(self.model_spec_path, model_yaml)
-        if trainer_yaml is not None:
-            atomic_write_text(self.trainer_spec_path, trainer_yaml)
-        else:
-            self.trainer_spec_path.unlink(missing_ok=True)
+    def write_trained(self, model: Any, metadata: dict) -> None:
+        """Save a trained network: its weights (safetensors), then ``metadata.json`` (last: the model exists
+        once it is there). Spec copies a model directory held before are removed (the run keeps the specs)."""
+        from specml.train.checkpoint import save_weights
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        save_weights(self.weights_path, model, {"name": self.name, "epoch": str(metadata.get("best", {}).get("epoch"))})
+        for stale in ("model.yaml", "trainer.yaml"):
+            (self.directory / stale).unlink(missing_ok=True)
+        self.write_metadata(metadata)
 
     def write_metadata(self, metadata: dict) -> None:
         """Write ``metadata.json`` atomically, adding ``schema_version``, ``name``, ``updated_at`` (now, UTC)

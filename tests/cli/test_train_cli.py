@@ -79,9 +79,10 @@ def test_train_prints_each_epoch(home):
     assert "trained 'm1' (binary) on 491 rows, validated on 123" in out
     model_dir = home / "models" / "m1"
     assert f"saved to {model_dir}" in out
-    for f in ("model.safetensors", "model.yaml", "trainer.yaml", "metadata.json"):
+    for f in ("model.safetensors", "run.json", "metadata.json"):
         assert (model_dir / f).is_file(), f
-    assert (model_dir / "trainer.yaml").read_bytes() == (home / "short_trainer.yaml").read_bytes()
+    run_dir = Path(json.loads((model_dir / "run.json").read_text())["run_dir"])
+    assert (run_dir / "specs" / "trainer.yaml").read_bytes() == (home / "short_trainer.yaml").read_bytes()
 
 
 def test_evaluate_json(home):

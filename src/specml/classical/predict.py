@@ -2,8 +2,7 @@
 
 :func:`evaluate_classical` and :func:`predict_classical` return what :func:`specml.api.evaluate` and
 :func:`specml.api.predict` return for neural models: ``{"model", "table", "rows", "task", "metrics"}``,
-and a pyarrow Table with ``row_number``, the kept columns, ``prediction`` and ``probability``
-(binary) or ``probability`` + ``prob_<class>`` (multiclass).
+and a pyarrow Table laid out by :mod:`specml.predictions` as for neural models.
 """
 
 from __future__ import annotations
@@ -147,38 +146,17 @@ def predict_classical(name: str, table: str, *, output_table: str | None = None,
                       model: Classical | None = None):
     """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
     and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
-    import pyarrow as pa
+    from specml.predictions import kept_columns, prediction_table, task_columns, write_predictions
 
     model = model or load_classical(name, home)
     ws = _open_workspace(workspace)
     ws.require_table(table)
     features = model.features.columns
     ws.require_columns(table, features)
-    all_columns = list(ws.columns(table))
-    keep = keep if keep is not None else [c for c in all_columns if c not in features]
+    keep = kept_columns(list(ws.columns(table)), features, keep)
     ws.require_columns(table, keep)
     data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
-    s = model.scores(data)
-    cols: dict[str, Any] = {"row_number": pa.array(np.arange(data.num_rows, dtype=np.int64))}
-    for c in keep:
-        cols[c if c not in ("prediction", "probability") else f"input_{c}"] = data.column(c)
-    classes = model.classes
-    if model.task == "binary":
-        cols["probability"] = pa.array(s.astype(np.float64))
-        cols["prediction"] = pa.array(np.asarray(classes, dtype=object)[(s > 0.5).astype(np.int64)].tolist())
-    elif model.task == "multiclass":
-        best = s.argmax(axis=1) if len(s) else np.empty(0, dtype=np.int64)
-        cols["prediction"] = pa.array(np.asarray(classes, dtype=object)[best].tolist())
-        cols["probability"] = pa.array(s.max(axis=1).astype(np.float64) if len(s) else np.empty(0))
-        for j, cls in enumerate(classes):
-            cols[f"prob_{cls}"] = pa.array(s[:, j].astype(np.float64) if len(s) else np.empty(0))
-    else:
-        cols["prediction"] = pa.array(s.astype(np.float64))
-    result = pa.table(cols)
-    if output_table:
-        ws.write_table(output_table, result, replace=True)
-    if output:
-        from specml.data.files import write_table_file
-
-        write_table_file(result, Path(output))
+    columns = task_columns(model.task, model.scores(data), classes=model.classes)
+    result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
+    write_predictions(ws, result, output_table, output)
     return result

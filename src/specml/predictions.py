@@ -1,0 +1,81 @@
+"""Prediction tables, the same for neural and classical models.
+
+One function decides each task's prediction columns (:func:`task_columns`), one puts a table together
+(:func:`prediction_table`: ``row_number``, the kept input columns, then the predictions; a kept column
+whose name a prediction column takes is written ``input_<name>``), and one writes it where the user
+asked (:func:`write_predictions`). Scores arrive as numpy arrays: the positive-class probability
+([N], binary), class probabilities ([N, C], multiclass), values ([N] or [N, k], regression) or token
+ids ([N, L], sequences). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+THRESHOLD = 0.5  # binary: the positive class when its probability is above this (as the metrics count it)
+
+
+def task_columns(task: str, scores: np.ndarray, *, classes: list | None = None, columns: list[str] | None = None,
+                 pad: int | None = None) -> dict[str, Any]:
+    """The columns one task adds to a prediction table, in order.
+
+    ``task``: binary, multiclass, regression or sequence; ``classes``: the class values (classification);
+    ``columns``: the target columns of a multi-output regression; ``pad``: a sequence's pad id.
+    """
+    import pyarrow as pa
+
+    s = np.asarray(scores)
+    if task == "sequence":  # predicted token ids up to the first pad, as a list column
+        ids = s.astype(np.int64).reshape(len(s), -1)
+        stop = np.where((ids == pad).any(axis=1), (ids == pad).argmax(axis=1), ids.shape[1])
+        mask = np.arange(ids.shape[1])[None, :] < stop[:, None]
+        offsets = np.concatenate([[0], np.cumsum(stop)]).astype(np.int32)
+        return {"prediction": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids[mask]))}
+    if task == "binary":
+        s = s.reshape(-1).astype(np.float64)
+        return {"probability": pa.array(s),
+                "prediction": pa.array(list(classes)).take(pa.array((s > THRESHOLD).astype(np.int64)))}
+    if task == "multiclass":
+        s = s.reshape(len(s), len(classes)).astype(np.float64)
+        out = {"prediction": pa.array(list(classes)).take(pa.array(s.argmax(axis=1) if len(s) else
+                                                                   np.empty(0, np.int64))),
+               "probability": pa.array(s.max(axis=1) if len(s) else np.empty(0))}
+        for j, cls in enumerate(classes):
+            out[f"prob_{cls}"] = pa.array(s[:, j])
+        return out
+    if s.ndim == 2 and columns is not None:  # multi-output regression: one column per target
+        return {f"prediction_{c}": pa.array(s[:, j].astype(np.float64)) for j, c in enumerate(columns)}
+    return {"prediction": pa.array(s.reshape(-1).astype(np.float64))}
+
+
+def prediction_table(data, keep: list[str], per_task: dict[str, dict[str, Any]]):
+    """``row_number``, the kept columns of ``data`` (as the user knows them), then each task's columns
+    (prefixed ``<task>_`` when there are several tasks)."""
+    import pyarrow as pa
+
+    multi = len(per_task) > 1
+    predicted = {(f"{task}_" if multi else "") + key: col for task, cols in per_task.items() for key, col in cols.items()}
+    reserved = {"row_number", *predicted}
+    cols: dict[str, Any] = {"row_number": pa.array(np.arange(data.num_rows, dtype=np.int64))}
+    for c in keep:
+        cols[c if c not in reserved else f"input_{c}"] = data.column(c)
+    cols.update(predicted)
+    return pa.table(cols)
+
+
+def kept_columns(all_columns: list[str], features: list[str], keep: list[str] | None) -> list[str]:
+    """``keep`` as given, else every column of the table that is not a feature."""
+    return list(keep) if keep is not None else [c for c in all_columns if c not in features]
+
+
+def write_predictions(ws, result, output_table: str | None, output: str | Path | None) -> None:
+    """Write a prediction table to a workspace table and/or a .csv / .parquet file."""
+    if output_table:
+        ws.write_table(output_table, result, replace=True)
+    if output:
+        from specml.data.files import write_table_file
+
+        write_table_file(result, Path(output))

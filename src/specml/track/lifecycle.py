@@ -1,0 +1,110 @@
+"""A training run from its start to its end, as a context manager.
+
+    with RunLifecycle(name, model_dir, home, run_info=..., ...) as life:
+        ...                       # life.run, life.restore_from, life.callbacks(...)
+        life.completed(epochs_done=..., best_metric=..., best_value=...)
+
+Entering opens the run — a new ``runs/<time>_<name>/`` with the exact specs, or with ``resume`` the
+model's last run, refused when its specs or data differ — points ``models/<name>/run.json`` at it
+(``running``) and records it in the registry. Leaving marks it ``completed``, or ``failed`` /
+``interrupted`` (Ctrl-C) when the block raised, in both places. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from specml.errors import TrainingError
+from specml.track.run import RegistryRecorder, RunDir, changes, model_run, point_model_to_run, trackers
+from specml.train.checkpoint import read_checkpoint_state
+
+
+class RunLifecycle:
+    """Opens, tracks and closes one run of model ``name`` (see the module docstring).
+
+    ``run_info``: what the run trains with (resolved specs, table, data fingerprint); it travels in every
+    checkpoint and a resume must match it. ``registry``: values for the registry's run row.
+    """
+
+    def __init__(self, name: str, model_dir: Path, home: str | Path | None, *, run_info: dict, model_text: str,
+                 trainer_text: str | None, overrides: dict, resume: bool = False, track: bool = True,
+                 registry: dict[str, Any] | None = None) -> None:
+        self.name, self.model_dir, self.home = name, Path(model_dir), home
+        self.run_info, self.model_text, self.trainer_text, self.overrides = run_info, model_text, trainer_text, overrides
+        self.resume, self.track, self.registry_values = resume, track, registry or {}
+        self.run: RunDir | None = None
+        self.restore_from: Path | None = None     # the checkpoint a resume continues from
+        self.resumed_from: int | None = None      # its epoch
+        self.epochs_done = 0
+        self._recorder: RegistryRecorder | None = None
+        self._final: dict[str, Any] = {}
+
+    def __enter__(self) -> RunLifecycle:
+        self.run, self.restore_from, self.resumed_from = self._open()
+        if self.restore_from is None:
+            self.run.write_specs(self.model_text, self.trainer_text,
+                                 {"model": self.run_info["model_spec"], "trainer": self.run_info["trainer_spec"]},
+                                 self.overrides)
+        point_model_to_run(self.model_dir, self.run, "running")
+        if self.track:
+            self._recorder = RegistryRecorder(self.home)
+            self._recorder.start(self.name, self.run, model_dir=str(self.model_dir), **self.registry_values)
+        return self
+
+    def callbacks(self, metadata: dict, *, histogram_every: int = 0, figures_every: int = 0,
+                  tensorboard: bool = True) -> list:
+        """The engine callbacks of this run: its trackers (when tracked) and the epoch counter."""
+        tracked = (trackers(self.run, metadata=metadata, histogram_every=histogram_every,
+                            figures_every=figures_every, tensorboard=tensorboard) if self.track else [])
+        return [*tracked, _EpochCounter(self)]
+
+    def completed(self, **values: Any) -> None:
+        """Say how the run ended (epochs_done, best_metric, best_value) before leaving the block."""
+        self._final = values
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if error is None:
+            point_model_to_run(self.model_dir, self.run, "completed")
+            if self._recorder is not None:
+                self._recorder.finish("completed", **self._final)
+            return False
+        interrupted = isinstance(error, KeyboardInterrupt)
+        point_model_to_run(self.model_dir, self.run, "interrupted" if interrupted else "failed")
+        if self._recorder is not None:
+            self._recorder.finish("cancelled" if interrupted else "failed", error=f"{type(error).__name__}: {error}",
+                                  epochs_done=self.epochs_done)
+        return False
+
+    def _open(self) -> tuple[RunDir, Path | None, int | None]:
+        """(run dir, checkpoint to restore or None, its epoch or None): a new run, or the model's last run."""
+        if not self.resume:
+            return RunDir.create(self.name, self.home), None, None
+        run = model_run(self.model_dir)
+        if run is None:
+            raise TrainingError(f"--resume: model '{self.name}' has no run to resume under {self.model_dir}; "
+                                "train it without --resume first")
+        last = run.checkpoints / "last.safetensors"
+        if not last.is_file():
+            raise TrainingError(f"--resume: run {run.run_id} has no checkpoint (it stopped before its first epoch "
+                                "ended); train again without --resume")
+        state = read_checkpoint_state(last)
+        diff = changes(state.get("run") or {}, self.run_info)
+        if diff:
+            raise TrainingError(f"--resume: run {run.run_id} was trained with other specs or data; changed since its "
+                                "checkpoint:\n  " + "\n  ".join(diff) + "\nresume with the run's own specs "
+                                f"({run.specs}) or train a new model")
+        return run, last, int(state["epoch"])
+
+
+class _EpochCounter:
+    """Keeps the lifecycle's count of finished epochs (what a failed run's registry row reports)."""
+
+    def __init__(self, life: RunLifecycle) -> None:
+        self._life = life
+
+    def on_train_start(self, trainer: Any, **_: Any) -> None:
+        self._life.epochs_done = trainer.epoch
+
+    def on_epoch_end(self, trainer: Any, epoch: int, **_: Any) -> None:
+        self._life.epochs_done = epoch

@@ -1,0 +1,306 @@
+"""Preparing a run: what the specs and the table become before the first epoch.
+
+:func:`prepare` takes the resolved specs and the rows a training reads and returns a :class:`Prepared`
+— a plain object holding the model, the split, the fitted preprocessing, the task heads and loss,
+the batches and what the run watches (monitor, early stopping, metrics). Nothing here writes files
+or knows about runs, the registry or the CLI; :func:`specml.api.train` wires it to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from specml.data import tensors as T
+from specml.data.files import is_list_type
+from specml.errors import TrainingError
+from specml.graph import build_model
+from specml.graph.allowlist import resolve_loss
+from specml.graph.check import loss_params
+from specml.spec.errors import suggestion
+from specml.spec.load import merge_loss
+from specml.train.engine import EarlyStopping, TensorBatches, seed_everything
+from specml.train.metrics import ALLOWED, HIGHER_IS_BETTER, metric_of, metrics_for
+from specml.train.tasks import Head, Heads
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs before its first epoch (see :func:`prepare`)."""
+
+    model_spec: Any                 # the model spec with its loss(es), inferred when the specs said none
+    model: torch.nn.Module
+    preprocessor: T.Preprocessor
+    heads: list[Head]
+    criterion: Any                  # a plain loss (one simple task) or a Heads object
+    task: str                       # binary | multiclass | regression | sequence | multitask
+    simple: bool                    # one plain task: the engine's own metric path
+    output_key: str | None          # the output the loss reads (None: the heads pick)
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    train_batches: TensorBatches
+    val_batches: TensorBatches | None
+    monitor: str
+    mode: str
+    early_stopping: EarlyStopping | None
+    metrics: list[str] | None
+    scheduler_monitor: str
+    split_seed: int
+    notes: list[str] = field(default_factory=list)
+
+    losses: list = field(default_factory=list)  # the spec's losses, each with its target column
+
+
+def prepare(model_spec, trainer, data, target: str | None) -> Prepared:
+    """Split (seeded, stratified by the first class target), fit the preprocessing on the training rows,
+    build the model, the task heads and the batches, and settle what the run monitors."""
+    cfg = trainer.config
+    notes: list[str] = []
+    model_spec, losses, said = _with_loss(model_spec, trainer, data, target)
+    notes += said
+
+    # the split: seeded, stratified by the first class target, never the global RNG
+    split_seed = cfg.seed if cfg.seed is not None else 0
+    train_rows, val_rows = T.validation_split(data.num_rows, cfg.validation_split, split_seed,
+                                              _stratify_labels(data, losses))
+    prep = T.fit(model_spec, data, losses, train_rows)
+    notes += prep.notes
+
+    if cfg.seed is not None:
+        seed_everything(cfg.seed)
+    model = build_model(model_spec, vocab_sizes=prep.vocab_sizes())
+    _fit_sequence_lengths(model, prep, data)
+    inputs, y = prep.transform(data)
+
+    heads = _heads(prep, losses, cfg.metrics)
+    first_y = y[heads[0].name] if isinstance(y, dict) else y  # imbalance options act on the first task
+    if cfg.class_weights is not None:
+        notes.append(_apply_class_weights(heads[0], losses[0], prep.target, first_y, train_rows, cfg.class_weights))
+    if cfg.oversample:
+        train_rows, said = _oversample(train_rows, first_y, prep.target, split_seed)
+        notes.append(said)
+    simple = len(heads) == 1 and heads[0].task != "sequence" and heads[0].center is None
+    task = "multitask" if len(heads) > 1 else heads[0].task
+    criterion = heads[0].criterion if simple else Heads(heads)
+    output_key = (losses[0].inputs.input or next(iter(model_spec.outputs))) if simple else None
+
+    def subset(rows: np.ndarray) -> tuple[dict, Any]:
+        idx = torch.from_numpy(rows)
+        xs = {k: v[idx] for k, v in inputs.items()}
+        return xs, ({k: v[idx] for k, v in y.items()} if isinstance(y, dict) else y[idx])
+
+    train_batches = TensorBatches(*subset(train_rows), cfg.batch_size, shuffle=cfg.shuffle, seed=split_seed)
+    val_batches = (TensorBatches(*subset(val_rows), max(cfg.batch_size, 1024), shuffle=False)
+                   if len(val_rows) else None)
+
+    monitor, mode = cfg.early_stopping_monitor, cfg.early_stopping_mode
+    if "early_stopping_mode" not in cfg.model_fields_set:  # unsaid: follow the metric (val_auc -> max)
+        mode = "max" if HIGHER_IS_BETTER.get(metric_of(monitor), False) else "min"
+    if cfg.early_stopping_patience is None and monitor == "val_loss" and val_batches is None:
+        monitor = "train_loss"
+    es = (EarlyStopping(cfg.early_stopping_patience, cfg.early_stopping_min_delta, monitor, mode)
+          if cfg.early_stopping_patience else None)
+    sched = trainer.scheduler
+    watched = [monitor, sched.monitor if sched else None]
+    metrics = _metrics_with_monitors(task, cfg.metrics, watched) if simple else None
+    if not simple:
+        _add_watched_metrics(criterion, watched)
+    scheduler_monitor = (sched.monitor if sched and sched.monitor else
+                         ("val_loss" if val_batches is not None else "train_loss"))
+    return Prepared(model_spec, model, prep, heads, criterion, task, simple, output_key, train_rows, val_rows,
+                    train_batches, val_batches, monitor, mode, es, metrics, scheduler_monitor, split_seed, notes,
+                    losses)
+
+
+def place_data(prepared: Prepared, device: torch.device, pin_memory: bool) -> None:
+    """Move the batches to the device once when they fit (half the free memory), else pin them."""
+    if device.type == "cpu":
+        return
+    batches = [b for b in (prepared.train_batches, prepared.val_batches) if b is not None]
+    size = sum(t.numel() * t.element_size() for b in batches for t in [*b.inputs.values(), *_targets(b)])
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else size * 4
+    if size < free / 2:
+        for b in batches:
+            b.to(device)
+    elif pin_memory:
+        for b in batches:
+            b.inputs = {k: v.pin_memory() for k, v in b.inputs.items()}
+            b.target = ({k: v.pin_memory() for k, v in b.target.items()} if isinstance(b.target, dict)
+                        else b.target.pin_memory())
+
+
+def _targets(batches: TensorBatches) -> list[torch.Tensor]:
+    t = batches.target
+    return [] if t is None else list(t.values()) if isinstance(t, dict) else [t]
+
+
+# ----------------------------------------------------------------------------------------------
+# the loss and the task heads
+
+
+def _with_loss(model_spec, trainer, data, target: str | None):
+    """The model spec with a loss (inferred from the target's values when no spec names one), its
+    losses with the target filled in, and what was said about the choice."""
+    said = []
+    if not model_spec.losses:
+        loss, why = T.infer_loss(model_spec, data, target)
+        said.append(why)
+        model_spec = merge_loss(model_spec, trainer.model_copy(update={"loss": loss}))
+    losses = list(model_spec.losses)
+    if losses[0].inputs.target is None:
+        first = losses[0]
+        losses[0] = first.model_copy(update={"inputs": first.inputs.model_copy(update={"target": target})})
+    return model_spec, losses, said
+
+
+def _stratify_labels(data, losses) -> np.ndarray | None:
+    strat = next((lo for lo in losses if T.task_of(lo.type) != "regression" and isinstance(lo.inputs.target, str)),
+                 None)
+    if strat is None or is_list_type(data.schema.field(strat.inputs.target).type):
+        return None
+    return data.column(strat.inputs.target).to_numpy(zero_copy_only=False)
+
+
+def criterion_of(loss_type: str, params: dict):
+    """The loss as a callable: a torch.nn loss module, or a functional loss with its kwargs bound."""
+    resolved = resolve_loss(loss_type)
+    if resolved.kind == "module":
+        return resolved.target(**params)
+    fn = resolved.target
+
+    def criterion(output, target):
+        return fn(output, target, **params)
+
+    return criterion
+
+
+def _heads(prep, losses, requested_metrics) -> list[Head]:
+    """One task head per loss: its criterion, task, metrics and (regression) target scaling."""
+    heads = []
+    for state, loss in zip(prep.targets.values(), losses, strict=True):
+        criterion = criterion_of(loss.type, loss_params(loss.params))
+        task = "sequence" if state.sequence else state.task
+        metrics = [m for m in requested_metrics if m in ALLOWED[task]] if requested_metrics else None
+        head = Head(state.name, task, state.output, criterion, weight=loss.weight, logits=state.logits,
+                    metrics=metrics or None, pad=state.pad, pad_ignored=state.pad_ignored)
+        if state.normalize != "none":
+            head.center = torch.tensor(state.center, dtype=torch.float32)
+            head.scale = torch.tensor(state.scale, dtype=torch.float32)
+        heads.append(head)
+    return heads
+
+
+def _fit_sequence_lengths(model, prep, data) -> None:
+    """A token-sequence target takes the length of the output it is compared with (a dry run on 2 rows)."""
+    seq = [t for t in prep.targets.values() if t.sequence]
+    if not seq:
+        return
+    import pyarrow.compute as pc
+
+    inputs, _ = prep.transform(data.slice(0, 2), with_target=False)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(**inputs)
+    model.train(was)
+    for t in seq:
+        pred = out[t.output]
+        if pred.dim() != 3:
+            raise TrainingError(f"target '{t.column}' holds token sequences, so output '{t.output}' must be scores "
+                                f"[B, L, vocabulary]; it is {list(pred.shape)}")
+        longest = t.length
+        t.length = int(pred.shape[1])
+        most = int(pc.max(pc.list_value_length(data.column(t.columns[0]))).as_py() or 0)
+        if most > t.length:
+            raise TrainingError(f"target '{t.column}' holds sequences of up to {most} tokens (training rows: "
+                                f"{longest}), but output '{t.output}' has {t.length} positions; lengthen the input "
+                                "(shape [null, L]) so every target fits")
+
+
+# ----------------------------------------------------------------------------------------------
+# class imbalance (fitted on the training rows only)
+
+
+def _class_counts(target, y, rows: np.ndarray) -> np.ndarray:
+    if target.task not in ("binary", "multiclass") or target.sequence:
+        raise TrainingError(f"class_weights/oversample need a classification target; '{target.column}' is "
+                            f"{'a token sequence' if target.sequence else target.task}")
+    ids = y.numpy()[rows].astype(np.int64)
+    return np.bincount(ids, minlength=len(target.classes))
+
+
+def _apply_class_weights(head, loss, target, y, train_rows: np.ndarray, setting) -> str:
+    """Weights from the training rows: binary -> pos_weight, multiclass -> CrossEntropyLoss weight."""
+    counts = _class_counts(target, y, train_rows)
+    if setting == "auto":
+        weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
+    else:
+        by_name = {str(c): i for i, c in enumerate(target.classes)}
+        unknown = [k for k in setting if k not in by_name]
+        if unknown:
+            hint = suggestion(unknown[0], list(by_name))
+            raise TrainingError(f"config.class_weights: '{unknown[0]}' is not a class of '{target.column}' "
+                                f"(classes: {list(by_name)})" + (f"; {hint}" if hint else ""))
+        weights = np.ones(len(counts))
+        for k, w in setting.items():
+            weights[by_name[k]] = w
+    short = loss.type.rsplit(".", 1)[-1]
+    if short in ("BCEWithLogitsLoss", "binary_cross_entropy_with_logits"):
+        key, value = "pos_weight", torch.tensor([weights[1] / weights[0]], dtype=torch.float32)
+        what = f"pos_weight {weights[1] / weights[0]:.3f}"
+    elif short in ("CrossEntropyLoss", "cross_entropy"):
+        key, value = "weight", torch.tensor(weights, dtype=torch.float32)
+        what = "weight [" + ", ".join(f"{w:.3f}" for w in weights) + "]"
+    else:
+        raise TrainingError(f"config.class_weights needs BCEWithLogitsLoss or CrossEntropyLoss (module or function); "
+                            f"the loss is {loss.type}")
+    if key in loss.params:
+        raise TrainingError(f"config.class_weights and the loss's params.{key} both set the class weights; keep one")
+    head.criterion = criterion_of(loss.type, {**loss_params(loss.params), key: value})
+    counts_text = ", ".join(f"{c}: {n}" for c, n in zip(target.classes, counts, strict=True))
+    return f"class weights from the training rows ({counts_text}): {what}"
+
+
+def _oversample(train_rows: np.ndarray, y, target, seed: int) -> tuple[np.ndarray, str]:
+    """Training rows with minority-class rows repeated (seeded) up to the majority count."""
+    counts = _class_counts(target, y, train_rows)
+    ids = y.numpy()[train_rows].astype(np.int64)
+    rng = np.random.default_rng(seed)
+    extra = [rng.choice(train_rows[ids == c], size=counts.max() - n, replace=True)
+             for c, n in enumerate(counts) if 0 < n < counts.max()]
+    rows = np.sort(np.concatenate([train_rows, *extra])) if extra else train_rows
+    return rows, (f"oversampled the training rows from {len(train_rows)} to {len(rows)} "
+                  f"(each class {counts.max()}); validation rows untouched")
+
+
+# ----------------------------------------------------------------------------------------------
+# what the run watches
+
+
+def _add_watched_metrics(heads: Heads, watched: list[str | None]) -> None:
+    """A monitor on a metric a head does not report by default (val_diabetes_auc) turns it on."""
+    for key in watched:
+        if not key:
+            continue
+        metric = metric_of(key)
+        rest = key.split("_", 1)[1] if "_" in key else key
+        for head in heads.heads:
+            prefix = f"{head.name}_" if heads.multi else ""
+            if rest == prefix + metric and metric in ALLOWED[head.task] and metric not in head.names():
+                head.metrics = [*head.names(), metric]
+
+
+def _metrics_with_monitors(task: str, requested: list[str] | None, monitors: list[str | None]) -> list[str] | None:
+    """The run's metrics, plus any metric a monitor watches (early stopping on val_f1 reports f1)."""
+    try:
+        names = metrics_for(task, requested)
+    except ValueError:
+        return requested  # reported with its message by the engine's check
+    for key in monitors:
+        metric = key.split("_", 1)[1] if key and "_" in key else None
+        if metric in ALLOWED[task] and metric not in names:
+            names.append(metric)
+    return names
