@@ -183,6 +183,9 @@ class SpecModel(Graph):
         return batch
 
 
+MAX_BLOCKS = 10_000  # arc.stack blocks in one model, nested stacks multiplied
+
+
 class _Builder:
     """Builds graphs and collects every issue met on the way."""
 
@@ -193,6 +196,7 @@ class _Builder:
         self.placeholder_used: list[str] = []  # categorical inputs that got the placeholder
         self.filled: dict[str, str] = {}  # node name -> the categorical input its num_embeddings came from
         self.issues = IssueList()
+        self.stacked = 0  # blocks built by arc.stack so far
 
     def vocab_size(self, name: str) -> int | None:
         """The vocabulary size of categorical input ``name``: from the data, the spec, or the placeholder."""
@@ -214,6 +218,10 @@ class _Builder:
         if node.type == STACK:
             mname, count = node.params["module"], node.params["count"]
             mloc = ("modules", mname)
+            self.stacked += count
+            if self.stacked > MAX_BLOCKS:  # stacks of modules that stack: the product explodes
+                self.issues.add((*loc, "params", "count"), f"the stacks build more than {MAX_BLOCKS:,} blocks in all")
+                return None, None
             blocks = [self.graph(self.spec.modules[mname], mloc) for _ in range(count)]
             return (Stack(blocks) if all(b is not None for b in blocks) else None), None
         if node.type.startswith(MODULE_PREFIX):

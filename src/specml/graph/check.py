@@ -8,6 +8,7 @@ output dimensions follow the batch (shown as ``B`` by ``specml describe``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,14 @@ from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import ModelSpec
 
 PLACEHOLDER_VOCAB = 8  # categorical inputs whose vocabulary comes from the data get this size for the check
+MAX_PARAMS = 500_000_000  # 2 GB of float32 weights; SPECML_MAX_PARAMS raises it
+
+
+def max_params() -> int:
+    try:
+        return int(os.environ.get("SPECML_MAX_PARAMS", MAX_PARAMS))
+    except ValueError:
+        return MAX_PARAMS
 
 
 @dataclass
@@ -200,8 +209,37 @@ def placeholder_vocab_sizes(spec: ModelSpec) -> dict[str, int]:
     return {n: PLACEHOLDER_VOCAB for n, i in spec.inputs.items() if i.categorical and i.vocab_size is None}
 
 
+def _size_issue(spec: ModelSpec, vocab_sizes: dict[str, int] | None, issues: IssueList) -> bool:
+    """Build the model on the meta device (no memory) and refuse more than :func:`max_params` parameters,
+    naming the largest node. True when refused. A model that does not build there is left to the real build."""
+    try:
+        with torch.device("meta"):
+            meta = _Builder(spec, dict(vocab_sizes or {}), placeholder=PLACEHOLDER_VOCAB).model()
+    except Exception:  # noqa: BLE001 - the real build reports what is wrong
+        return False
+    if meta is None:
+        return False
+    total = sum(p.numel() for p in meta.parameters()) + sum(b.numel() for b in meta.buffers())
+    if total <= max_params():
+        return False
+    sizes = [(sum(p.numel() for p in meta.nodes[st.name].parameters()), st) for st in meta.plan
+             if st.module and isinstance(meta.nodes[st.name], nn.Module)]
+    size, step = max(sizes, key=lambda x: x[0]) if sizes else (total, None)
+    issues.add(step.loc if step is not None else (), f"the model would have {total:,} parameters "
+               f"({total * 4 / 2**30:.1f} GiB as float32), more than the limit of {max_params():,}"
+               + (f"; node '{step.name}' alone has {size:,}" if step is not None else ""),
+               "set SPECML_MAX_PARAMS to allow more")
+    return True
+
+
 def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None) -> ModelCheck:
-    """Build the model and run it once on a dummy batch; report everything with field paths."""
+    """Build the model and run it once on a dummy batch; report everything with field paths.
+
+    A model over the parameter limit is refused after a build on the meta device, before any memory
+    is allocated for it."""
+    sized = IssueList()
+    if _size_issue(spec, vocab_sizes, sized):
+        return ModelCheck(None, sized)
     builder = _Builder(spec, dict(vocab_sizes or {}), placeholder=PLACEHOLDER_VOCAB)
     model = builder.model()
     issues = builder.issues

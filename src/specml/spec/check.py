@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import INTEGER_DTYPES, ModelSpec, NodeSpec
 
+MAX_STACK = 1000  # arc.stack copies of one module
+
 STACK = "arc.stack"
 MODULE_PREFIX = "module."
 
@@ -131,6 +133,9 @@ def _check_node_type(node: NodeSpec, modules: dict, loc: Loc, issues: IssueList)
         count = params.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             issues.add((*loc, "params", "count"), f"expected a positive integer, got {count!r}")
+        elif count > MAX_STACK:
+            issues.add((*loc, "params", "count"), f"{count:,} copies is more than the {MAX_STACK:,} a stack may have",
+                       "a deeper stack is a mistake in all but name")
     elif node.type.startswith(MODULE_PREFIX):
         name = node.type[len(MODULE_PREFIX):]
         if name not in modules:

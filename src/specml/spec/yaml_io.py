@@ -3,10 +3,18 @@
 PyYAML follows YAML 1.1, where ``1e-5`` is a *string* (it wants ``1.0e-5``) and a key written twice
 silently keeps the last value. Spec files are written by people who expect ``1e-5`` to be a number
 and who lose a setting without notice when a key is repeated, so this loader fixes both.
+
+The work a file can cause is bounded before anything is expanded: its size (:data:`MAX_BYTES`), how
+deep it nests (:data:`MAX_DEPTH`, counted on the token stream, which needs no recursion) and how many
+values its aliases expand to (:data:`MAX_NODES`, counted on the node graph with each anchor counted
+once, so a "billion laughs" file is refused in microseconds). A recursive alias, a control character,
+a tag whose value does not parse (``!!int abc``) and timestamps (a spec has none) are clean errors with
+the file and line. ``SPECML_MAX_SPEC_BYTES`` raises the size limit.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,82 @@ _Loader.yaml_implicit_resolvers = {
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+# YAML 1.2's core schema has no timestamps: `2024-01-01` stays a string, `!!timestamp` is refused
+for _key, _resolvers in list(_Loader.yaml_implicit_resolvers.items()):
+    _Loader.yaml_implicit_resolvers[_key] = [(t, rx) for t, rx in _resolvers if t != "tag:yaml.org,2002:timestamp"]
+_Loader.yaml_constructors = {k: v for k, v in yaml.SafeLoader.yaml_constructors.items()
+                             if k not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary",
+                                          "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
+                                          "tag:yaml.org,2002:pairs")}
+
+MAX_BYTES = 1 << 20     # a spec file is text a person writes: 1 MiB is far beyond any real one
+MAX_DEPTH = 64          # nesting of mappings / sequences
+MAX_NODES = 100_000     # values after alias expansion
+
+
+def max_bytes() -> int:
+    try:
+        return int(os.environ.get("SPECML_MAX_SPEC_BYTES", MAX_BYTES))
+    except ValueError:
+        return MAX_BYTES
+
+
+def _too_deep(text: str, file: str | None) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, from the tokens alone (the composer would recurse)."""
+    opens = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+             yaml.FlowSequenceStartToken)
+    closes = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+    scanner = _Loader(text)  # a control character is refused here, as a YAMLError
+    depth = 0
+    try:
+        while True:
+            token = scanner.get_token()
+            if token is None or isinstance(token, yaml.StreamEndToken):
+                return
+            if isinstance(token, opens):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SpecError([SpecIssue((), f"the YAML nests deeper than {MAX_DEPTH} levels",
+                                               "a spec never needs that; is the file generated?", file,
+                                               token.start_mark.line + 1)])
+            elif isinstance(token, closes):
+                depth -= 1
+    finally:
+        scanner.dispose()
+
+
+def _expanded_size(root: yaml.Node, file: str | None) -> None:
+    """Count the values the node graph expands to (each anchored node's size computed once); refuse a
+    recursive alias and an expansion beyond MAX_NODES. Iterative: no recursion on hostile input."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else
+                    list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if done:
+            on_path.discard(key)
+            size[key] = min(1 + sum(size[id(c)] for c in children), MAX_NODES + 1)
+            if size[key] > MAX_NODES:
+                raise SpecError([SpecIssue((), f"the YAML's aliases expand to more than {MAX_NODES:,} values",
+                                           "write the values out, or use fewer nested aliases", file,
+                                           node.start_mark.line + 1)])
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise SpecError([SpecIssue((), "a recursive alias: a value contains itself", None, file,
+                                       node.start_mark.line + 1)])
+        on_path.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                raise SpecError([SpecIssue((), "a recursive alias: a value contains itself", None, file,
+                                           child.start_mark.line + 1)])
+            if id(child) not in size:
+                stack.append((child, False))
 
 
 def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None,
@@ -64,11 +148,17 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]
 
     A key written twice in one mapping is an error (PyYAML would keep the last value silently).
     """
-    loader = _Loader(text)
+    if len(text) > max_bytes():
+        raise SpecError([SpecIssue((), f"the file is {len(text):,} characters; a spec may have at most "
+                                       f"{max_bytes():,}", "set SPECML_MAX_SPEC_BYTES to allow more", file)])
+    loader = None
     try:
+        _too_deep(text, file)
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return None, {}
+        _expanded_size(node, file)
         dupes: list[SpecIssue] = []
         lines = _line_map(node, dupes=dupes)
         if dupes:
@@ -77,10 +167,19 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
+        if line is None and isinstance(getattr(exc, "position", None), int):  # a reader error: a bad character
+            line = text.count("\n", 0, exc.position) + 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([SpecIssue((), f"not valid YAML: {problem}", None, file, line)]) from None
+        raise SpecError([SpecIssue((), f"not valid YAML: {' '.join(str(problem).split())}", None, file,
+                                   line)]) from None
+    except SpecError:
+        raise
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # a tagged value that does not parse
+        raise SpecError([SpecIssue((), f"not valid YAML: a value cannot be read ({exc})",
+                                   "remove the explicit !!tag", file)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 
