@@ -73,6 +73,7 @@ def test_register_model_and_trainer_by_model_ref(reg):
     # model_ref: pima-mlp names the spec inside the registered model 'pima'
     t = reg.register_trainer_spec("pima_default", PIMA_TRAINER)
     assert t.model_ref == "pima" and not t.has_loss
+    assert not (reg.home / "registry").exists()  # the database holds the texts; files are written to train
     model_path, trainer_path = resolve_registered("pima", "pima_default", reg)
     assert model_path.read_text(encoding="utf-8") == PIMA_MODEL.read_text(encoding="utf-8")
     assert trainer_path.read_text(encoding="utf-8") == PIMA_TRAINER.read_text(encoding="utf-8")
