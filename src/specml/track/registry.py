@@ -99,17 +99,11 @@ class Registry:
     def spec_text(self, spec_hash: str) -> str:
         return self.specs.text(spec_hash)
 
-    def find_model_spec(self, name: str) -> ModelSpecEntry | None:
-        return self.specs.find_model(name)
-
     def get_model_spec(self, name: str) -> ModelSpecEntry:
         return self.specs.get_model(name)
 
     def list_model_specs(self) -> list[ModelSpecEntry]:
         return self.specs.list_models()
-
-    def find_trainer_spec(self, name: str) -> TrainerSpecEntry | None:
-        return self.specs.find_trainer(name)
 
     def get_trainer_spec(self, name: str) -> TrainerSpecEntry:
         return self.specs.get_trainer(name)
