@@ -13,6 +13,7 @@ import pytest
 
 from specml.data.files import fingerprint as table_fingerprint
 from specml.spec import SpecError
+from specml.track.register import checked_model_spec, checked_trainer_spec
 from specml.track.registry import (
     SCHEMA_VERSION,
     Registry,
@@ -20,6 +21,7 @@ from specml.track.registry import (
     resolve_registered,
     text_hash,
 )
+from specml.track.tables.specs import NewModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 PIMA_MODEL = ROOT / "examples" / "pima_mlp" / "model.yaml"
@@ -73,10 +75,22 @@ def test_register_model_and_trainer_by_model_ref(reg):
     # model_ref: pima-mlp names the spec inside the registered model 'pima'
     t = reg.register_trainer_spec("pima_default", PIMA_TRAINER)
     assert t.model_ref == "pima" and not t.has_loss
+    assert not (reg.home / "registry").exists()  # the database holds the texts; files are written to train
     model_path, trainer_path = resolve_registered("pima", "pima_default", reg)
     assert model_path.read_text(encoding="utf-8") == PIMA_MODEL.read_text(encoding="utf-8")
     assert trainer_path.read_text(encoding="utf-8") == PIMA_TRAINER.read_text(encoding="utf-8")
     assert model_path.is_relative_to(reg.home / "registry" / "specs")
+
+
+def test_checking_and_storing_are_separate(reg):
+    row = checked_model_spec("pima", PIMA_MODEL, check=False)  # reads and checks the file, stores nothing
+    assert (row.spec_name, row.has_loss, row.text) == ("pima-mlp", True, PIMA_MODEL.read_text(encoding="utf-8"))
+    assert reg.specs.find_model("pima") is None
+    stored = reg.specs.add_model(NewModelSpec("m", "name: m\n", "m", "/nowhere/m.yaml", False))  # no file is read
+    assert (stored.spec_text, stored.source_path, stored.has_loss) == ("name: m\n", "/nowhere/m.yaml", False)
+    reg.specs.add_model(row)
+    trainer = checked_trainer_spec(reg.specs, "fast", PIMA_TRAINER, check=False)  # model_ref: the spec's name
+    assert trainer.model_ref == "pima" and reg.specs.find_trainer("fast") is None
 
 
 def test_reregistering_needs_replace_and_keeps_old_text(reg, tmp_path):

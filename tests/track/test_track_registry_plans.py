@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from specml.track.registry import _MIGRATIONS, SCHEMA_VERSION, Registry, RegistryError, plan_key
+from specml.track.registry import Registry, RegistryError, plan_key
+from specml.track.store import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_plan_key():
 def test_a_version_1_database_gains_the_plans_table_and_keeps_its_rows(tmp_path):
     path = tmp_path / "registry.sqlite"
     con = sqlite3.connect(path)
-    for sql in _MIGRATIONS[0]:
+    for sql in MIGRATIONS[0]:
         con.execute(sql)
     con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     con.execute("INSERT INTO schema_version VALUES (1)")

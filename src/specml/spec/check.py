@@ -56,14 +56,6 @@ def node_refs(node: NodeSpec) -> list[tuple[Loc, str]]:
     return out
 
 
-@dataclass
-class GraphCheck:
-    """The result of checking one graph (top level or a module): issues and execution order."""
-
-    order: list[int]
-    issues: IssueList
-
-
 def check_graph(
     nodes: Sequence[NodeSpec],
     sources: Iterable[str],

@@ -13,7 +13,6 @@ from typing import Any
 
 from specml.spec.errors import IssueList, Loc, format_path
 
-MODEL_KEYS = ("version", "name", "model_name", "description", "inputs", "modules", "graph", "outputs", "loss")
 TRAINER_KEYS = ("model_ref", "name", "description", "version", "optimizer", "config", "scheduler", "loss")
 
 _MISSING = object()

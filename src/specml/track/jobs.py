@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from specml.home import specml_home
-from specml.track.registry import Job, Registry, RegistryError, now, parse_time
+from specml.track.registry import Registry
+from specml.track.store import RegistryError, now, parse_time
+from specml.track.tables.jobs import Job
 
 JOB_ENV = "SPECML_JOB_ID"
 REGISTRY_ENV = "SPECML_JOB_REGISTRY"

@@ -103,9 +103,6 @@ class Heads:
             out += [prefix + m for m in names]
         return out
 
-    def all_metric_names(self) -> list[str]:
-        return self.metric_names("val")
-
     def meter(self, names: Sequence[str], device: torch.device) -> HeadsMeter:
         return HeadsMeter(self, set(names), device)
 
