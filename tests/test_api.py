@@ -192,6 +192,33 @@ def test_predict_writes_a_table_and_files(env, m1, tmp_path):
         api.predict("m1", "pima_test", output=tmp_path / "preds.xlsx", workspace=ws)
 
 
+def test_predict_never_replaces_a_table_or_file_without_replace(env, m1, tmp_path):
+    ws = env["ws"]
+    before = ws.read_columns("pima_test", ["outcome"]).num_rows
+    with pytest.raises(DataError, match="'pima_test' already exists; pass --replace"):
+        api.predict("m1", "pima_test", output_table="pima_test", workspace=ws)
+    assert "prediction" not in ws.columns("pima_test") and ws.read_columns("pima_test", ["outcome"]).num_rows == before
+    out = tmp_path / "p.csv"
+    out.write_text("keep me\n")
+    with pytest.raises(DataError, match="already exists; pass --replace"):
+        api.predict("m1", "pima_test", output=out, workspace=ws)
+    assert out.read_text() == "keep me\n"
+    with pytest.raises(DataError, match="is a directory"):
+        api.predict("m1", "pima_test", output=tmp_path, workspace=ws)
+    api.predict("m1", "pima_test", output_table="twice", workspace=ws)
+    api.predict("m1", "pima_test", output_table="twice", output=out, workspace=ws, replace=True)
+    assert out.read_text().startswith('"row_number"')
+
+
+def test_evaluate_figures_stay_home_whatever_the_table_is_called(env, m1):
+    ws = env["ws"]
+    ws.sql('CREATE TABLE "../../../outside/x" AS SELECT * FROM pima_test')
+    report = api.evaluate("m1", "../../../outside/x", workspace=ws)
+    home = env["home"].resolve()
+    assert report["figures"] and all(home in Path(f).resolve().parents for f in report["figures"])
+    assert not (home.parent / "outside").exists()
+
+
 def test_predict_keeps_named_columns(env, m1):
     result = api.predict("m1", "pima_test", keep=["age", "outcome"], workspace=env["ws"])
     assert result.column_names == ["row_number", "age", "outcome", "probability", "prediction"]

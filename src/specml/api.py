@@ -23,7 +23,7 @@ from specml.artifact import ModelArtifact, library_versions, spec_hash
 from specml.artifact import list_models as _list_models
 from specml.data.files import fingerprint
 from specml.errors import DataError, TrainingError
-from specml.predictions import kept_columns, prediction_table, task_columns, write_predictions
+from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
 from specml.spec.errors import SpecError, SpecIssue
 
 
@@ -319,11 +319,14 @@ def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true
     """Confusion matrix / ROC / PR (classification) or residual plots, under the model's run."""
     import warnings
 
+    from specml.home import inside, slug, specml_home
+
     artifact = ModelArtifact.for_name(name, home)
     run_dir = artifact.run_dir
     base = (run_dir / "figures" if run_dir is not None and run_dir.is_dir() else
-            artifact.directory / "figures") / f"evaluate_{table}"
+            artifact.directory / "figures") / f"evaluate_{slug(table)}"
     try:
+        base = inside(base, specml_home(home))  # a tampered run.json cannot send figures elsewhere
         from specml.track.figures import evaluation_figures
 
         names = [str(c) for c in t.classes] if t.classes else None
@@ -346,18 +349,20 @@ def _record_evaluation(name: str, table: str, report: dict, home) -> None:
 
 
 def predict(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
-            keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None):
+            keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
+            replace: bool = False):
     """Predictions for every row of ``table``: the key columns plus ``prediction`` (and probabilities).
 
     ``keep`` names the columns copied from the input (default: every column that is not a feature).
     Multi-task models write ``<task>_prediction`` (and ``<task>_probability``...) per task. Writes a
     workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
+    An existing table or file is overwritten only with ``replace=True``.
     """
     if _is_classical(name, home):
         from specml.classical.predict import predict_classical
 
         return predict_classical(name, table, output_table=output_table, output=output, keep=keep,
-                                 workspace=workspace, home=home)
+                                 workspace=workspace, home=home, replace=replace)
     from specml.train.inference import load_trained as _load
     from specml.train.inference import task_scores
 
@@ -367,6 +372,7 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
     try:
         ws.require_table(table)
         ws.require_columns(table, features)
+        check_outputs(ws, output_table, output, replace)
         keep = kept_columns(list(ws.columns(table)), features, keep)
         ws.require_columns(table, keep)
         data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
@@ -376,7 +382,7 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
             per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
                                                columns=t.columns, pad=t.pad)
         result = prediction_table(data, keep, per_task)
-        write_predictions(ws, result, output_table, output)
+        write_predictions(ws, result, output_table, output, replace)
     finally:
         _done_with(ws, workspace)
     return result

@@ -30,3 +30,22 @@ def workspace_path(override: str | Path | None = None, home: str | Path | None =
 
 def models_dir(home: str | Path | None = None) -> Path:
     return specml_home(home) / "models"
+
+
+def slug(name: str, limit: int = 100) -> str:
+    """``name`` as one safe path component: letters, digits, '_', '-' and '.' kept, anything else '_';
+    never empty, never '.' or '..', never starting with '.' (a table called ``../../x`` stays home)."""
+    import re
+
+    text = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))[:limit].lstrip(".")
+    return text or "_"
+
+
+def inside(path: Path, root: Path) -> Path:
+    """``path`` resolved, refused unless it lies under ``root`` (a name turned into a path stays home)."""
+    resolved, base = Path(path).resolve(), Path(root).resolve()
+    if resolved != base and base not in resolved.parents:
+        from specml.errors import SpecmlError
+
+        raise SpecmlError(f"{path} is outside {root}; specml writes only under its home")
+    return resolved

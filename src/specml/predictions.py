@@ -71,10 +71,26 @@ def kept_columns(all_columns: list[str], features: list[str], keep: list[str] | 
     return list(keep) if keep is not None else [c for c in all_columns if c not in features]
 
 
-def write_predictions(ws, result, output_table: str | None, output: str | Path | None) -> None:
-    """Write a prediction table to a workspace table and/or a .csv / .parquet file."""
+def check_outputs(ws, output_table: str | None, output: str | Path | None, replace: bool) -> None:
+    """Refuse, before any work, to overwrite an existing table or file without ``replace`` (never lose data)."""
+    from specml.errors import DataError
+
+    if output_table and not replace and ws.has_table(output_table):
+        raise DataError(f"table '{output_table}' already exists; pass --replace to overwrite it, or name "
+                        "another --output-table")
+    if output:
+        path = Path(output)
+        if path.is_dir():
+            raise DataError(f"--output {path} is a directory; name a .csv or .parquet file")
+        if path.exists() and not replace:
+            raise DataError(f"--output {path} already exists; pass --replace to overwrite it")
+
+
+def write_predictions(ws, result, output_table: str | None, output: str | Path | None, replace: bool = False) -> None:
+    """Write a prediction table to a workspace table and/or a .csv / .parquet file (see :func:`check_outputs`)."""
+    check_outputs(ws, output_table, output, replace)
     if output_table:
-        ws.write_table(output_table, result, replace=True)
+        ws.write_table(output_table, result, replace=replace)
     if output:
         from specml.data.files import write_table_file
 

@@ -143,20 +143,21 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
 
 def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
                       keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
-                      model: Classical | None = None):
+                      model: Classical | None = None, replace: bool = False):
     """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
     and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
-    from specml.predictions import kept_columns, prediction_table, task_columns, write_predictions
+    from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
 
     model = model or load_classical(name, home)
     ws = _open_workspace(workspace)
     ws.require_table(table)
     features = model.features.columns
     ws.require_columns(table, features)
+    check_outputs(ws, output_table, output, replace)
     keep = kept_columns(list(ws.columns(table)), features, keep)
     ws.require_columns(table, keep)
     data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
     columns = task_columns(model.task, model.scores(data), classes=model.classes)
     result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
-    write_predictions(ws, result, output_table, output)
+    write_predictions(ws, result, output_table, output, replace)
     return result
