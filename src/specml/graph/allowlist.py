@@ -19,6 +19,7 @@ import inspect
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -83,11 +84,25 @@ def _tables() -> dict[str, Resolved]:
     return table
 
 
+def _in_working_directory(ep) -> bool:
+    """Whether an entry point comes from a distribution found in the current folder (``python -m`` and
+    ``python -c`` put it on the import path): such a folder is where a user stands, not an install."""
+    location = getattr(getattr(ep, "dist", None), "_path", None)
+    if location is None:
+        return False
+    try:
+        return Path(location).resolve().parent == Path.cwd().resolve()
+    except OSError:
+        return True
+
+
 @cache
 def plugins() -> dict[str, Resolved]:
     """Layers registered by installed packages under the ``specml.layers`` entry-point group."""
     found: dict[str, Resolved] = {}
     for ep in entry_points(group=PLUGIN_GROUP):
+        if _in_working_directory(ep):
+            continue  # a *.dist-info lying where the user stands is not an installed distribution
         if ep.name.startswith(NAMESPACES) or ep.name in ("arc.stack",) or ep.name.startswith("module."):
             continue  # a plugin may not shadow torch or specml names
         obj = ep.load()

@@ -103,7 +103,8 @@ def start_background(argv: list[str], name: str, home: str | Path | None = None,
     log.parent.mkdir(parents=True, exist_ok=True)
     child_env = {**(os.environ if env is None else env), "SPECML_HOME": str(home), JOB_ENV: str(job.job_id),
                  REGISTRY_ENV: str(reg.path), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "specml.track.jobs", "run", "--registry", str(reg.path), str(job.job_id),
+    # -P: the job's import path never holds the folder it was started from (a typer.py there does not run)
+    command = [sys.executable, "-P", "-m", "specml.track.jobs", "run", "--registry", str(reg.path), str(job.job_id),
                "--", *job.argv]
     try:
         with open(log, "ab") as out:
@@ -156,7 +157,7 @@ def run_wrapped(job_id: int, argv: list[str], registry: Registry | None = None) 
     env = {**os.environ, JOB_ENV: str(job_id), WRAPPED_ENV: "1", REGISTRY_ENV: str(reg.path),
            "PYTHONUNBUFFERED": "1"}
     try:
-        child = subprocess.Popen([sys.executable, "-m", "specml", *argv], stdin=subprocess.DEVNULL, env=env,
+        child = subprocess.Popen([sys.executable, "-P", "-m", "specml", *argv], stdin=subprocess.DEVNULL, env=env,
                                  preexec_fn=_die_with_parent())  # noqa: PLW1509 (no threads here)
     except OSError as err:
         reg.finish_job(job_id, "failed", exit_code=127, error=f"could not start: {err}")
