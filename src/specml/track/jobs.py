@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from specml.home import specml_home
+from specml.track.process import process_alive, process_start_time  # noqa: F401 - re-exported
 from specml.track.registry import Registry
 from specml.track.store import RegistryError, now, parse_time
 from specml.track.tables.jobs import Job
@@ -40,41 +41,6 @@ START_GRACE_S = 60.0
 
 class JobError(RegistryError):
     """A job that cannot be cancelled (already finished) or started."""
-
-
-# ----------------------------------------------------------------------------------------------
-# processes
-
-
-def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux ``/proc``), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def process_alive(pid: int | None, started: int | None = None) -> bool:
-    """True while ``pid`` runs and is the same process (start time) and not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return not Path("/proc/self/stat").exists()  # gone, or no /proc on this system
-    except OSError:
-        return True
-    after = stat.rsplit(")", 1)[1].split()
-    if after[0] in ("Z", "X"):
-        return False
-    return started is None or int(after[19]) == started
 
 
 def _signal_name(signum: int) -> str:

@@ -129,9 +129,12 @@ class Registry:
         return self.runs.finish(run_id, status, error=error, **values)
 
     def get_run(self, run_id: str) -> Run:
+        self.runs.mark_dead()
         return self.runs.get(run_id)
 
     def list_runs(self, name: str | None = None) -> list[Run]:
+        """The runs (of model ``name``); a running run whose process died is marked failed first."""
+        self.runs.mark_dead()
         return self.runs.list(name)
 
     def add_evaluation(self, model_name: str, table_name: str, metrics: dict[str, Any], *,

@@ -217,9 +217,12 @@ class RegistryRecorder:
     def start(self, name: str, run: RunDir, **values: Any) -> None:
         import os
 
+        from specml.track.process import process_start_time
+
         job = os.environ.get("SPECML_JOB_ID")
         if job:
             values["job_id"] = int(job)
+        values["pid"], values["pid_started"] = os.getpid(), process_start_time(os.getpid())
         existing = None
         if self.registry is not None:
             try:

@@ -57,6 +57,10 @@ MIGRATIONS: list[list[str]] = [
             id INTEGER PRIMARY KEY AUTOINCREMENT, instruction TEXT NOT NULL, table_name TEXT NOT NULL,
             created_at TEXT NOT NULL, plan TEXT NOT NULL)""",
     ],
+    [  # 3: the process training a run, so a run whose process died (kill -9) is marked failed when read
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN pid_started INTEGER",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from specml.track.process import process_alive
 from specml.track.store import RegistryError, Row, Store, from_row, now, only, plain
 from specml.track.tables.jobs import FINAL
 
@@ -39,6 +40,8 @@ class Run(Row):
     best_value: float | None
     model_dir: str | None
     error: str | None
+    pid: int | None = None            # the process training the run, and its start time
+    pid_started: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,21 @@ class RunTable:
         self.store.update("runs", "run_id", run_id, {**only(values, _RUN_FIELDS), "status": status, "error": error,
                                                      "ended_at": now()})
         return self.get(run_id)
+
+    def mark_dead(self) -> list[str]:
+        """Mark ``failed`` every running run whose process is gone (killed with -9, or the machine restarted)."""
+        died = []
+        for row in self.store.read("SELECT run_id, pid, pid_started FROM runs WHERE status = 'running' AND pid "
+                                   "IS NOT NULL"):
+            if process_alive(row["pid"], row["pid_started"]):
+                continue
+            with self.store.write() as con:
+                cur = con.execute("UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ? AND "
+                                  "status = 'running'", (now(), "the training process died without recording an "
+                                                         "end (killed, or the machine restarted)", row["run_id"]))
+            if cur.rowcount:
+                died.append(row["run_id"])
+        return died
 
     def get(self, run_id: str) -> Run:
         rows = self.store.read("SELECT * FROM runs WHERE run_id = ?", (run_id,))
