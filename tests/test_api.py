@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -381,3 +382,43 @@ def test_evaluate_agrees_with_predict_for_labelled_classes(labelled, tmp_path, t
     assert report["metrics"]["accuracy"] == pytest.approx(accuracy, abs=0.01)
     if task == "binary":
         assert report["metrics"]["auc"] is not None and report["metrics"]["auc"] > 0.9
+
+
+# ----------------------------------------------------------------------------------------------
+# tampered artifacts: clean errors, nothing written outside the home
+
+
+def _copy_model(env, name: str) -> Path:
+    import shutil
+
+    target = env["home"] / "models" / name
+    shutil.copytree(env["home"] / "models" / "m1", target)
+    return target
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda m: m["preprocessing"]["inputs"]["patient_data"].update(dtype="__class__"), "is not a dtype"),
+    (lambda m: m.pop("preprocessing"), "preprocessing: Field required"),
+    (lambda m: m.update(inputs=["not", "a", "map"]), "inputs"),
+    (lambda m: m["preprocessing"].update(inputs={"patient_data": {"nope": 1}}), "is damaged: preprocessing"),
+])
+def test_a_tampered_metadata_file_is_a_clean_error(env, m1, tamper, message):
+    from specml.artifact import ArtifactError
+
+    d = _copy_model(env, f"tampered_{zlib.crc32(message.encode())}")
+    meta = json.loads((d / "metadata.json").read_text())
+    tamper(meta)
+    (d / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=message):
+        api.predict(d.name, "pima_test", workspace=env["ws"])
+
+
+@pytest.mark.parametrize("pointer", [[1, 2], {"run_dir": "/tmp/specml-elsewhere"}, {"run_dir": 7}])
+def test_a_tampered_run_pointer_sends_nothing_outside_the_home(env, m1, pointer, tmp_path):
+    from specml.artifact import ArtifactError
+
+    d = _copy_model(env, f"pointer_{zlib.crc32(json.dumps(pointer).encode())}")
+    (d / "run.json").write_text(json.dumps(pointer))
+    with pytest.raises(ArtifactError, match="does not name a run under"):
+        api.evaluate(d.name, "pima_test", workspace=env["ws"])
+    assert not Path("/tmp/specml-elsewhere").exists()

@@ -76,13 +76,22 @@ class ModelArtifact:
 
     @property
     def run_dir(self) -> Path | None:
-        """The model's latest run directory (``run.json``), or None."""
+        """The model's latest run directory (``run.json``), or None — also when ``run.json`` is not an
+        object or points outside ``<home>/runs/`` (a tampered pointer sends nothing elsewhere)."""
         try:
             info = json.loads((self.directory / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         run_dir = info.get("run_dir") if isinstance(info, dict) else None
-        return Path(run_dir) if isinstance(run_dir, str) and run_dir else None
+        if not isinstance(run_dir, str) or not run_dir:
+            return None
+        runs = (self.directory.parent.parent / "runs").resolve()
+        path = Path(run_dir)
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):
+            return None
+        return path if runs in resolved.parents else None
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -104,8 +113,8 @@ class ModelArtifact:
         """The exact model spec the model was trained with: ``specs/model.yaml`` of its run."""
         run_dir = self.run_dir
         if run_dir is None:
-            raise ArtifactError(f"model '{self.name}': {self.directory / 'run.json'} does not name its run, where "
-                                "its specs are kept")
+            raise ArtifactError(f"model '{self.name}': {self.directory / 'run.json'} does not name a run under "
+                                f"{self.directory.parent.parent / 'runs'}, where its specs are kept")
         return run_dir / "specs" / "model.yaml"
 
     @property

@@ -17,13 +17,13 @@ that fails never stops a training.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from specml.artifact import ModelArtifact
 from specml.data.files import atomic_write_json, atomic_write_text
 from specml.home import specml_home
 
@@ -95,12 +95,8 @@ def point_model_to_run(model_dir: Path, run: RunDir, status: str) -> None:
 
 def model_run(model_dir: Path) -> RunDir | None:
     """The run a model directory points to, or None."""
-    try:
-        info = json.loads((model_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    path = Path(info.get("run_dir", ""))
-    return RunDir(path) if path.is_dir() else None
+    path = ModelArtifact(model_dir).run_dir  # None unless run.json names a run under <home>/runs/
+    return RunDir(path) if path is not None and path.is_dir() else None
 
 
 # ----------------------------------------------------------------------------------------------

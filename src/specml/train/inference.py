@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from specml.artifact import ModelArtifact
+from specml.artifact import ArtifactError, ModelArtifact
 from specml.data.tensors import Preprocessor
 from specml.graph import build_model
 from specml.spec import load_model_spec
@@ -33,14 +34,44 @@ class Trained:
     spec: Any
 
 
+DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+
+
+class _Stored(BaseModel):
+    """What ``load_trained`` reads back from ``metadata.json``; other keys are the trainer's to keep."""
+
+    model_config = ConfigDict(extra="allow")
+
+    task: str
+    target: str | list[str]
+    inputs: dict[str, list[str]]
+    preprocessing: dict[str, Any]
+
+
 def load_trained(name: str, home: str | Path | None = None) -> Trained:
-    """A trained model from ``models/<name>/``: weights, the run's model spec, the preprocessing."""
+    """A trained model from ``models/<name>/``: weights, the run's model spec, the preprocessing.
+
+    Everything read back is checked: a damaged or tampered ``metadata.json`` is an :class:`ArtifactError`
+    naming the field, never a traceback or a torch attribute looked up by a stored string."""
     artifact = ModelArtifact.for_name(name, home)
     meta = artifact.read_metadata()
+    where = artifact.metadata_path
+    try:
+        _Stored.model_validate(meta)
+        prep = Preprocessor.from_dict(meta["preprocessing"])
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ArtifactError(f"model '{name}': {where} is damaged: {'.'.join(map(str, first['loc']))}: "
+                            f"{first['msg']}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ArtifactError(f"model '{name}': {where} is damaged: preprocessing: {err!r}") from None
+    bad = [f"{k}: {v.dtype!r}" for k, v in prep.inputs.items() if v.dtype not in DTYPES]
+    if bad:
+        raise ArtifactError(f"model '{name}': {where} is damaged: preprocessing.inputs.{bad[0]} is not a dtype "
+                            f"(one of {', '.join(DTYPES)})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec = load_model_spec(artifact.model_spec_path, check=False)
-    prep = Preprocessor.from_dict(meta["preprocessing"])
     model = build_model(spec, vocab_sizes=prep.vocab_sizes())
     load_weights(artifact.weights_path, model)
     model.eval()
