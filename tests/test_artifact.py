@@ -21,7 +21,7 @@ def test_layout(tmp_path):
     assert art.last_path == d / "checkpoints" / "last.safetensors"
     assert art.checkpoint_path(5) == d / "checkpoints" / "epoch-0005.safetensors"
     assert art.checkpoint_path(12345).name == "epoch-12345.safetensors"
-    with pytest.raises(ArtifactError, match="does not name its run"):  # specs live in the model's run
+    with pytest.raises(ArtifactError, match="does not name a run under"):  # specs live in the model's run
         art.model_spec_path  # noqa: B018
     assert art.trainer_spec_path is None and art.run_dir is None
     assert art.metadata_path == d / "metadata.json"
