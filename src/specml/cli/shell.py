@@ -25,6 +25,8 @@ from typing import Annotated, Any
 
 import typer
 
+from specml.errors import SpecmlError
+
 PROMPT = "specml> "
 SHELL_COMMANDS = {
     "/ml": "a specml command: /ml model, plan, jobs, train, evaluate, predict, ... (/help ml)",
@@ -61,7 +63,7 @@ SQL_WORDS = {"select", "with", "show", "describe", "create", "insert", "update",
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z0-9]+$")
 
 
-class LineError(ValueError):
+class LineError(SpecmlError, ValueError):
     """A line the shell cannot turn into a command."""
 
 

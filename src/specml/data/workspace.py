@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from specml.data.errors import DataError
 from specml.home import workspace_path
 from specml.spec.errors import suggestion
 
@@ -45,10 +46,6 @@ _FORMATS = {
 }
 _COMPRESSION = (".gz", ".zst")
 _GLOB_CHARS = set("*?[")
-
-
-class DataError(ValueError):
-    """A mistake in what the user asked of the workspace: the message says what and where."""
 
 
 @dataclass

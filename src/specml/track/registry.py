@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from specml.errors import SpecmlError
 from specml.home import specml_home
 from specml.spec.errors import SpecError, SpecIssue, suggestion
 
@@ -76,7 +77,7 @@ _MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-class RegistryError(ValueError):
+class RegistryError(SpecmlError, ValueError):
     """A name that is not registered, a name taken by a different spec, a job that cannot be changed."""
 
 

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from specml.train.errors import TrainingError
+
 # ----------------------------------------------------------------------------------------------
 # where we run
 
@@ -66,10 +68,6 @@ class Runtime:
         if chosen.type == "cuda" and world > 1:
             chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return Runtime(chosen, rank, world)
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on: a bad monitor name, a diverged loss, a device that is not there."""
 
 
 def seed_everything(seed: int) -> None:
