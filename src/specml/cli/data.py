@@ -128,7 +128,7 @@ def load(
         ncols = len(ws.columns(table))
         name = ws.resolve(table)
         console().print(f"loaded {rows:,} rows, {ncols} columns from {esc(source)} into table "
-                         f"[bold]'{esc(name)}'[/bold] ({esc(ws.path)})")
+                        f"[bold]'{esc(name)}'[/bold] ({esc(ws.path)})")
 
 
 @data_app.command("tables")
@@ -262,7 +262,7 @@ def sample(
         ws.write_table(target, data, replace=replace)
         info = builtin.DATASETS[name]
         console().print(f"loaded {data.num_rows:,} rows, {data.num_columns} columns of '{esc(name)}' into table "
-                         f"[bold]'{esc(target)}'[/bold] ({esc(ws.path)}); {info.task} target: {esc(info.target)}")
+                        f"[bold]'{esc(target)}'[/bold] ({esc(ws.path)}); {info.task} target: {esc(info.target)}")
 
 
 @data_app.command("collatz")
@@ -312,9 +312,9 @@ def collatz(
         longest = max(max(t.column(c).combine_chunks().value_lengths().to_numpy().max() for t in tables)
                       for c in ("n_digits", "kappa_digits"))
         console().print(f"wrote {tables[0].num_rows:,} rows to [bold]'{names[0]}'[/bold] and "
-                         f"{tables[1].num_rows:,} rows to [bold]'{names[1]}'[/bold] ({esc(ws.path)}): odd n in "
-                         f"[{min_n:,}, {max_n:,}], seed {seed}, base 24 {order} first, pad token {PAD}; "
-                         f"longest digit list {longest}")
+                        f"{tables[1].num_rows:,} rows to [bold]'{names[1]}'[/bold] ({esc(ws.path)}): odd n in "
+                        f"[{min_n:,}, {max_n:,}], seed {seed}, base 24 {order} first, pad token {PAD}; "
+                        f"longest digit list {longest}")
 
 
 @user_errors

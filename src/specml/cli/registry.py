@@ -107,7 +107,7 @@ def registry_lineage(
         return
     out = console()
     out.print(f"[bold]{esc(name)}[/bold]: {len(lineage['runs'])} run(s), "
-                  f"{len(lineage['evaluations'])} evaluation(s)")
+              f"{len(lineage['evaluations'])} evaluation(s)")
 
     def spec(kind: str, run: dict) -> str:
         spec_name, h, current = run[f"{kind}_spec_name"], run[f"{kind}_spec_hash"], run[f"{kind}_spec_current"]
@@ -118,7 +118,7 @@ def registry_lineage(
 
     for run in lineage["runs"]:
         out.print(f"  run {esc(run['run_id'])}: {run['status']}, started {local_time(run['started_at'])}"
-                      + (f", job {run['job_id']}" if run["job_id"] is not None else ""))
+                  + (f", job {run['job_id']}" if run["job_id"] is not None else ""))
         out.print(f"    model spec:   {esc(spec('model', run))}")
         out.print(f"    trainer spec: {esc(spec('trainer', run))}")
         data = run["table_name"] or "-"
@@ -127,7 +127,7 @@ def registry_lineage(
         out.print(f"    data:         {esc(data)}")
         if run["best_metric"] is not None and run["best_value"] is not None:
             out.print(f"    best:         {esc(run['best_metric'])} {run['best_value']:.4f}"
-                          + (f" ({run['epochs_done']}/{run['epochs_total']} epochs)" if run["epochs_done"] else ""))
+                      + (f" ({run['epochs_done']}/{run['epochs_total']} epochs)" if run["epochs_done"] else ""))
         for key in ("run_dir", "model_dir", "error"):
             if run[key]:
                 out.print(f"    {key.replace('_', ' ') + ':':<14}{esc(str(run[key]))}")

@@ -332,7 +332,7 @@ def _follow(name: str, after: int) -> int:
     rc = run_argv(["jobs", "logs", str(job_id), "--follow"])
     if rc == 130:
         console().print(f"stopped showing job {job_id}; it goes on: /ml jobs status {job_id} | "
-                         f"/ml jobs logs {job_id} --follow | /ml jobs cancel {job_id}")
+                        f"/ml jobs logs {job_id} --follow | /ml jobs cancel {job_id}")
         return 0
     with Registry() as reg:
         job = reg.get_job(job_id)
@@ -401,7 +401,7 @@ def show_help(topic: tuple[str, ...] = ()) -> int:
     others = [n for n in commands if n not in {f[0] for f in FEATURED}]
     out.print("other /ml commands: " + ", ".join(others))
     out.print("aliases: " + "; ".join(f"{c}: " + ", ".join(f"{a} = {o}" for a, o in m.items())
-                                          for c, m in ALIASES.items()))
+                                      for c, m in ALIASES.items()))
     out.print("Up/Down: history; Tab: completion; an open quote or a trailing \\ continues on the next line")
     return 0
 
