@@ -288,7 +288,7 @@ def test_single_file_spec_trains_without_a_trainer_spec(env, tmp_path):
 
 
 def test_no_loss_spec_infers_one_from_the_target(env, tmp_path):
-    trainer = short_trainer(tmp_path / "trainer.yaml", epochs=5)
+    trainer = short_trainer(tmp_path / "trainer.yaml", epochs=5, **{"model_ref: pima-mlp\n": ""})
     result = api.train(VARIANTS / "v3_no_loss.yaml", trainer, table="pima_train", name="noloss",
                        target="outcome", workspace=env["ws"], verbose=False)
     assert result.task == "binary"
@@ -301,10 +301,21 @@ def test_no_loss_spec_infers_one_from_the_target(env, tmp_path):
     assert (result.run_dir / "specs" / "model.yaml").read_bytes() == (VARIANTS / "v3_no_loss.yaml").read_bytes()
 
 
+def test_a_trainer_for_another_model_is_refused_naming_both(env, tmp_path):
+    from specml.spec import SpecError
+
+    trainer = short_trainer(tmp_path / "trainer.yaml", epochs=1)  # model_ref: pima-mlp
+    with pytest.raises(SpecError, match="model_ref 'pima-mlp' names another model than the model spec it trains "
+                                        "\\('pima-no-loss'"):
+        api.train(VARIANTS / "v3_no_loss.yaml", trainer, table="pima_train", name="mismatch", target="outcome",
+                  workspace=env["ws"], verbose=False)
+    assert not (env["home"] / "models" / "mismatch").exists()
+
+
 def test_no_loss_and_no_target_is_refused(env, tmp_path):
     from specml.train.engine import TrainingError
 
-    trainer = short_trainer(tmp_path / "trainer.yaml", epochs=1)
+    trainer = short_trainer(tmp_path / "trainer.yaml", epochs=1, **{"model_ref: pima-mlp\n": ""})
     with pytest.raises(TrainingError, match="--target"):
         api.train(VARIANTS / "v3_no_loss.yaml", trainer, table="pima_train", name="notarget", workspace=env["ws"],
                   verbose=False)

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from specml import preflight
 from specml.artifact import ModelArtifact, library_versions, spec_hash
 from specml.artifact import list_models as _list_models
+from specml.data.errors import DataError
 from specml.data.files import fingerprint
-from specml.errors import DataError, TrainingError
 from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
-from specml.spec.errors import SpecError, SpecIssue
+from specml.train.errors import TrainingError
 
 
 @dataclass
@@ -56,13 +57,16 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     started = time.perf_counter()
     artifact = ModelArtifact.for_name(name, home)
 
-    # 1. cheap checks first (no torch yet): the specs' kinds and fields, the table and its columns
+    # 1. cheap checks first (no torch yet): the specs' kinds and fields, model_ref, the table and its columns
     model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, check=False)
+    preflight.check_model_ref(model_spec_obj, trainer, model_file=model_spec, trainer_file=trainer_spec or model_spec,
+                              registered=model_spec_name)
     cfg = trainer.config
     if cfg.distributed:
         raise TrainingError("config.distributed: multi-process training (torch DDP under torchrun) is not part of "
                             "this version yet; remove distributed/world_size/backend to train in one process")
-    columns, target_cols = training_columns(model_spec_obj, target)
+    features, target_cols = preflight.training_columns(model_spec_obj, target)
+    columns = list(dict.fromkeys([*features, *target_cols]))
     ws = _open_workspace(workspace, read_only=True)
     try:
         ws.require_table(table)
@@ -141,56 +145,9 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
 
 
 def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True):
-    """The model spec (with its loss, from wherever it was written) and the trainer spec.
-
-    ``check=False`` stops after the fields and cross-field rules (no torch): the cheap pass."""
-    from specml.spec import load_spec, merge_loss
-
-    model_file = load_spec(model_spec, check=check)
-    if model_file.model is None:
-        raise SpecError([SpecIssue((), "this file holds a trainer spec; pass it as --trainer-spec",
-                                   None, str(model_spec))])
-    trainer = model_file.trainer
-    if trainer_spec is not None:
-        trainer_file = load_spec(trainer_spec, check=check)
-        if trainer_file.trainer is None:
-            raise SpecError([SpecIssue((), "this file holds a model spec, not a trainer spec", None, str(trainer_spec))])
-        if trainer is not None:
-            raise SpecError([SpecIssue(("training",), "the model file has its own training section and a trainer "
-                                                      "spec was given too", "use one of them", str(model_spec))])
-        trainer = trainer_file.trainer
-        try:
-            model = merge_loss(model_file.model, trainer)
-        except SpecError as err:
-            raise err.with_file(str(trainer_spec)) from None
-    else:
-        model = model_file.model
-    if trainer is None:
-        raise SpecError([SpecIssue((), "no trainer spec: pass --trainer-spec, or add a training: section to the "
-                                       "model file", None, str(model_spec))])
-    return model, trainer
-
-
-def training_columns(model_spec, target: str | None) -> tuple[list[str], list[str]]:
-    """(every column a training reads, the target columns), checked against the spec's losses."""
-    losses = model_spec.losses
-    if target is not None and len(losses) > 1:
-        raise TrainingError("--target names one column, but the spec has several losses (multi-task); each loss "
-                            "names its own target")
-    if target is not None and losses and losses[0].inputs.target not in (None, target):
-        raise TrainingError(f"--target {target} but the spec's loss reads column '{losses[0].inputs.target}'")
-    target_col = target or (losses[0].inputs.target if len(losses) == 1 else None)
-    if len(losses) > 1:
-        missing = [i for i, lo in enumerate(losses) if lo.inputs.target is None]
-        if missing:
-            raise TrainingError(f"loss[{missing[0]}] names no target column; in a multi-task spec each loss "
-                                "names its own (inputs.target)")
-    elif target_col is None:
-        raise TrainingError("no target: the spec names no loss target; pass --target COLUMN")
-    target_cols = [c for lo in losses for c in lo.inputs.target_columns] if len(losses) > 1 else (
-        [target_col] if isinstance(target_col, str) else list(target_col))
-    features = [c for inp in model_spec.inputs.values() for c in (inp.columns or [])]
-    return list(dict.fromkeys([*features, *target_cols])), target_cols
+    """The model spec (with its loss, from wherever it was written) and the trainer spec; each file's
+    kind is read first. ``check=False`` stops after the torch-free rules (see :mod:`specml.preflight`)."""
+    return preflight.check_spec_kinds(model_spec, trainer_spec, deep=check)
 
 
 def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target_cols, hashes, run,

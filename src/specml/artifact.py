@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from specml.data.files import atomic_write_json
+from specml.errors import SpecmlError
 from specml.home import models_dir
 
 SCHEMA_VERSION = 1
@@ -36,7 +37,7 @@ _EPOCH = re.compile(r"epoch-(\d+)\.safetensors")
 _LIBRARIES = ("torch", "numpy", "duckdb", "pyarrow", "scikit-learn", "safetensors", "specml")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(SpecmlError, ValueError):
     """A model directory that is missing, incomplete or unreadable, or a bad model name."""
 
 

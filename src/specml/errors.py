@@ -1,23 +1,26 @@
-"""specml's error type: every mistake a user can make derives from :class:`SpecmlError`.
+"""The one parent of every error a user can act on (no torch, no third-party import).
 
-The CLI prints a SpecmlError as ``error: ...`` and exits 1, never with a traceback. This module imports
-nothing heavy, so an error path never imports torch.
+Every user-facing error class derives from :class:`SpecmlError` (keeping its other bases, so
+``except ValueError`` still catches a :class:`~specml.data.errors.DataError`). The CLI turns any of
+them into ``error: <message>`` and exit 1 (:func:`specml.cli.output.user_errors`), never a traceback.
 """
 
 from __future__ import annotations
 
 
 class SpecmlError(Exception):
-    """A user-facing error; ``hint`` says how to fix it."""
+    """A mistake in what the user asked for: ``message`` says what, ``hint`` (optional) what to do.
+
+    ``str(err)`` is the message, then ``"\\n  hint: <hint>"`` when a hint was given here.
+    """
+
+    hint: str | None = None
 
     def __init__(self, message: str = "", hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(*((message,) if hint is None else (message, hint)))
         self.hint = hint
 
-
-class TrainingError(SpecmlError, RuntimeError):
-    """A run that cannot go on: a bad monitor name, a diverged loss, a device that is not there."""
-
-
-class DataError(SpecmlError, ValueError):
-    """A table, column or file that cannot be used as asked."""
+    def __str__(self) -> str:
+        if len(self.args) == 2 and isinstance(self.args[1], str):
+            return f"{self.args[0]}\n  hint: {self.args[1]}"
+        return super().__str__()

@@ -73,7 +73,7 @@ def kept_columns(all_columns: list[str], features: list[str], keep: list[str] | 
 
 def check_outputs(ws, output_table: str | None, output: str | Path | None, replace: bool) -> None:
     """Refuse, before any work, to overwrite an existing table or file without ``replace`` (never lose data)."""
-    from specml.errors import DataError
+    from specml.data.errors import DataError
 
     if output_table and not replace and ws.has_table(output_table):
         raise DataError(f"table '{output_table}' already exists; pass --replace to overwrite it, or name "

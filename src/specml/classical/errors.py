@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specml.data.workspace import DataError
+from specml.data.errors import DataError
 
 
 class ClassicalError(DataError):

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.output import console, esc, fail, report, user_errors, warn
+
 app = typer.Typer(
     name="specml",
     help="Models and training recipes as reviewable YAML, trained from tables.",
@@ -22,26 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _print_error(err) -> None:
-    console = _console(stderr=True)
-    for issue in err.issues:
-        hint = f" [dim]({_esc(issue.hint)})[/dim]" if issue.hint else ""
-        console.print(f"[red]error[/red] {_esc(issue.where())}: [bold]{_esc(issue.path)}[/bold]: "
-                      f"{_esc(issue.message)}{hint}")
-
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
 
 
 class Kind(str, Enum):
@@ -53,7 +35,8 @@ class Kind(str, Enum):
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Spec files (model, trainer or single-file specs).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per file, instead of text.")] = False,
+    as_json: Annotated[bool, typer.Option("--json",
+                                          help="Print a JSON list, one object per file, instead of text.")] = False,
     deep: Annotated[bool, typer.Option("--deep/--no-deep",
                                        help="Build the model and run a dry forward pass; build the optimizer.")] = True,
 ) -> None:
@@ -83,14 +66,14 @@ def validate(
     if as_json:
         typer.echo(json.dumps([e for e, _ in results], indent=2))
     else:
-        out, err = _console(), _console(stderr=True)
+        out = console()
         for entry, error in results:
             for text in entry["warnings"]:
-                err.print(f"[yellow]warning[/yellow] {_esc(text)}")
+                warn(text)
             if error is None:
-                out.print(f"[green]ok[/green] {_esc(entry['file'])}: {_esc(entry['summary'])}")
+                out.print(f"[green]ok[/green] {esc(entry['file'])}: {esc(entry['summary'])}")
             else:
-                _print_error(error)
+                report(error)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -118,27 +101,24 @@ def _summary(loaded) -> str:
 
 
 @app.command()
+@user_errors
 def describe(
     spec: Annotated[Path, typer.Argument(help="A model spec file.")],
 ) -> None:
     """Show a model spec as a table: node, type, output shape, parameter count, and totals."""
     from rich.table import Table
 
-    from specml.spec import SpecError, load_spec
+    from specml.preflight import spec_kind
+    from specml.spec import load_spec
 
+    kind = spec_kind(spec)  # from the file's keys: a trainer spec is refused before torch is imported
+    if "model" not in kind.split("+"):
+        fail(f"{spec}: this is {'an' if kind == 'estimator' else 'a'} {kind} spec; describe takes a model spec")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            loaded = load_spec(spec, check=True)
-        except SpecError as err:
-            _print_error(err)
-            raise typer.Exit(1) from None
+        loaded = load_spec(spec, check=True)
     for w in caught:
-        _console(stderr=True).print(f"[yellow]warning[/yellow] {_esc(str(w.message))}")
-    if loaded.model is None:
-        _console(stderr=True).print(f"[red]error[/red] {_esc(str(spec))}: this is a trainer spec; "
-                                    "describe takes a model spec")
-        raise typer.Exit(1)
+        warn(w.message)
     checked = loaded.checked
     model = checked.model
     title = f"{loaded.model.name or spec.stem}  ({spec})"
@@ -158,17 +138,17 @@ def describe(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     table.add_section()
     table.add_row("total", "", "", f"{total:,}")
-    console = _console()
-    console.print(table)
+    out = console()
+    out.print(table)
     outs = ", ".join(f"{k} {v}" for k, v in checked.output_shapes.items())
-    console.print(f"outputs: {_esc(outs)}")
-    console.print(f"parameters: {total:,} ({trainable:,} trainable)")
+    out.print(f"outputs: {esc(outs)}")
+    out.print(f"parameters: {total:,} ({trainable:,} trainable)")
     if loaded.model.losses:
         for loss in loaded.model.losses:
-            console.print(f"loss: {loss.type} on output '{loss.inputs.input or next(iter(loaded.model.outputs))}' "
-                          f"vs column '{loss.inputs.target or '--target'}'")
+            out.print(f"loss: {loss.type} on output '{loss.inputs.input or next(iter(loaded.model.outputs))}' "
+                      f"vs column '{loss.inputs.target or '--target'}'")
     if checked.placeholder_vocab:
-        console.print("* vocabulary size comes from the data; counted here with a placeholder")
+        out.print("* vocabulary size comes from the data; counted here with a placeholder")
 
 
 @app.command()

@@ -1,7 +1,6 @@
 """``specml train-estimator`` and ``specml leaderboard``: classical models through the same verbs.
 
-Nothing here imports scikit-learn, XGBoost or torch at import time. :func:`run_train_estimator` is
-what ``specml train --estimator-spec`` calls.
+Nothing here imports scikit-learn, XGBoost or torch at import time.
 """
 
 from __future__ import annotations
@@ -12,28 +11,23 @@ from typing import Annotated
 
 import typer
 
-Workspace = Annotated[str | None, typer.Option("--workspace", envvar="SPECML_WORKSPACE",
-                                               help="Workspace database (default: <SPECML_HOME>/workspace.duckdb).")]
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    from specml.cli.run import _user_errors
-
-    return _user_errors()
+from specml.cli.options import WorkspaceOption as Workspace
+from specml.cli.output import console, esc, user_errors
 
 
 def run_train_estimator(estimator_spec: Path, table: str, name: str, cv: int | None = None,
                         workspace: str | None = None) -> None:
-    """Train a classical model (prints seed 003's report); user mistakes end as ``error: ...``, exit 1."""
+    """Train a classical model (prints seed 003's report). The spec's kind, the table and its columns are
+    checked first, before scikit-learn (or torch) is imported."""
+    from specml.preflight import check_estimator_training
+
+    check_estimator_training(estimator_spec, table=table, workspace=workspace)
     from specml.classical.train import train_estimator
-    from specml.cli.run import _fail
 
-    try:
-        train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
-    except _errors() as err:
-        raise _fail(err) from None
+    train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
 
 
+@user_errors
 def train_estimator_command(
     estimator_spec: Annotated[Path, typer.Option("--estimator-spec", "-e", help="Estimator spec (YAML).")],
     table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to train on.")],
@@ -46,6 +40,7 @@ def train_estimator_command(
     run_train_estimator(estimator_spec, table, name, cv, workspace)
 
 
+@user_errors
 def leaderboard_command(
     table: Annotated[str, typer.Option("--table", "-t", help="Table to evaluate every model on.")],
     models: Annotated[str | None, typer.Option("--models", help="Comma-separated model names (default: all).")] = None,
@@ -56,38 +51,33 @@ def leaderboard_command(
 ) -> None:
     """Compare trained models (neural and classical) on one table: metric, fit time, predict time, size."""
     from specml.classical.leaderboard import leaderboard
-    from specml.cli.run import _console, _fail
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    try:
-        board = leaderboard(table, names, workspace=workspace, metric=metric)
-    except _errors() as err:
-        raise _fail(err) from None
+    board = leaderboard(table, names, workspace=workspace, metric=metric)
     if as_json:
         typer.echo(json.dumps(board, indent=2, default=str))
         return
-    from rich.markup import escape
     from rich.table import Table
 
-    console = _console()
+    out = console()
     if not board["rows"]:
-        console.print(f"no model could be evaluated on table '{escape(table)}'")
+        out.print(f"no model could be evaluated on table '{esc(table)}'")
     else:
         direction = "higher is better" if board["higher_is_better"] else "lower is better"
-        out = Table(title=f"leaderboard on {table}: {board['task']} models of '{board['target']}', by "
-                          f"{board['metric']} ({direction})", title_justify="left")
+        grid = Table(title=f"leaderboard on {table}: {board['task']} models of '{board['target']}', by "
+                           f"{board['metric']} ({direction})", title_justify="left")
         for col, justify in (("#", "right"), ("model", "left"), ("kind", "left"), ("type", "left"),
                              (board["metric"], "right"), ("fit s", "right"), ("predict s", "right"),
                              ("size", "right")):
-            out.add_column(col, justify=justify)
+            grid.add_column(col, justify=justify)
         for r in board["rows"]:
-            out.add_row(str(r["rank"]), escape(r["name"]), r["kind"], escape(str(r["type"])),
-                        "n/a" if r["value"] is None else f"{r['value']:.4f}",
-                        "n/a" if r["fit_s"] is None else f"{r['fit_s']:.2f}", f"{r['predict_s']:.3f}",
-                        _size(r["size_bytes"]))
-        console.print(out)
+            grid.add_row(str(r["rank"]), esc(r["name"]), r["kind"], esc(str(r["type"])),
+                         "n/a" if r["value"] is None else f"{r['value']:.4f}",
+                         "n/a" if r["fit_s"] is None else f"{r['fit_s']:.2f}", f"{r['predict_s']:.3f}",
+                         _size(r["size_bytes"]))
+        out.print(grid)
     for s in board["skipped"]:
-        _console(stderr=True).print(f"[yellow]skipped[/yellow] {escape(s['name'])}: {escape(s['reason'])}")
+        console(stderr=True).print(f"[yellow]skipped[/yellow] {esc(s['name'])}: {esc(s['reason'])}")
     if not board["rows"]:
         raise typer.Exit(1)
 

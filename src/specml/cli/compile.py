@@ -2,70 +2,63 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from specml.cli.run import Workspace, _console, _fail
+from specml.cli.options import WorkspaceOption as Workspace
+from specml.cli.output import console, esc, fail, report, user_errors
+from specml.compile.errors import AmbiguousTarget
 
 plan_app = typer.Typer(help="ML plans: analyse a table for a goal, store the plan, build from it.",
                        invoke_without_command=True)
 
 
-def _esc(text: str) -> str:
-    from rich.markup import escape
+def compile_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`~specml.cli.output.user_errors`, and an ambiguous target also lists its candidate columns."""
 
-    return escape(str(text))
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AmbiguousTarget as err:
+            out = console(stderr=True)
+            out.print(f"[red]error:[/red] {esc(err)}")
+            out.print("candidates:")
+            for c in err.candidates:
+                out.print(f"  {esc(c)}")
+        raise typer.Exit(1)
 
-
-def _errors() -> tuple[type[BaseException], ...]:
-    """User mistakes before training (no torch import: these end in a second)."""
-    from specml.artifact import ArtifactError
-    from specml.compile.errors import CompileError
-    from specml.data.workspace import DataError
-    from specml.spec import SpecError
-
-    return CompileError, SpecError, DataError, ArtifactError, FileNotFoundError
-
-
-def _fail_compile(err: BaseException) -> typer.Exit:
-    from specml.compile.errors import AmbiguousTarget
-
-    if isinstance(err, AmbiguousTarget):
-        console = _console(stderr=True)
-        console.print(f"[red]error:[/red] {_esc(err)}")
-        console.print("candidates:")
-        for c in err.candidates:
-            console.print(f"  {_esc(c)}")
-        return typer.Exit(1)
-    return _fail(err)
+    return user_errors(run)
 
 
 def _show(compiled, model_path: Path | None, trainer_path: Path | None) -> None:
     from rich.rule import Rule
     from rich.syntax import Syntax
 
-    console = _console()
+    out = console()
     for title, text, path in (("model.yaml", compiled.model_yaml(), model_path),
                               ("trainer.yaml", compiled.trainer_yaml(), trainer_path)):
-        console.print(Rule(_esc(path or title), align="left"))
-        if console.is_terminal:
-            console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
+        out.print(Rule(esc(path or title), align="left"))
+        if out.is_terminal:
+            out.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
         else:  # piped: the exact YAML, never wrapped or cut
-            console.file.write(text if text.endswith("\n") else text + "\n")
-    console.print(_esc(compiled.rationale))
+            out.file.write(text if text.endswith("\n") else text + "\n")
+    out.print(esc(compiled.rationale))
     for note in compiled.notes:
-        console.print(f"[yellow]note:[/yellow] {_esc(note)}")
+        out.print(f"[yellow]note:[/yellow] {esc(note)}")
     for phrase in compiled.ignored:
-        console.print(f"[yellow]ignored:[/yellow] {_esc(repr(phrase))} (not understood; say it differently or edit "
-                      "the specs)")
+        out.print(f"[yellow]ignored:[/yellow] {esc(repr(phrase))} (not understood; say it differently or edit "
+                  "the specs)")
 
 
 def _edit(paths: list[Path]) -> None:
@@ -82,7 +75,7 @@ def _revalidate(model_path: Path, trainer_path: Path) -> bool:
             load_spec(model_path, check=True)
             load_spec(trainer_path, check=True)
     except SpecError as err:
-        _fail(err)
+        report(err)  # the review goes on: the user edits the files again
         return False
     return True
 
@@ -101,12 +94,13 @@ def _review(model_path: Path, trainer_path: Path) -> bool:
                 from rich.syntax import Syntax
 
                 for p in (model_path, trainer_path):
-                    _console().print(Syntax(p.read_text(encoding="utf-8"), "yaml", theme="ansi_dark",
-                                            background_color="default"))
+                    console().print(Syntax(p.read_text(encoding="utf-8"), "yaml", theme="ansi_dark",
+                                           background_color="default"))
             continue
         return False
 
 
+@compile_errors
 def model(
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the model (models/<name>/).")],
     instruction: Annotated[str, typer.Option("--instruction", "-i", help="The goal in plain words.")],
@@ -129,57 +123,52 @@ def model(
     from specml.data.workspace import Workspace as WS
 
     if review and not dry_run and not sys.stdin.isatty():
-        raise _fail(ValueError("--review needs a terminal to ask for confirmation; run without --review, or use "
-                               "--dry-run and then `specml train`"))
-    try:
-        validate_name(name)
-        artifact = ModelArtifact.for_name(name)
-        directory = out if out is not None else artifact.directory
-        if out is None and artifact.exists():
-            raise ValueError(f"model '{name}' already exists in {artifact.directory} (trained); choose another "
-                             "--name, or --out DIR for the specs")
-        words = instruction
-        plan = None
-        if plan_id:
-            plan = load_plan(plan_id)
-        with WS(workspace) as ws:
-            profile = profile_table(ws, data_table)
-            if plan is not None:
-                from specml.compile.words import parse_instruction
+        fail("--review needs a terminal to ask for confirmation; run without --review, or use --dry-run and then "
+             "`specml train`")
+    validate_name(name)
+    artifact = ModelArtifact.for_name(name)
+    directory = out if out is not None else artifact.directory
+    if out is None and artifact.exists():
+        fail(f"model '{name}' already exists in {artifact.directory} (trained); choose another --name, or --out DIR "
+             "for the specs")
+    words = instruction
+    plan = None
+    if plan_id:
+        plan = load_plan(plan_id)
+    with WS(workspace) as ws:
+        profile = profile_table(ws, data_table)
+        if plan is not None:
+            from specml.compile.words import parse_instruction
 
-                extra = parse_instruction(instruction)
-                own_words = extra.understood != ["build from the plan"] or extra.ignored or extra.targets
-                same_table = plan.table.lower() == profile.table.lower()
-                if same_table and not own_words:
-                    compiled = plan.compiled_specs()
-                    compiled.model["name"] = name
-                    compiled.trainer["model_ref"] = name
-                    compiled.notes.append(f"specs from plan {plan.plan_id}")
-                else:
-                    words = f"{plan.instruction}\n{instruction}"
-                    compiled = compile_with_backend(words, profile, name=name)
-                    compiled.notes.append(f"compiled from plan {plan.plan_id}'s words plus these"
-                                          + ("" if same_table else f" for table '{profile.table}' "
-                                                                   f"(the plan was made for '{plan.table}')"))
+            extra = parse_instruction(instruction)
+            own_words = extra.understood != ["build from the plan"] or extra.ignored or extra.targets
+            same_table = plan.table.lower() == profile.table.lower()
+            if same_table and not own_words:
+                compiled = plan.compiled_specs()
+                compiled.model["name"] = name
+                compiled.trainer["model_ref"] = name
+                compiled.notes.append(f"specs from plan {plan.plan_id}")
             else:
+                words = f"{plan.instruction}\n{instruction}"
                 compiled = compile_with_backend(words, profile, name=name)
-            model_path, trainer_path = compiled.write(directory)
-    except _errors() as err:
-        raise _fail_compile(err) from None
-    except ValueError as err:
-        raise _fail(err) from None
+                compiled.notes.append(f"compiled from plan {plan.plan_id}'s words plus these"
+                                      + ("" if same_table else f" for table '{profile.table}' "
+                                                               f"(the plan was made for '{plan.table}')"))
+        else:
+            compiled = compile_with_backend(words, profile, name=name)
+        model_path, trainer_path = compiled.write(directory)
 
     _show(compiled, model_path, trainer_path)
-    console = _console()
-    console.print(f"wrote {_esc(model_path)} and {_esc(trainer_path)}")
+    screen = console()
+    screen.print(f"wrote {esc(model_path)} and {esc(trainer_path)}")
     if dry_run:
         if background:
-            console.print("[yellow]note:[/yellow] --background has no effect with --dry-run (nothing is trained)")
-        console.print(f"dry run: not trained. Train with: specml train -m {_esc(model_path)} -T {_esc(trainer_path)} "
-                      f"-t {_esc(data_table)} -n {_esc(name)}")
+            screen.print("[yellow]note:[/yellow] --background has no effect with --dry-run (nothing is trained)")
+        screen.print(f"dry run: not trained. Train with: specml train -m {esc(model_path)} -T {esc(trainer_path)} "
+                     f"-t {esc(data_table)} -n {esc(name)}")
         return
     if review and not _review(model_path, trainer_path):
-        console.print(f"not trained; the specs are in {_esc(directory)}")
+        screen.print(f"not trained; the specs are in {esc(directory)}")
         raise typer.Exit(0)
     from specml.cli.run import train
 
@@ -188,6 +177,7 @@ def model(
 
 
 @plan_app.callback()
+@compile_errors
 def plan(
     ctx: typer.Context,
     instruction: Annotated[str | None, typer.Option("--instruction", "-i", help="The goal in plain words.")] = None,
@@ -201,26 +191,24 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     if not instruction or not data_table:
-        raise _fail(ValueError("specml plan needs --instruction and --data-table (or: specml plan show ID)"))
+        fail("specml plan needs --instruction and --data-table (or: specml plan show ID)")
     from specml.compile.plan import make_plan, save_plan
     from specml.data.workspace import Workspace as WS
 
-    try:
-        with WS(workspace) as ws:
-            made = make_plan(instruction, ws, data_table, name=name)
-        save_plan(made)
-    except _errors() as err:
-        raise _fail_compile(err) from None
+    with WS(workspace) as ws:
+        made = make_plan(instruction, ws, data_table, name=name)
+    save_plan(made)
     if as_json:
         typer.echo(json.dumps(made.to_dict(), indent=2, default=str))
     else:
         _print_plan(made)
-        _console().print(f"saved plan [bold]{made.plan_id}[/bold]. Build it with: specml model --name NAME "
-                         f"--instruction \"Build the model according to the plan\" --data-table {_esc(made.table)} "
-                         f"--plan-id {made.plan_id}")
+        console().print(f"saved plan [bold]{made.plan_id}[/bold]. Build it with: specml model --name NAME "
+                        f"--instruction \"Build the model according to the plan\" --data-table {esc(made.table)} "
+                        f"--plan-id {made.plan_id}")
 
 
 @plan_app.command("show")
+@compile_errors
 def plan_show(
     plan_id: Annotated[str, typer.Argument(help="A plan id (specml plan list).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
@@ -228,10 +216,7 @@ def plan_show(
     """Print a stored plan."""
     from specml.compile.plan import load_plan
 
-    try:
-        stored = load_plan(plan_id)
-    except _errors() as err:
-        raise _fail_compile(err) from None
+    stored = load_plan(plan_id)
     if as_json:
         typer.echo(json.dumps(stored.to_dict(), indent=2, default=str))
     else:
@@ -239,6 +224,7 @@ def plan_show(
 
 
 @plan_app.command("list")
+@user_errors
 def plan_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (id, instruction, table, created_at).")] = False,
 ) -> None:
@@ -254,50 +240,50 @@ def plan_list(
                                 "created_at": e.created_at} for e in entries], indent=2))
         return
     if not entries:
-        _console().print("no plans yet (make one with: specml plan --instruction \"...\" --data-table TABLE)")
+        console().print("no plans yet (make one with: specml plan --instruction \"...\" --data-table TABLE)")
         return
     table = Table(title="plans", title_justify="left")
     for col in ("id", "table", "created", "goal"):
         table.add_column(col)
     for e in entries:
         goal = " ".join(e.instruction.split())
-        table.add_row(e.plan_id, _esc(e.table_name), local_time(e.created_at),
-                      _esc(goal if len(goal) <= 70 else goal[:69] + "…"))
-    _console().print(table)
+        table.add_row(e.plan_id, esc(e.table_name), local_time(e.created_at),
+                      esc(goal if len(goal) <= 70 else goal[:69] + "…"))
+    console().print(table)
 
 
 def _print_plan(p) -> None:
     from rich.table import Table
 
-    console = _console()
-    console.print(f"[bold]plan {p.plan_id}[/bold]  table {_esc(p.table)} ({p.rows:,} rows), created {p.created_at}")
-    console.print(f"goal: {_esc(' '.join(p.instruction.split()))}")
-    console.print(f"target: {_esc(', '.join(p.targets))}  task: {p.task}  metric: {p.metric}  "
-                  f"architecture: {p.architecture}")
+    out = console()
+    out.print(f"[bold]plan {p.plan_id}[/bold]  table {esc(p.table)} ({p.rows:,} rows), created {p.created_at}")
+    out.print(f"goal: {esc(' '.join(p.instruction.split()))}")
+    out.print(f"target: {esc(', '.join(p.targets))}  task: {p.task}  metric: {p.metric}  "
+              f"architecture: {p.architecture}")
     for t, b in p.balance.items():
         if "counts" in b:
             shown = ", ".join(f"{k}: {v}" for k, v in list(b["counts"].items())[:10])
             warn = "  [yellow](imbalanced)[/yellow]" if b.get("imbalanced") else ""
-            console.print(f"balance of {_esc(t)}: {_esc(shown)}; minority/majority {b['minority_to_majority']}{warn}")
+            out.print(f"balance of {esc(t)}: {esc(shown)}; minority/majority {b['minority_to_majority']}{warn}")
         else:
-            console.print(f"{_esc(t)}: mean {b['mean']}, std {b['std']}, range {b['min']} .. {b['max']}")
+            out.print(f"{esc(t)}: mean {b['mean']}, std {b['std']}, range {b['min']} .. {b['max']}")
     table = Table(title="columns", title_justify="left")
     for col in ("column", "type", "distinct", "missing"):
         table.add_column(col, justify="right" if col in ("distinct", "missing") else "left")
     for c in p.profile.get("columns", []):
-        table.add_row(_esc(c["name"]), c["type"], f"{c['distinct']:,}", f"{c['nulls']:,}" if c["nulls"] else "")
-    console.print(table)
+        table.add_row(esc(c["name"]), c["type"], f"{c['distinct']:,}", f"{c['nulls']:,}" if c["nulls"] else "")
+    out.print(table)
     for s in p.leakage:
-        console.print(f"[red]leakage suspect:[/red] {_esc(s['column'])}: {_esc(s['reason'])} (left out of the inputs)")
-    console.print(f"split: {p.split['kind']} ({_esc(p.split['why'])}): {_esc(p.split['command'])}")
+        out.print(f"[red]leakage suspect:[/red] {esc(s['column'])}: {esc(s['reason'])} (left out of the inputs)")
+    out.print(f"split: {p.split['kind']} ({esc(p.split['why'])}): {esc(p.split['command'])}")
     e = p.estimate
-    console.print(f"estimated training time: ~{e['seconds']} s ({e['parameters']:,} parameters, {e['train_rows']:,} "
-                  f"training rows, up to {e['epochs']} epochs, batch {e['batch_size']}; {e['rule']})")
-    console.print(_esc(p.compiled.get("rationale", "")))
+    out.print(f"estimated training time: ~{e['seconds']} s ({e['parameters']:,} parameters, {e['train_rows']:,} "
+              f"training rows, up to {e['epochs']} epochs, batch {e['batch_size']}; {e['rule']})")
+    out.print(esc(p.compiled.get("rationale", "")))
     for note in p.notes:
-        console.print(f"[yellow]note:[/yellow] {_esc(note)}")
+        out.print(f"[yellow]note:[/yellow] {esc(note)}")
     for phrase in p.ignored:
-        console.print(f"[yellow]ignored:[/yellow] {_esc(repr(phrase))}")
+        out.print(f"[yellow]ignored:[/yellow] {esc(repr(phrase))}")
 
 
 def register(app) -> None:

@@ -16,54 +16,27 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from specml.cli.options import WorkspaceOption
+from specml.cli.output import console, esc, fail, user_errors
+
 if TYPE_CHECKING:
     from specml.data.workspace import Workspace
 
 data_app = typer.Typer(help="Tables in the workspace: load, list, describe, split.", no_args_is_help=True)
 
-WorkspaceOption = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace",
-        envvar="SPECML_WORKSPACE",
-        show_default=False,
-        help="The workspace database file (or :memory:). Default: <SPECML_HOME or ~/.specml>/workspace.duckdb.",
-    ),
-]
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _esc(text: object) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
-
-
-def _fail(message: str, code: int = 1) -> None:
-    _console(stderr=True).print(f"[red]error[/red]: {_esc(message)}")
-    raise typer.Exit(code)
-
-
 @contextmanager
 def _workspace(path: str | None) -> Iterator[Workspace]:
-    """Open the workspace; a DataError (or a stray DuckDB error) becomes ``error: ...`` and exit 1."""
+    """Open the workspace; a stray DuckDB error becomes ``error: <its first line>`` and exit 1."""
     import duckdb
 
-    from specml.data.workspace import DataError, Workspace
+    from specml.data.workspace import Workspace
     from specml.home import workspace_path
 
     try:
         with Workspace(workspace_path(path)) as ws:
             yield ws
-    except DataError as err:
-        _fail(str(err))
     except duckdb.Error as err:
-        _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
 
 
 def _cell(value: Any) -> str:
@@ -140,6 +113,7 @@ def _rich_table(result, limit: int, title: str | None = None):
 
 
 @data_app.command("load")
+@user_errors
 def load(
     source: Annotated[str, typer.Argument(help="A .csv/.tsv/.parquet/.json/.jsonl/.ndjson file (optionally .gz), "
                                                "or a glob such as 'data/*.csv' (quoted) for several files.",
@@ -153,11 +127,12 @@ def load(
         rows = ws.load(source, table, replace=replace)
         ncols = len(ws.columns(table))
         name = ws.resolve(table)
-        _console().print(f"loaded {rows:,} rows, {ncols} columns from {_esc(source)} into table "
-                         f"[bold]'{_esc(name)}'[/bold] ({_esc(ws.path)})")
+        console().print(f"loaded {rows:,} rows, {ncols} columns from {esc(source)} into table "
+                        f"[bold]'{esc(name)}'[/bold] ({esc(ws.path)})")
 
 
 @data_app.command("tables")
+@user_errors
 def tables(workspace: WorkspaceOption = None) -> None:
     """List the workspace tables: name, rows, columns."""
     from rich.table import Table
@@ -165,20 +140,21 @@ def tables(workspace: WorkspaceOption = None) -> None:
 
     with _workspace(workspace) as ws:
         infos = ws.tables()
-        console = _console()
+        screen = console()
         if not infos:
-            console.print(f"no tables in {_esc(ws.path)}; load one with: specml data load FILE --table NAME")
+            screen.print(f"no tables in {esc(ws.path)}; load one with: specml data load FILE --table NAME")
             return
-        table = Table(title=f"tables in {_esc(ws.path)}", title_justify="left")
+        table = Table(title=f"tables in {esc(ws.path)}", title_justify="left")
         table.add_column("name")
         table.add_column("rows", justify="right")
         table.add_column("columns", justify="right")
         for info in infos:
             table.add_row(Text(info.name), f"{info.rows:,}", str(info.columns))
-        console.print(table)
+        screen.print(table)
 
 
 @data_app.command("describe")
+@user_errors
 def describe(
     table: Annotated[str, typer.Argument(help="A workspace table.", show_default=False)],
     workspace: WorkspaceOption = None,
@@ -191,7 +167,7 @@ def describe(
         stats = ws.describe(table)
         rows = ws.row_count(table)
         name = ws.resolve(table)
-        out = Table(title=f"{_esc(name)}: {rows:,} rows, {len(stats)} columns", title_justify="left")
+        out = Table(title=f"{esc(name)}: {rows:,} rows, {len(stats)} columns", title_justify="left")
         out.add_column("column")
         out.add_column("type")
         out.add_column("nulls", justify="right")
@@ -201,10 +177,11 @@ def describe(
         for s in stats:
             out.add_row(Text(s.name), Text(s.type), f"{s.nulls:,}", f"{s.distinct:,}", Text(_cell(s.min)),
                         Text(_cell(s.max)))
-        _console().print(out)
+        console().print(out)
 
 
 @data_app.command("split")
+@user_errors
 def split(
     table: Annotated[str, typer.Argument(help="The workspace table to split.", show_default=False)],
     test_size: Annotated[float, typer.Option("--test-size", help="Fraction of rows in the test table (0 < f < 1).")]
@@ -230,17 +207,17 @@ def split(
         train, test, n_train, n_test = ws.split(table, test_size=test_size, stratify=stratify,
                                                 time_column=time_column, seed=seed, train_name=train_name,
                                                 test_name=test_name, replace=replace)
-        console = _console()
+        screen = console()
         how = (f"stratified on '{stratify}', seed {seed}" if stratify else
                f"by '{time_column}' (latest rows in test)" if time_column else f"random, seed {seed}")
-        console.print(f"split '{_esc(ws.resolve(table))}' ({_esc(how)}):")
-        console.print(f"  train: [bold]'{_esc(train)}'[/bold] {n_train:,} rows")
-        console.print(f"  test:  [bold]'{_esc(test)}'[/bold] {n_test:,} rows")
+        screen.print(f"split '{esc(ws.resolve(table))}' ({esc(how)}):")
+        screen.print(f"  train: [bold]'{esc(train)}'[/bold] {n_train:,} rows")
+        screen.print(f"  test:  [bold]'{esc(test)}'[/bold] {n_test:,} rows")
         if stratify:
             train_counts = dict(ws.value_counts(train, stratify))
             test_counts = dict(ws.value_counts(test, stratify))
             classes = list(dict.fromkeys([*train_counts, *test_counts]))
-            out = Table(title=f"'{_esc(stratify)}' per split", title_justify="left")
+            out = Table(title=f"'{esc(stratify)}' per split", title_justify="left")
             out.add_column("class")
             out.add_column("train", justify="right")
             out.add_column("test", justify="right")
@@ -248,7 +225,7 @@ def split(
                 a, b = train_counts.get(value, 0), test_counts.get(value, 0)
                 out.add_row(Text(_cell(value)), f"{a:,} ({a / max(n_train, 1):.1%})",
                             f"{b:,} ({b / max(n_test, 1):.1%})")
-            console.print(out)
+            screen.print(out)
 
 
 def _sample_help() -> str:
@@ -260,6 +237,7 @@ def _sample_help() -> str:
 
 
 @data_app.command("sample", help=_sample_help())
+@user_errors
 def sample(
     name: Annotated[str, typer.Argument(help="A bundled dataset: pima, pima_categorical, wine, digits, diabetes, "
                                              "linnerud, breast_cancer, iris.", show_default=False)],
@@ -274,20 +252,21 @@ def sample(
         from specml.spec.errors import suggestion
 
         hint = suggestion(name, builtin.DATASETS)
-        _fail(f"unknown dataset '{name}'" + (f" ({hint})" if hint else "") +
+        fail(f"unknown dataset '{name}'" + (f" ({hint})" if hint else "") +
               f"; bundled datasets: {', '.join(builtin.DATASETS)}")
     target = table or name
     with _workspace(workspace) as ws:
         if ws.has_table(target) and not replace:
-            _fail(f"table '{ws.resolve(target)}' already exists (pass --replace to overwrite)")
+            fail(f"table '{ws.resolve(target)}' already exists (pass --replace to overwrite)")
         data = builtin.load(name)
         ws.write_table(target, data, replace=replace)
         info = builtin.DATASETS[name]
-        _console().print(f"loaded {data.num_rows:,} rows, {data.num_columns} columns of '{_esc(name)}' into table "
-                         f"[bold]'{_esc(target)}'[/bold] ({_esc(ws.path)}); {info.task} target: {_esc(info.target)}")
+        console().print(f"loaded {data.num_rows:,} rows, {data.num_columns} columns of '{esc(name)}' into table "
+                        f"[bold]'{esc(target)}'[/bold] ({esc(ws.path)}); {info.task} target: {esc(info.target)}")
 
 
 @data_app.command("collatz")
+@user_errors
 def collatz(
     train: Annotated[int, typer.Option("--train", min=1, help="Rows of the training table.")] = 20_000,
     test: Annotated[int, typer.Option("--test", min=1, help="Rows of the test table (integers never in training).")]
@@ -314,30 +293,31 @@ def collatz(
         from specml.spec.errors import suggestion
 
         hint = suggestion(order, ["lsb", "msb"])
-        _fail(f"--order must be lsb or msb, got '{order}'" + (f" ({hint})" if hint else ""))
+        fail(f"--order must be lsb or msb, got '{order}'" + (f" ({hint})" if hint else ""))
     if max_n > MAX_N:
-        _fail(f"--max-n {max_n:,} is above {MAX_N:,} (kappa must stay exact in a BIGINT column)")
+        fail(f"--max-n {max_n:,} is above {MAX_N:,} (kappa must stay exact in a BIGINT column)")
     if min_n > max_n:
-        _fail(f"--min-n {min_n:,} is above --max-n {max_n:,}")
+        fail(f"--min-n {min_n:,} is above --max-n {max_n:,}")
     names = (f"{prefix}_train", f"{prefix}_test")
     with _workspace(workspace) as ws:
         taken = [ws.resolve(n) for n in names if ws.has_table(n)]
         if taken and not replace:
-            _fail(f"table {', '.join(repr(t) for t in taken)} already exists (pass --replace to overwrite)")
+            fail(f"table {', '.join(repr(t) for t in taken)} already exists (pass --replace to overwrite)")
         try:
             tables = collatz_table(train, test, seed=seed, min_n=min_n, max_n=max_n, order=order)
         except ValueError as err:
-            _fail(str(err))
+            fail(str(err))
         for name, data in zip(names, tables):
             ws.write_table(name, data, replace=True)
         longest = max(max(t.column(c).combine_chunks().value_lengths().to_numpy().max() for t in tables)
                       for c in ("n_digits", "kappa_digits"))
-        _console().print(f"wrote {tables[0].num_rows:,} rows to [bold]'{names[0]}'[/bold] and "
-                         f"{tables[1].num_rows:,} rows to [bold]'{names[1]}'[/bold] ({_esc(ws.path)}): odd n in "
-                         f"[{min_n:,}, {max_n:,}], seed {seed}, base 24 {order} first, pad token {PAD}; "
-                         f"longest digit list {longest}")
+        console().print(f"wrote {tables[0].num_rows:,} rows to [bold]'{names[0]}'[/bold] and "
+                        f"{tables[1].num_rows:,} rows to [bold]'{names[1]}'[/bold] ({esc(ws.path)}): odd n in "
+                        f"[{min_n:,}, {max_n:,}], seed {seed}, base 24 {order} first, pad token {PAD}; "
+                        f"longest digit list {longest}")
 
 
+@user_errors
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query run in the workspace.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
@@ -349,7 +329,7 @@ def sql(
 ) -> None:
     """Run SQL in the workspace and show the result (a table, --json or --csv)."""
     if as_json and as_csv:
-        _fail("--json and --csv cannot be used together", code=2)
+        fail("--json and --csv cannot be used together", code=2)
     with _workspace(workspace) as ws:
         result = ws.sql(query)
     total = result.num_rows
@@ -370,16 +350,16 @@ def sql(
                 writer.writerow([_csv_cell(col[i]) for col in columns])
             sys.stdout.flush()
         return
-    console = _console()
+    screen = console()
     if result.num_columns == 0:
-        console.print("ok")
+        screen.print("ok")
         return
     shown = min(total, 50 if limit is None else limit)
-    console.print(_rich_table(result, shown))
+    screen.print(_rich_table(result, shown))
     if shown < total:
-        console.print(f"{total:,} rows, showing the first {shown:,} (--limit N to change, --csv/--json for all)")
+        screen.print(f"{total:,} rows, showing the first {shown:,} (--limit N to change, --csv/--json for all)")
     else:
-        console.print(f"{total:,} row{'s' if total != 1 else ''}")
+        screen.print(f"{total:,} row{'s' if total != 1 else ''}")
 
 
 __all__ = ["data_app", "sql"]

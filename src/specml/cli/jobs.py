@@ -7,16 +7,12 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.output import console, esc, fail, user_errors
+
 jobs_app = typer.Typer(help="Background jobs (specml train ... --background).", no_args_is_help=True)
 
 JobId = Annotated[str, typer.Argument(help="Job id (see specml jobs list).", show_default=False)]
 _STYLE = {"queued": "cyan", "running": "yellow", "completed": "green", "failed": "red", "cancelled": "magenta"}
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _registry():
@@ -26,16 +22,6 @@ def _registry():
     reg = Registry()
     refresh(reg)
     return reg
-
-
-def _job(reg, job_id: str):
-    from specml.cli.run import _fail
-    from specml.track.registry import RegistryError
-
-    try:
-        return reg.get_job(job_id)
-    except RegistryError as err:
-        raise _fail(err) from None
 
 
 def local_time(stamp: str | None) -> str:
@@ -68,12 +54,11 @@ def best(job) -> str:
 
 
 def _status(job) -> str:
-    from rich.markup import escape
-
-    return f"[{_STYLE.get(job.status, 'white')}]{escape(job.status)}[/]"
+    return f"[{_STYLE.get(job.status, 'white')}]{esc(job.status)}[/]"
 
 
 @jobs_app.command("list")
+@user_errors
 def jobs_list(
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Show the latest N jobs only.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -85,9 +70,8 @@ def jobs_list(
         typer.echo(json.dumps([{**j.to_dict(), "duration_s": j.duration_s} for j in jobs], indent=2))
         return
     if not jobs:
-        _console().print("no jobs yet (start one with: specml train ... --background)")
+        console().print("no jobs yet (start one with: specml train ... --background)")
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="jobs", title_justify="left")
@@ -95,30 +79,29 @@ def jobs_list(
                          ("best", "left"), ("started", "left"), ("duration", "right")):
         table.add_column(col, justify=justify)
     for j in jobs:
-        table.add_row(str(j.job_id), escape(j.name), _status(j), progress(j), best(j),
+        table.add_row(str(j.job_id), esc(j.name), _status(j), progress(j), best(j),
                       local_time(j.started_at or j.created_at), duration(j.duration_s))
-    _console().print(table)
+    console().print(table)
 
 
 @jobs_app.command("status")
+@user_errors
 def jobs_status(
     job_id: JobId,
     lines: Annotated[int, typer.Option("--lines", "-l", help="How many of the last log lines to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A job's details and the last lines of its log."""
-    from rich.markup import escape
-
     from specml.track.jobs import tail
 
     reg = _registry()
-    job = _job(reg, job_id)
+    job = reg.get_job(job_id)
     last = tail(job.log_path, lines) if job.log_path else []
     if as_json:
         typer.echo(json.dumps({**job.to_dict(), "duration_s": job.duration_s, "log_tail": last}, indent=2))
         return
-    console = _console()
-    console.print(f"[bold]job {job.job_id}[/bold]  {escape(job.name)}  {_status(job)}")
+    out = console()
+    out.print(f"[bold]job {job.job_id}[/bold]  {esc(job.name)}  {_status(job)}")
     rows = [
         ("command", "specml " + " ".join(job.argv)),
         ("progress", f"epoch {progress(job)}" if progress(job) else ""),
@@ -136,18 +119,21 @@ def jobs_status(
     ]
     for key, value in rows:
         if value:
-            console.print(f"  {key + ':':<11}{escape(value)}")
+            out.print(f"  {key + ':':<11}{esc(value)}")
     if last:
-        console.print(f"  last {len(last)} log line(s):")
+        out.print(f"  last {len(last)} log line(s):")
         for line in last:
-            console.print("    " + escape(line))
+            out.print("    " + esc(line))
 
 
 @jobs_app.command("logs")
+@user_errors
 def jobs_logs(
     job_id: JobId,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")] = False,
-    lines: Annotated[int | None, typer.Option("--lines", "-l", help="Start with the last N lines (default: all).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="Keep printing new lines until the job ends.")] = False,
+    lines: Annotated[int | None, typer.Option("--lines", "-l",
+                                              help="Start with the last N lines (default: all).")] = None,
 ) -> None:
     """A job's output (stdout and stderr); --follow waits for new lines until the job ends."""
     import sys
@@ -157,12 +143,10 @@ def jobs_logs(
     from specml.track.jobs import tail
 
     reg = _registry()
-    job = _job(reg, job_id)
+    job = reg.get_job(job_id)
     path = Path(job.log_path or "")
     if not path.is_file() and (not follow or job.finished):
-        from specml.cli.run import _fail
-
-        raise _fail(FileNotFoundError(f"job {job.job_id} has no log at {path}"))
+        fail(f"job {job.job_id} has no log at {path}")
     size = path.stat().st_size if path.is_file() else 0
     if lines is not None:
         for line in tail(path, lines):
@@ -188,40 +172,35 @@ def jobs_logs(
 
 
 @jobs_app.command("cancel")
+@user_errors
 def jobs_cancel(
     job_id: JobId,
     grace: Annotated[float, typer.Option("--grace", help="Seconds between SIGTERM and SIGKILL.")] = 10.0,
 ) -> None:
     """Stop a queued or running job (SIGTERM, then SIGKILL after --grace seconds); it ends as cancelled."""
-    from specml.cli.run import _fail
     from specml.track.jobs import cancel
-    from specml.track.registry import RegistryError
 
     reg = _registry()
-    job = _job(reg, job_id)
-    try:
-        job = cancel(job.job_id, reg, grace=grace)
-    except RegistryError as err:
-        raise _fail(err) from None
-    _console().print(f"job {job.job_id} ({job.name}): {_status(job)}")
+    job = cancel(reg.get_job(job_id).job_id, reg, grace=grace)
+    console().print(f"job {job.job_id} ({job.name}): {_status(job)}")
 
 
 @jobs_app.command("resume")
+@user_errors
 def jobs_resume(job_id: JobId) -> None:
     """Start a stopped training job again from its last checkpoint, as a new background job
     (``specml train ... --resume``: refused when the specs or data changed)."""
-    from specml.cli.run import _fail
     from specml.track.jobs import start_background
 
     reg = _registry()
-    job = _job(reg, job_id)
+    job = reg.get_job(job_id)
     if job.status in ("queued", "running"):
-        raise _fail(ValueError(f"job {job.job_id} is {job.status}; cancel it first, or wait for it to end"))
+        fail(f"job {job.job_id} is {job.status}; cancel it first, or wait for it to end")
     if not job.argv or job.argv[0] != "train":
-        raise _fail(ValueError(f"job {job.job_id} is not a training ({' '.join(job.argv[:2])}); only trainings resume"))
+        fail(f"job {job.job_id} is not a training ({' '.join(job.argv[:2])}); only trainings resume")
     argv = [*job.argv, *([] if "--resume" in job.argv else ["--resume"])]
     new = start_background(argv, job.name, registry=reg)
-    _console().print(f"job {job.job_id} resumes as job {new}: specml jobs status {new}")
+    console().print(f"job {job.job_id} resumes as job {new}: specml jobs status {new}")
 
 
 def register(app) -> None:

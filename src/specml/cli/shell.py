@@ -25,6 +25,9 @@ from typing import Annotated, Any
 
 import typer
 
+from specml.cli.output import console, esc, report
+from specml.errors import SpecmlError
+
 PROMPT = "specml> "
 SHELL_COMMANDS = {
     "/ml": "a specml command: /ml model, plan, jobs, train, evaluate, predict, ... (/help ml)",
@@ -61,7 +64,7 @@ SQL_WORDS = {"select", "with", "show", "describe", "create", "insert", "update",
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z0-9]+$")
 
 
-class LineError(ValueError):
+class LineError(SpecmlError, ValueError):
     """A line the shell cannot turn into a command."""
 
 
@@ -275,16 +278,8 @@ def logical_lines(lines: Iterable[str]) -> Iterator[str]:
 # running
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
 def _error(message: str) -> None:
-    from rich.markup import escape
-
-    _console(stderr=True).print(f"[red]error:[/red] {escape(message)}")
+    report(message)
 
 
 def run_argv(argv: Iterable[str]) -> int:
@@ -336,8 +331,8 @@ def _follow(name: str, after: int) -> int:
     job_id = jobs[-1].job_id
     rc = run_argv(["jobs", "logs", str(job_id), "--follow"])
     if rc == 130:
-        _console().print(f"stopped showing job {job_id}; it goes on: /ml jobs status {job_id} | "
-                         f"/ml jobs logs {job_id} --follow | /ml jobs cancel {job_id}")
+        console().print(f"stopped showing job {job_id}; it goes on: /ml jobs status {job_id} | "
+                        f"/ml jobs logs {job_id} --follow | /ml jobs cancel {job_id}")
         return 0
     with Registry() as reg:
         job = reg.get_job(job_id)
@@ -379,37 +374,35 @@ def run_line(line: str) -> tuple[int, bool]:
 
 
 def show_help(topic: tuple[str, ...] = ()) -> int:
-    from rich.markup import escape
-
-    console = _console()
+    out = console()
     commands = ml_commands()
     if topic:
         name = topic[0].lstrip("/")
         if name == "sql":
             return run_argv(["sql", "--help"])
         if f"/{name}" in SHELL_COMMANDS:
-            console.print(f"/{name}: {SHELL_COMMANDS['/' + name]}")
+            out.print(f"/{name}: {SHELL_COMMANDS['/' + name]}")
             return 0
         if name not in commands:
             _error(str(_unknown(name, [*commands, *(c[1:] for c in SHELL_COMMANDS)], "command")))
             return 1
         aliases = ALIASES.get(name, {})
         if aliases:
-            console.print("shell aliases: " + ", ".join(f"{a} = {o}" for a, o in aliases.items()))
+            out.print("shell aliases: " + ", ".join(f"{a} = {o}" for a, o in aliases.items()))
         if name == "predict":
-            console.print("--output X writes a file when X has a suffix (.csv, .parquet), else the table X")
+            out.print("--output X writes a file when X has a suffix (.csv, .parquet), else the table X")
         return run_argv([name, *topic[1:], "--help"])
-    console.print("[bold]specml shell[/bold]")
+    out.print("[bold]specml shell[/bold]")
     for name, usage, what in FEATURED:
-        console.print(f"  {escape('/ml ' + usage)}\n      {escape(what)}")
-    console.print("  /sql QUERY\n      run SQL in the workspace (the rest of the line is the query)")
-    console.print("  /help [COMMAND]\n      this list; a command's options (/help evaluate)")
-    console.print("  /exit, /quit, Ctrl-D\n      leave the shell")
+        out.print(f"  {esc('/ml ' + usage)}\n      {esc(what)}")
+    out.print("  /sql QUERY\n      run SQL in the workspace (the rest of the line is the query)")
+    out.print("  /help [COMMAND]\n      this list; a command's options (/help evaluate)")
+    out.print("  /exit, /quit, Ctrl-D\n      leave the shell")
     others = [n for n in commands if n not in {f[0] for f in FEATURED}]
-    console.print("other /ml commands: " + ", ".join(others))
-    console.print("aliases: " + "; ".join(f"{c}: " + ", ".join(f"{a} = {o}" for a, o in m.items())
-                                          for c, m in ALIASES.items()))
-    console.print("Up/Down: history; Tab: completion; an open quote or a trailing \\ continues on the next line")
+    out.print("other /ml commands: " + ", ".join(others))
+    out.print("aliases: " + "; ".join(f"{c}: " + ", ".join(f"{a} = {o}" for a, o in m.items())
+                                      for c, m in ALIASES.items()))
+    out.print("Up/Down: history; Tab: completion; an open quote or a trailing \\ continues on the next line")
     return 0
 
 
@@ -548,7 +541,7 @@ def interactive() -> int:
         multiline=Condition(lambda: not complete(get_app().current_buffer.text)),
         prompt_continuation=lambda width, line_number, wrap_count: "." * (width - 1) + " ",
     )
-    _console().print(f"specml shell ({home}): /help lists the commands; /exit or Ctrl-D leaves")
+    console().print(f"specml shell ({home}): /help lists the commands; /exit or Ctrl-D leaves")
     while True:
         try:
             line = session.prompt(PROMPT)

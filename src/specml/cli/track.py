@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from specml.cli.output import fail, user_errors
+
 
 def runs_dir() -> Path:
     """Where runs write their TensorBoard files: ``<specml home>/runs``."""
@@ -20,6 +22,7 @@ def runs_dir() -> Path:
     return specml_home() / "runs"
 
 
+@user_errors
 def tensorboard(
     port: Annotated[int, typer.Option("--port", "-p", help="Port to serve on (0: any free port).", min=0,
                                       max=65535)] = 6006,
@@ -29,11 +32,10 @@ def tensorboard(
     = "127.0.0.1",
 ) -> None:
     """Start TensorBoard over all runs, print its URL, and serve until Ctrl-C."""
-    from specml.cli.run import _fail
     from specml.track.tensorboard import launch, stop
 
     if logdir is not None and not logdir.is_dir():
-        raise _fail(FileNotFoundError(f"--logdir {logdir}: no such directory"))
+        fail(f"--logdir {logdir}: no such directory")
     directory = logdir if logdir is not None else runs_dir()
     if logdir is None and not directory.exists():
         directory.mkdir(parents=True, exist_ok=True)
@@ -41,7 +43,7 @@ def tensorboard(
     try:
         process, url = launch(directory, port=port, host=host)
     except RuntimeError as err:
-        raise _fail(err) from None
+        fail(err)
     previous = signal.signal(signal.SIGTERM, _terminate)  # `kill` stops the server too
     try:
         typer.echo(f"TensorBoard at {url} (runs in {directory}); press Ctrl-C to stop")

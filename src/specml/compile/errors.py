@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from specml.errors import SpecmlError
 
-class CompileError(ValueError):
+
+class CompileError(SpecmlError, ValueError):
     """The instruction and the table cannot make a spec; the message says why and what to change."""
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from specml.errors import DataError
+from specml.data.errors import DataError
 from specml.home import workspace_path
 from specml.spec.errors import suggestion
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from specml.errors import SpecmlError
 from specml.spec.errors import did_you_mean
 
 PLUGIN_GROUP = "specml.layers"
@@ -49,7 +50,7 @@ class Resolved:
     target: Any
 
 
-class NotAllowed(LookupError):
+class NotAllowed(SpecmlError, LookupError):
     """A type name that does not resolve; ``hint`` holds a "did you mean" or the rule."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:

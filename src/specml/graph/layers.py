@@ -16,10 +16,11 @@ import torch
 from torch import nn
 from torch.nn.modules import activation as _activations
 
+from specml.errors import SpecmlError
 from specml.spec.errors import suggestion
 
 
-class ParamError(ValueError):
+class ParamError(SpecmlError, ValueError):
     """A constructor argument that cannot be used; ``param`` names it (for the field path)."""
 
     def __init__(self, param: str, message: str) -> None:

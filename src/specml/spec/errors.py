@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from specml.errors import SpecmlError
+
 Loc = tuple[str | int, ...]
 
 
@@ -83,7 +85,7 @@ class SpecIssue:
 
 
 @dataclass
-class SpecError(ValueError):
+class SpecError(SpecmlError, ValueError):
     """A spec that cannot be used, with every issue found in it."""
 
     issues: list[SpecIssue] = field(default_factory=list)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, model_validator
 
+from specml.errors import SpecmlError
 from specml.spec.base import StrictModel
 from specml.spec.errors import IssueList, suggestion
 from specml.spec.trainer import METRICS
@@ -174,7 +175,7 @@ class EstimatorInfo:
         return self.cls_name
 
 
-class EstimatorTypeError(ValueError):
+class EstimatorTypeError(SpecmlError, ValueError):
     """An estimator type that is not allowed, or whose library is missing."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from specml.errors import TrainingError
 from specml.track.run import RegistryRecorder, RunDir, changes, model_run, point_model_to_run, trackers
 from specml.train.checkpoint import read_checkpoint_state
+from specml.train.errors import TrainingError
 
 
 class RunLifecycle:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from specml.errors import SpecmlError
+
 MIGRATIONS: list[list[str]] = [
     [  # 1: the first schema
         """CREATE TABLE IF NOT EXISTS spec_texts (
@@ -65,7 +67,7 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class RegistryError(ValueError):
+class RegistryError(SpecmlError, ValueError):
     """A name that is not registered, a name taken by a different spec, a job that cannot be changed."""
 
 

@@ -42,12 +42,13 @@ if TYPE_CHECKING:
     from torch import nn
 
 from specml.data.files import _numpy_scalar, atomic_path
+from specml.errors import SpecmlError
 
 FORMAT_VERSION = "1"
 KIND = "specml.kind"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SpecmlError, ValueError):
     """A weights or checkpoint file that cannot be read, or that does not fit the model."""
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from specml.errors import TrainingError  # noqa: F401 - re-exported: specml.train.engine.TrainingError
+from specml.train.errors import TrainingError
 
 # ----------------------------------------------------------------------------------------------
 # where we run

@@ -16,13 +16,13 @@ import torch
 
 from specml.data import tensors as T
 from specml.data.files import is_list_type
-from specml.errors import TrainingError
 from specml.graph import build_model
 from specml.graph.allowlist import resolve_loss
 from specml.graph.check import loss_params
 from specml.spec.errors import suggestion
 from specml.spec.load import merge_loss
 from specml.train.engine import EarlyStopping, TensorBatches, seed_everything
+from specml.train.errors import TrainingError
 from specml.train.metrics import ALLOWED, HIGHER_IS_BETTER, metric_of, metrics_for
 from specml.train.tasks import Head, Heads
 
