@@ -93,8 +93,8 @@ def test_the_compiler_and_training_choose_the_same_task_on_the_same_columns(ws):
 
 
 def test_both_refuse_the_same_columns(ws):
-    ws.sql("CREATE TABLE t AS SELECT i * 0.5 AS x, 'w' || (i % 60) AS words, DATE '2024-01-01' + CAST(i AS INTEGER) AS day, "
-           "1 AS one FROM range(120) r(i)")
+    ws.sql("CREATE TABLE t AS SELECT i * 0.5 AS x, 'w' || (i % 60) AS words, "
+           "DATE '2024-01-01' + CAST(i AS INTEGER) AS day, 1 AS one FROM range(120) r(i)")
     profile = profile_table(ws, "t")
     data = ws.read_columns("t", ["x", "words", "day", "one"])
     for col, message in (("words", "too many classes"), ("day", "date/time"), ("one", "fewer than 2 values")):
