@@ -25,6 +25,7 @@ from specml.artifact import list_models as _list_models
 from specml.data.errors import DataError
 from specml.data.files import fingerprint
 from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
+from specml.spec.trainer import unsupported_settings
 from specml.train.errors import TrainingError
 
 
@@ -62,9 +63,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     preflight.check_model_ref(model_spec_obj, trainer, model_file=model_spec, trainer_file=trainer_spec or model_spec,
                               registered=model_spec_name)
     cfg = trainer.config
-    if cfg.distributed:
-        raise TrainingError("config.distributed: multi-process training (torch DDP under torchrun) is not part of "
-                            "this version yet; remove distributed/world_size/backend to train in one process")
+    for path, why in unsupported_settings(cfg):  # before any run directory exists
+        raise TrainingError(f"{path}: {why}")
     features, target_cols = preflight.training_columns(model_spec_obj, target)
     columns = list(dict.fromkeys([*features, *target_cols]))
     ws = _open_workspace(workspace, read_only=True)
@@ -83,12 +83,11 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     # 3. the split, the preprocessing fitted on the training rows, the model, its heads and batches
     from specml.track.lifecycle import RunLifecycle
     from specml.train.engine import Trainer
-    from specml.train.optim import build_optimizer, build_scheduler
     from specml.train.prepare import place_data, prepare
 
     p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None)
-    optimizer = build_optimizer(trainer.optimizer, p.model.parameters())
-    scheduler = build_scheduler(trainer.scheduler, optimizer) if trainer.scheduler else None
+    if device is not None:  # --device wins over config.device
+        trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
 
     # 4. the run: its directory, what it trains with (a resume must match it), its trackers, the loop
     model_text = Path(model_spec).read_text(encoding="utf-8")
@@ -108,25 +107,18 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         run_meta = {"name": name, "task": p.task, "table": table, "seed": cfg.seed,
                     "rows_train": int(len(p.train_rows)), "rows_validation": int(len(p.val_rows)),
                     "spec_hashes": hashes, **({"resumed_from_epoch": life.resumed_from} if life.resume else {})}
-        engine = Trainer(
-            p.model, p.train_batches, p.val_batches, device=device or cfg.device, run_info=run_info,
+        engine = Trainer.from_config(
+            trainer, p.model, p.train_batches, p.val_batches, task=p.task if p.simple else p.criterion,
+            output_key=p.output_key, logits=p.heads[0].logits, run_info=run_info,
+            checkpoint_dir=life.run.checkpoints, verbose=verbose, progress=progress,
             callbacks=[*life.callbacks(run_meta, histogram_every=cfg.histogram_every,
                                        figures_every=cfg.figures_every, tensorboard=cfg.tensorboard),
-                       *(callbacks or [])],
-            checkpoint_dir=life.run.checkpoints, log_interval=cfg.log_every, output_key=p.output_key,
-            task=p.task if p.simple else p.criterion, metrics=p.metrics, logits=p.heads[0].logits,
-            monitor=p.monitor, mode=p.mode, early_stopping=p.early_stopping,
-            gradient_clip_val=cfg.gradient_clip_val, gradient_clip_norm=cfg.gradient_clip_norm,
-            accumulate_grad_batches=cfg.accumulate_grad_batches,
-            scheduler_interval=trainer.scheduler.interval if trainer.scheduler else "epoch",
-            scheduler_monitor=p.scheduler_monitor, pin_memory=cfg.pin_memory, mixed_precision=cfg.mixed_precision,
-            verbose=verbose and cfg.verbose, progress=progress)
+                       *(callbacks or [])])
         place_data(p, engine.runtime.device, cfg.pin_memory)
         if life.restore_from is not None:
-            engine.restore(life.restore_from, optimizer, scheduler)
+            engine.restore(life.restore_from, engine.optimizer, engine.lr_scheduler)
             p.notes.append(f"resumed run {life.run.run_id} after epoch {life.resumed_from}")
-        history = engine.train(cfg.epochs, optimizer, p.criterion, scheduler, save_every=cfg.checkpoint_every,
-                               save_best=True, save_best_only=cfg.save_best_only)
+        history = engine.train(criterion=p.criterion)
 
         # 5. the artifact: the best weights, what was learned from the data, the metrics
         if engine.best.state is not None:
@@ -138,7 +130,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         artifact.write_trained(p.model, _metadata(name, table, p, cfg, engine, history, best, final, seconds,
                                                   target_cols, hashes, life.run, model_spec_name,
                                                   trainer_spec_name, rows, data_hash))
-        life.completed(epochs_done=len(history["train_loss"]), best_metric=p.monitor, best_value=best.get(p.monitor))
+        life.completed(epochs_done=len(history["train_loss"]), best_metric=engine.monitor,
+                       best_value=best.get(engine.monitor))
     return TrainResult(name, artifact.directory, p.task,
                        {"train": int(len(p.train_rows)), "validation": int(len(p.val_rows))},
                        history, engine.best.epoch, best, final, seconds, p.notes, life.run.path)
@@ -156,7 +149,7 @@ def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target
     from specml.train.metrics import HIGHER_IS_BETTER, metric_of
 
     losses = p.losses
-    es = p.early_stopping
+    es = engine.early_stopping
     return {
         "name": name, "task": p.task, "table": table,
         "target": target_cols[0] if len(target_cols) == 1 else target_cols,
@@ -168,8 +161,8 @@ def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target
         "loss": losses[0].model_dump() if len(losses) == 1 else [lo.model_dump() for lo in losses],
         "rows": {"total": rows, "train": int(len(p.train_rows)), "validation": int(len(p.val_rows))},
         "preprocessing": p.preprocessor.to_dict(),
-        "monitor": p.monitor, "monitor_mode": p.mode,
-        "best": {"metric": p.monitor, "value": best.get(p.monitor), "epoch": engine.best.epoch},
+        "monitor": engine.monitor, "monitor_mode": engine.mode,
+        "best": {"metric": engine.monitor, "value": best.get(engine.monitor), "epoch": engine.best.epoch},
         "metrics": {"best": best, "final": final, "best_epoch": engine.best.epoch,
                     "higher_is_better": {k: HIGHER_IS_BETTER.get(metric_of(k), False) for k in best}},
         "epochs": {"run": len(history["train_loss"]), "planned": cfg.epochs,

@@ -82,7 +82,7 @@ def leaderboard(table: str, models: list[str] | None = None, *, workspace: Any =
     (task, target), _ = Counter((m.get("task"), m.get("target")) for _, m in candidates).most_common(1)[0]
     main, higher = MAIN_METRIC.get(task, (None, True))
     if metric is not None:
-        from specml.train.metrics import ALLOWED, HIGHER_IS_BETTER
+        from specml.spec.metrics import ALLOWED, HIGHER_IS_BETTER
 
         if metric not in ALLOWED.get(task, []):
             from specml.classical.errors import ClassicalError

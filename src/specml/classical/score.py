@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from specml.spec.metrics import CATALOGUE, TABLE_TASKS
+
 
 def scores(family: str, estimator: Any, X: np.ndarray, task: str) -> np.ndarray:
     if family == "lightgbm" and not hasattr(estimator, "predict_proba"):  # a loaded lightgbm.Booster
@@ -51,5 +53,5 @@ def metrics(task: str, y: np.ndarray, s: np.ndarray, n_classes: int | None = Non
     return {k: (None if isinstance(v, float) and math.isnan(v) else float(v)) for k, v in values.items()}
 
 
-#: the metric each task's models are ranked by, and whether higher is better
-MAIN_METRIC = {"binary": ("auc", True), "multiclass": ("accuracy", True), "regression": ("rmse", False)}
+#: the metric each task's models are ranked by, and whether higher is better (the catalogue's main metric)
+MAIN_METRIC = {task: (CATALOGUE[task].main, CATALOGUE[task].main_higher_is_better) for task in TABLE_TASKS}

@@ -270,7 +270,7 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
 
 
 def _task_metrics(task: str) -> list[str]:
-    from specml.train.metrics import ALLOWED
+    from specml.spec.metrics import ALLOWED
 
     return ALLOWED[task]
 

@@ -24,6 +24,7 @@ from specml.compile.errors import CompileError
 from specml.compile.profile import ColumnProfile, TableProfile
 from specml.compile.target import decide_task, find_targets
 from specml.compile.words import ACTIVATIONS, LOSSES, OPTIMIZERS, Request, parse_instruction
+from specml.spec.metrics import CATALOGUE
 
 __all__ = ["MAX_CATEGORIES", "Compiled", "compile_spec", "validate_specs"]
 
@@ -31,7 +32,6 @@ MAX_CATEGORIES = 100  # a text column with more distinct values is left out (not
 DEFAULT_EPOCHS = 50
 DEFAULT_PATIENCE = 10
 DEFAULT_SEED = 42
-METRICS = {"binary": ["accuracy", "auc"], "multiclass": ["accuracy", "f1"], "regression": ["rmse", "mae", "r2"]}
 ARCH_NAMES = {"mlp": "MLP", "dcn": "DCN-v2 (cross network + deep tower)", "mmoe": "MMoE (multi-gate mixture of experts)",
               "transformer": "feature-token transformer"}
 
@@ -492,7 +492,7 @@ def _trainer(req: Request, rows: int, model_name: str, overall: str, tasks: dict
     config: dict[str, Any] = {"epochs": epochs, "batch_size": batch, "validation_split": split, "shuffle": True}
     single = next(iter(tasks.values())) if len(tasks) == 1 else None
     if single:
-        config["metrics"] = METRICS[single]
+        config["metrics"] = list(CATALOGUE[single].compiled)
     config["early_stopping_patience"] = patience
     if patience:
         config["early_stopping_monitor"] = "val_loss" if split > 0 else "train_loss"

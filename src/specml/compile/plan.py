@@ -29,6 +29,7 @@ from specml.compile.build import Compiled, compile_spec
 from specml.compile.errors import CompileError
 from specml.compile.profile import TableProfile, profile_table
 from specml.home import specml_home
+from specml.spec.metrics import main_metric
 
 __all__ = ["Plan", "estimate_seconds", "list_plan_entries", "list_plans", "load_plan", "make_plan", "plans_dir",
            "save_plan"]
@@ -36,7 +37,6 @@ __all__ = ["Plan", "estimate_seconds", "list_plan_entries", "list_plans", "load_
 STEP_OVERHEAD_S = 5e-4
 CPU_FLOPS = 2e9
 _LEGACY_ID = re.compile(r"^plan-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")  # plans stored as JSON files before the registry
-METRIC = {"binary": "auc", "multiclass": "accuracy (and f1)", "regression": "rmse"}
 
 
 @dataclass
@@ -117,7 +117,8 @@ def _split(profile: TableProfile, targets: list[str], tasks: dict[str, str]) -> 
         return {"kind": "stratified", "column": t, "test_size": 0.2, "seed": 42,
                 "why": f"classification: keep the class balance of '{t}' in both parts",
                 "command": f"specml data split {table} --test-size 0.2 --stratify {t} --seed 42"}
-    return {"kind": "random", "test_size": 0.2, "seed": 42, "why": "regression / several targets: a seeded random split",
+    return {"kind": "random", "test_size": 0.2, "seed": 42,
+            "why": "regression / several targets: a seeded random split",
             "command": f"specml data split {table} --test-size 0.2 --seed 42"}
 
 
@@ -135,7 +136,8 @@ def make_plan(instruction: str, workspace, table: str, *, name: str | None = Non
     cfg = compiled.trainer["config"]
     seconds = estimate_seconds(params, train_rows, int(cfg["epochs"]), int(cfg["batch_size"]))
     now = datetime.now(UTC)
-    metric = METRIC[tasks[targets[0]]] if len(targets) == 1 else ", ".join(f"{t}: {METRIC[k]}" for t, k in tasks.items())
+    metric = (main_metric(tasks[targets[0]])[0] if len(targets) == 1 else
+              ", ".join(f"{t}: {main_metric(k)[0]}" for t, k in tasks.items()))
     return Plan(
         plan_id="", created_at=now.isoformat(timespec="seconds"),
         instruction=instruction, table=profile.table, rows=profile.rows, targets=targets, task=compiled.task,

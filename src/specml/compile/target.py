@@ -29,12 +29,11 @@ from dataclasses import dataclass
 
 from specml.compile.errors import AmbiguousTarget, CompileError, TargetNotFound
 from specml.compile.profile import ColumnProfile, TableProfile
+from specml.data.task import MAX_CLASSES, TaskError, infer_task
 
 __all__ = ["CONVENTIONAL", "MAX_CLASSES", "SYNONYMS", "TargetChoice", "decide_task", "find_targets"]
 
 CONVENTIONAL = ("outcome", "target", "label", "class", "y", "labels", "is_target")
-MULTICLASS_MAX_INTEGERS = 20  # an integer target with at most this many values is taken as classes
-MAX_CLASSES = 50  # never more classes than this (text targets above it are refused)
 
 #: a word of the instruction -> column names that usually hold it
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -227,26 +226,10 @@ def find_targets(phrases: list[str], profile: TableProfile, task_hint: str | Non
 
 
 def decide_task(col: ColumnProfile, hint: str | None) -> tuple[str, str]:
-    """binary | multiclass | regression for one target column, and why."""
-    n, what = col.distinct, f"'{col.name}' ({col.type}, {col.distinct} distinct values)"
-    if n < 2:
-        raise CompileError(f"target {what} has fewer than 2 values: there is nothing to learn")
-    if n == 2 and hint != "regression":
-        return "binary", f"{what}: two values -> binary classification"
-    if n == 2:
-        return "regression", f"{what}: regression as asked (it has only two values)"
-    if col.kind in ("string", "bool") or (col.kind == "other"):
-        if n > MAX_CLASSES:
-            raise CompileError(f"target {what} has more than {MAX_CLASSES} distinct values: too many classes "
-                               "for a classifier; group them first (specml sql)")
-        note = " (asked for binary: it has more than two)" if hint == "binary" else ""
-        return "multiclass", f"{what}: few distinct text values -> multiclass{note}"
-    if hint == "regression":
-        return "regression", f"{what}: regression as asked"
-    if col.kind == "integer" and n <= MULTICLASS_MAX_INTEGERS:
-        return "multiclass", f"{what}: few distinct integers -> multiclass"
-    if hint in ("classification", "multiclass", "binary") and n <= MAX_CLASSES:
-        return "multiclass", f"{what}: classification as asked ({n} classes)"
-    if col.kind == "temporal":
-        raise CompileError(f"target {what} is a date/time; predict a number or a class derived from it")
-    return "regression", f"{what}: continuous -> regression"
+    """binary | multiclass | regression for one target column, and why (:func:`specml.data.task.infer_task`,
+    the rule training uses too)."""
+    try:
+        what = f"'{col.name}' ({col.type}, {col.distinct} distinct values)"
+        return infer_task(col.kind, col.distinct, hint, what=what)
+    except TaskError as err:
+        raise CompileError(str(err)) from None

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from specml.data.split import SplitError, holdout
+from specml.data.task import MAX_CLASSES, TaskError, arrow_kind, infer_task
 from specml.data.workspace import DataError
 from specml.spec.losses import BINARY_LOSSES, MULTICLASS_LOSSES, PROBABILITY_LOSSES, reads_logits, task_of
 from specml.spec.model import INTEGER_DTYPES, LossSpec, ModelSpec
@@ -24,7 +26,6 @@ from specml.spec.model import INTEGER_DTYPES, LossSpec, ModelSpec
 __all__ = ["BINARY_LOSSES", "MULTICLASS_LOSSES", "PROBABILITY_LOSSES", "InputState", "MAX_CLASSES", "Preprocessor",
            "TargetState", "fit", "infer_loss", "reads_logits", "task_of", "validation_split"]
 
-MAX_CLASSES = 50  # an integer/text target with more distinct values than this is not taken as classes
 TORCH_IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: padded target positions cost nothing
 
 
@@ -131,7 +132,8 @@ class Preprocessor:
                 ids[:, j] = _vocab_ids(table.column(col), state.vocab)
             out = torch.from_numpy(ids).to(dtype)
         else:
-            matrix = np.empty((table.num_rows, len(state.columns)), dtype=np.float64 if dtype.is_floating_point else np.int64)
+            matrix = np.empty((table.num_rows, len(state.columns)),
+                              dtype=np.float64 if dtype.is_floating_point else np.int64)
             for j, col in enumerate(state.columns):
                 matrix[:, j] = _numeric(table.column(col), col, name)
             if state.normalize != "none":
@@ -149,7 +151,8 @@ class Preprocessor:
                                 "rows; filter them out (e.g. specml sql) before training or evaluating")
         if t.sequence:
             if t.length is None:
-                raise DataError(f"target '{t.column}': the sequence length is not known yet (set from the model's output)")
+                raise DataError(f"target '{t.column}': the sequence length is not known yet "
+                                "(set from the model's output)")
             return torch.from_numpy(_list_matrix(table.column(t.columns[0]), t.columns[0], t.length, t.pad,
                                                  f"target '{t.column}'"))
         if t.task == "regression":
@@ -229,7 +232,8 @@ def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
 # fitting
 
 
-def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None, train_rows: np.ndarray) -> Preprocessor:
+def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None,
+        train_rows: np.ndarray) -> Preprocessor:
     """Learn vocabularies, scaling and each target's classes (or scale) from ``table``'s ``train_rows``."""
     if table.num_rows == 0:
         raise DataError("the table is empty")
@@ -345,10 +349,14 @@ def infer_loss(spec: ModelSpec, table: pa.Table, target: str) -> tuple[LossSpec,
     typ = column.type
     distinct = pc.count_distinct(column).as_py()
     probability_output = output.lower() in ("prediction", "probability", "prob", "proba", "probabilities")
-    if distinct == 2:
+    try:  # the compiler decides with the same rule (specml.data.task)
+        task, _ = infer_task(arrow_kind(typ), distinct, what=f"'{target}' ({typ}, {distinct} distinct values)")
+    except TaskError as err:
+        raise DataError(f"no loss in the spec, and none fits: {err}") from None
+    if task == "binary":
         kind = "torch.nn.BCELoss" if probability_output else "torch.nn.BCEWithLogitsLoss"
         why = f"target '{target}' has 2 values"
-    elif (pa.types.is_integer(typ) or pa.types.is_string(typ) or pa.types.is_boolean(typ)) and distinct <= MAX_CLASSES:
+    elif task == "multiclass":
         kind, why = "torch.nn.CrossEntropyLoss", f"target '{target}' has {distinct} distinct {typ} values"
     else:
         kind, why = "torch.nn.MSELoss", f"target '{target}' is continuous ({typ}, {distinct} distinct values)"
@@ -357,21 +365,9 @@ def infer_loss(spec: ModelSpec, table: pa.Table, target: str) -> tuple[LossSpec,
 
 
 def validation_split(n: int, fraction: float, seed: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation row indices; stratified by ``labels`` when every class has 2+ rows.
-
-    Uses scikit-learn with its own ``random_state``: the global RNGs are not touched.
-    """
-    rows = np.arange(n)
-    if fraction <= 0:
-        return rows, rows[:0]
-    from sklearn.model_selection import train_test_split
-
-    stratify = None
-    if labels is not None:
-        _, counts = np.unique(labels, return_counts=True)
-        if counts.min() >= 2 and round(n * fraction) >= len(counts):
-            stratify = labels
-    train, val = train_test_split(rows, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify)
-    if len(train) == 0:
-        raise DataError(f"validation_split {fraction} leaves no training rows out of {n}")
-    return np.sort(train), np.sort(val)
+    """Seeded train/validation row indices; stratified by ``labels`` when every class has 2+ rows
+    (:func:`specml.data.split.holdout`: scikit-learn with its own ``random_state``, global RNGs untouched)."""
+    try:
+        return holdout(n, fraction, seed, labels)
+    except SplitError as err:
+        raise DataError(str(err)) from None

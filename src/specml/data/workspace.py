@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from specml.data import split as splitting
 from specml.data.errors import DataError
 from specml.home import workspace_path
 from specml.spec.errors import suggestion
@@ -556,16 +557,16 @@ class Workspace:
         if nulls:
             raise DataError(f"table '{source}': time column '{time_column}' has {nulls} NULL value(s); "
                             "a time split needs a time on every row")
-        n_test = math.ceil(test_size * n)
+        n_test = splitting.part_size(n, test_size)
         if not 0 < n_test < n:
             raise DataError(f"test_size {test_size} of {n} rows gives {n_test} test rows; both tables need rows")
         ids = self._numpy(f"SELECT rowid AS id FROM {_q(base)} ORDER BY {c}, rowid")["id"]
-        return [int(i) for i in ids[n - n_test:]]
+        _, test = splitting.cut(ids, n_test)
+        return [int(i) for i in test]
 
     def _random_split_ids(self, base: str, source: str, stratify: str | None, test_size: float, seed: int,
                           n: int) -> list[int]:
         import numpy as np
-        from sklearn.model_selection import train_test_split
 
         if stratify is None:
             ids = self._numpy(f"SELECT rowid AS id FROM {_q(base)} ORDER BY rowid")["id"]
@@ -578,13 +579,11 @@ class Workspace:
             mask = np.ma.getmaskarray(raw) if np.ma.isMaskedArray(raw) else np.zeros(len(raw), bool)
             data = np.ma.getdata(raw) if np.ma.isMaskedArray(raw) else raw
             labels = np.array(["\x00NULL" if m or v is None else str(v) for v, m in zip(data, mask)], dtype=object)
-        positions = np.arange(n)
         try:
-            _, test_pos = train_test_split(positions, test_size=test_size, random_state=seed, shuffle=True,
-                                           stratify=labels)
-        except ValueError as err:
+            _, test_pos = splitting.take(np.arange(n), test_size, seed, labels)
+        except splitting.SplitError as err:
             what = f"stratified on '{stratify}'" if stratify else "at random"
             raise DataError(f"cannot split table '{source}' ({n} rows) {what} with test_size {test_size}: "
                             f"{err}") from None
         ids = np.asarray(ids)
-        return [int(i) for i in np.sort(ids[np.sort(test_pos)])]
+        return [int(i) for i in np.sort(ids[test_pos])]

@@ -25,7 +25,7 @@ from pydantic import Field, NonNegativeInt, model_validator
 from specml.errors import SpecmlError
 from specml.spec.base import StrictModel
 from specml.spec.errors import IssueList, suggestion
-from specml.spec.trainer import METRICS
+from specml.spec.metrics import ALLOWED, CATALOGUE, METRICS
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -57,8 +57,9 @@ class CrossValidation(StrictModel):
     strategy: Literal["kfold", "stratified", "timeseries", "loo"] = Field(
         "stratified", description="kfold, stratified (classification; kfold for regression), timeseries "
                                   "(forward chaining; the default with time_column), loo (leave-one-out).")
-    scoring: str | None = Field(None, description="Metric scored per fold (default: auc for binary, accuracy for "
-                                                  f"multiclass, rmse for regression). One of {', '.join(METRICS)}.")
+    scoring: str | None = Field(None, description="Metric scored per fold (default: the task's main metric, "
+                                                  + ", ".join(f"{CATALOGUE[t].main} for {t}" for t in TASKS)
+                                                  + f"). One of {', '.join(METRICS)}.")
 
     @model_validator(mode="after")
     def _known_metric(self) -> CrossValidation:
@@ -309,15 +310,9 @@ def check_estimator(spec: EstimatorSpec, issues: IssueList | None = None) -> Iss
         issues.add(("task",), f"task {spec.task} does not fit {info.short}, a {info.kind}",
                    "use a regressor for regression and a classifier for binary/multiclass")
     if spec.cross_validation.scoring is not None and spec.task is not None:
-        from_task = _TASK_METRICS[spec.task]
+        from_task = ALLOWED[spec.task]
         if spec.cross_validation.scoring not in from_task:
             issues.add(("cross_validation", "scoring"), f"'{spec.cross_validation.scoring}' is not a "
                        f"{spec.task} metric", f"one of {', '.join(from_task)}")
     return issues
 
-
-_TASK_METRICS = {
-    "binary": ["accuracy", "precision", "recall", "f1", "auc", "pr_auc", "log_loss"],
-    "multiclass": ["accuracy", "precision", "recall", "f1", "auc", "log_loss"],
-    "regression": ["mse", "rmse", "mae", "r2"],
-}

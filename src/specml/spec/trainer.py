@@ -1,7 +1,10 @@
 """The trainer spec (Trainer Spec v1.0 + its §7 extensions): how a model is trained.
 
-Field names, defaults and rules follow seed 001 §2–§5. Rules that need torch (the optimizer class
-exists, its params are accepted, the scheduler builds) live in :mod:`specml.spec.torch_check`.
+Field names, defaults and rules follow seed 001 §2–§5. These models are the one place of every
+training setting: the engine's defaults are read from them (:meth:`specml.train.engine.Trainer.from_config`)
+and the settings tables in ``docs/trainer-spec.md`` are generated from them (:mod:`specml.spec.docs`).
+Rules that need torch (the optimizer class exists, its params are accepted, the scheduler builds)
+live in :func:`specml.train.optim.check_trainer`.
 """
 
 from __future__ import annotations
@@ -19,41 +22,55 @@ from pydantic import (
 )
 
 from specml.spec.base import StrictModel, one_or_many
+from specml.spec.metrics import METRICS, SPLITS
 from specml.spec.model import LossSpec
 
-#: Metrics a run can report; `<split>_<metric>` names are valid monitors (e.g. val_accuracy).
-METRICS = ("accuracy", "precision", "recall", "f1", "auc", "pr_auc", "log_loss",
-           "mse", "rmse", "mae", "r2", "exact_match")
-SPLITS = ("train", "val")
+__all__ = ["DEFAULT_MONITOR", "METRICS", "SPLITS", "OptimizerSpec", "SchedulerSpec", "TrainerConfig", "TrainerSpec",
+           "unsupported_settings"]
+
+#: what early stopping, "best" and ReduceLROnPlateau watch unless told otherwise
+DEFAULT_MONITOR = "val_loss"
 
 
 class OptimizerSpec(StrictModel):
     """A ``torch.optim`` optimizer: class, learning rate, other constructor kwargs."""
 
-    type: str = Field(..., description="torch.optim class, e.g. torch.optim.Adam (short names like Adam accepted).")
-    lr: PositiveFloat = Field(..., description="Learning rate (aliases: config.learning_rate, optimizer.config.learning_rate).")
+    type: str = Field(..., description="torch.optim class, e.g. torch.optim.Adam (short names like Adam accepted); "
+                                       "its params are checked against the constructor.")
+    lr: PositiveFloat = Field(..., description="Learning rate (aliases: config.learning_rate, "
+                                               "optimizer.config.learning_rate).")
     params: dict[str, Any] = Field(default_factory=dict, description="Other constructor kwargs (momentum, betas, ...).")
 
 
 class SchedulerSpec(StrictModel):
     """A ``torch.optim.lr_scheduler`` scheduler (seed 001 §7)."""
 
-    type: str = Field(..., description="torch.optim.lr_scheduler class, e.g. CosineAnnealingLR.")
+    type: str = Field(..., description="torch.optim.lr_scheduler class, e.g. CosineAnnealingLR. LambdaLR, "
+                                       "MultiplicativeLR, SequentialLR and ChainedScheduler need Python callables "
+                                       "or other schedulers and are refused.")
     params: dict[str, Any] = Field(default_factory=dict, description="Constructor kwargs (T_max, step_size, ...).")
-    monitor: str | None = Field(None, description="Metric ReduceLROnPlateau watches (default val_loss).")
-    interval: Literal["epoch", "step"] = Field("epoch", description="Step the scheduler every epoch or every optimizer step.")
-    frequency: PositiveInt = Field(1, description="Step it every N intervals.")
+    monitor: str | None = Field(None, description=f"Metric ReduceLROnPlateau watches (null: {DEFAULT_MONITOR}, or "
+                                                  "train_loss without a validation split); only ReduceLROnPlateau "
+                                                  "takes one.")
+    interval: Literal["epoch", "step"] = Field("epoch", description="Step the scheduler after every epoch, or after "
+                                                                    "every optimizer step.")
+    frequency: PositiveInt = Field(1, description="Step it every N intervals (epochs or optimizer steps), counted "
+                                                  "from the start of the run.")
 
 
 class TrainerConfig(StrictModel):
     """The training loop's settings (seed 001 §3.3 and §7)."""
 
     # core
-    epochs: PositiveInt = Field(..., description="Number of passes over the training data.")
-    batch_size: PositiveInt = Field(..., description="Samples per batch.")
-    validation_split: float = Field(0.2, ge=0.0, lt=1.0, description="Fraction of rows held out for validation, 0 <= x < 1.")
-    shuffle: bool = Field(True, description="Shuffle the training rows every epoch.")
-    metrics: list[str] | None = Field(None, description=f"Metrics to report (default: by task). One of {', '.join(METRICS)}.")
+    epochs: PositiveInt = Field(..., description="Passes over the training rows.")
+    batch_size: PositiveInt = Field(..., description="Rows per batch (validation batches: at least 1024).")
+    validation_split: float = Field(0.2, ge=0.0, lt=1.0, description="Fraction of the rows held out (seeded; "
+                                                                     "stratified by a class target) and evaluated "
+                                                                     "after every epoch.")
+    shuffle: bool = Field(True, description="Shuffle the training rows every epoch (a generator seeded by seed and "
+                                            "epoch).")
+    metrics: list[str] | None = Field(None, description="Metrics to report; null: the task's defaults (docs/tasks.md). "
+                                                        "One of " + ", ".join(METRICS) + ".")
     # class imbalance (classification; fitted on the training rows only, never applied to validation rows)
     class_weights: Literal["auto"] | dict[str, PositiveFloat] | None = Field(
         None, description="auto: weights n / (classes * count) from the training rows (binary: the loss's "
@@ -62,37 +79,64 @@ class TrainerConfig(StrictModel):
     oversample: bool = Field(False, description="Repeat minority-class training rows (seeded) until the classes "
                                                 "are balanced; validation rows are never resampled.")
     # early stopping
-    early_stopping_patience: PositiveInt | None = Field(None, description="Epochs without improvement before stopping; null = off.")
-    early_stopping_min_delta: NonNegativeFloat = Field(0.001, description="Smallest change that counts as an improvement.")
-    early_stopping_monitor: str = Field("val_loss", description="<split>_<loss|metric>, e.g. val_loss, val_accuracy.")
-    early_stopping_mode: Literal["min", "max"] = Field("min", description="min: lower is better; max: higher is better.")
+    early_stopping_patience: PositiveInt | None = Field(None, description="Stop after this many epochs without an "
+                                                                          "improvement of the monitor, and restore "
+                                                                          "the best weights; null = off.")
+    early_stopping_min_delta: NonNegativeFloat = Field(
+        0.001, description="Smallest change of the monitor that counts as an improvement (absolute, in the "
+                           "monitor's units; it also decides the best epoch while early stopping is on).")
+    early_stopping_monitor: str = Field(
+        DEFAULT_MONITOR, description="What early stopping and the best epoch watch: <train|val>_<loss|metric>, "
+                                     "multi-task <train|val>_<task>_<loss|metric>. A val_ monitor needs "
+                                     "validation_split > 0; with neither early stopping nor validation rows, "
+                                     "the best epoch watches train_loss.")
+    early_stopping_mode: Literal["min", "max"] = Field(
+        "min", description="min: lower is better; max: higher is better. Unset, it follows the monitor "
+                           "(val_auc -> max).")
     # checkpoints
-    checkpoint_every: PositiveInt | None = Field(None, description="Save a checkpoint every N epochs; null = only best/last.")
-    save_best_only: bool = Field(True, description="Keep only checkpoints that improve the monitored metric.")
+    checkpoint_every: PositiveInt | None = Field(None, description="Also keep checkpoints/epoch-NNNN.safetensors "
+                                                                   "every N epochs; null = only last and best.")
+    save_best_only: bool = Field(False, description="Keep an epoch-NNNN checkpoint only when that epoch improved the "
+                                                    "monitor.")
     # hardware
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto picks cuda, then mps, then cpu.")
-    num_workers: NonNegativeInt = Field(0, description="DataLoader workers (only for user-supplied DataLoaders).")
-    pin_memory: bool = Field(False, description="Pin host memory for faster transfer to a GPU.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto picks cuda, then mps, then cpu. The rows move to the device once when they fit "
+                            "in half its free memory.")
+    num_workers: NonNegativeInt = Field(0, description="Must be 0: rows are fed from memory, with no DataLoader "
+                                                       "workers. Other values (seed 001's examples write 4) are read, "
+                                                       "and refused when training starts.")
+    pin_memory: bool = Field(False, description="Rows that stay on the host are pinned and copied to the GPU "
+                                                "asynchronously.")
     # advanced
-    gradient_clip_val: PositiveFloat | None = Field(None, description="Clip each gradient element to [-v, v].")
-    gradient_clip_norm: PositiveFloat | None = Field(None, description="Clip the total gradient norm to this value.")
-    accumulate_grad_batches: PositiveInt = Field(1, description="Accumulate gradients over N batches per optimizer step.")
-    mixed_precision: bool = Field(False, description="Automatic mixed precision (torch.autocast; bf16 on CPU, fp16 on CUDA).")
-    amp_backend: Literal["native"] = Field("native", description="Only torch's native AMP is supported.")
+    gradient_clip_val: PositiveFloat | None = Field(None, description="Clip each gradient element to [-v, v] "
+                                                                      "before each optimizer step.")
+    gradient_clip_norm: PositiveFloat | None = Field(None, description="Clip the total gradient norm to this value "
+                                                                       "before each optimizer step.")
+    accumulate_grad_batches: PositiveInt = Field(1, description="Gradients of N batches (each loss / N) per "
+                                                                "optimizer step: one N-times larger batch.")
+    mixed_precision: bool = Field(False, description="Forward and loss under torch.autocast: bf16 on CPU, fp16 with "
+                                                     "loss scaling on CUDA; weights stay fp32.")
+    amp_backend: Literal["native"] = Field("native", description="Only native (torch.amp); any other value (seed "
+                                                                 "001 mentions apex) is refused when the spec "
+                                                                 "is read.")
     # distributed (torch DDP under torchrun)
-    distributed: bool = Field(False, description="Train with torch DDP (launch under torchrun).")
-    world_size: PositiveInt | None = Field(None, description="Expected number of processes; checked against torchrun's.")
-    backend: Literal["gloo", "nccl"] | None = Field(None, description="Process-group backend (default: nccl on CUDA, gloo otherwise).")
+    distributed: bool = Field(False, description="Train with torch DDP under torchrun. Refused when training "
+                                                 "starts, until DDP support lands.")
+    world_size: PositiveInt | None = Field(None, description="Expected number of processes; needs distributed.")
+    backend: Literal["gloo", "nccl"] | None = Field(None, description="Process-group backend (null: nccl on CUDA, "
+                                                                      "gloo otherwise).")
     # logging and tracking (docs/tracking.md)
-    log_every: PositiveInt = Field(10, description="Log metrics every N batches.")
+    log_every: PositiveInt = Field(10, description="Batches between the host reads of the running loss (progress "
+                                                   "bar, NaN check).")
     tensorboard: bool = Field(True, description="Write TensorBoard event files into the run directory.")
     histogram_every: NonNegativeInt = Field(0, description="Weight and gradient histograms in TensorBoard every N "
                                                            "epochs; 0 = off.")
     figures_every: NonNegativeInt = Field(0, description="Redraw the curve figures every N epochs (always at the "
                                                          "end); 0 = only at the end.")
-    verbose: bool = Field(True, description="Print per-epoch progress.")
+    verbose: bool = Field(True, description="Print per-epoch lines and, on a terminal, a progress bar.")
     # reproducibility
-    seed: int | None = Field(None, description="Seeds python, numpy, torch and the validation split.")
+    seed: int | None = Field(None, description="Seeds python, numpy and torch (model init, dropout), the validation "
+                                               "split and the shuffling (null: the split and shuffling use 0).")
 
     @field_validator("class_weights", mode="before")
     @classmethod
@@ -106,6 +150,24 @@ class TrainerConfig(StrictModel):
         if self.world_size is not None and not self.distributed:
             raise ValueError("world_size is set but distributed is false")
         return self
+
+
+def unsupported_settings(config: TrainerConfig) -> list[tuple[str, str]]:
+    """Settings this version accepts in a file but cannot run: ``(field path, one-line reason)`` each.
+
+    Checked when training starts (seed 001's own examples write ``num_workers: 4``, so reading them
+    must still work); torch-free, so a run is refused before anything heavy is imported.
+    """
+    out = []
+    if config.num_workers:
+        out.append(("config.num_workers", f"{config.num_workers} DataLoader workers were asked for, but specml feeds "
+                                          "rows from memory with no DataLoader workers; set num_workers: 0 "
+                                          "(or remove it)"))
+    if config.distributed:
+        out.append(("config.distributed", "multi-process training (torch DDP under torchrun) is not part of this "
+                                          "version yet; remove distributed/world_size/backend to train in one "
+                                          "process"))
+    return out
 
 
 class TrainerSpec(StrictModel):

@@ -128,7 +128,7 @@ def evaluation_figures(task: str, y_true: Any, y_score: Any, directory: str | Pa
     [N, 2]), class probabilities [N, C] (multiclass), or predicted values (regression). ``y_true``: 0/1,
     class ids 0..C-1, or values. Binary predictions are positive above 0.5.
     """
-    from specml.train.metrics import TASKS
+    from specml.spec.metrics import TASKS
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; one of {', '.join(TASKS)}")

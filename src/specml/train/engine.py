@@ -4,6 +4,14 @@
     history = trainer.train(num_epochs=20, optimizer=opt, criterion=nn.CrossEntropyLoss(),
                             lr_scheduler=sched, save_every=5, save_best=True)
 
+or, with every loop setting (and the optimizer and scheduler) from a trainer spec:
+
+    trainer = Trainer.from_config(load_trainer_spec("trainer.yaml"), model, train_loader, val_loader)
+    history = trainer.train(criterion=nn.CrossEntropyLoss())
+
+The engine has no defaults of its own: each setting's default is the trainer spec's
+(:mod:`specml.spec.trainer`).
+
 Works for any ``nn.Module`` fed by ordinary DataLoaders (batches are ``(inputs, targets)``; inputs a
 tensor or a dict of tensors), and for spec-built models fed by :class:`TensorBatches`, which permutes
 an index and slices in-memory tensors (no per-row Python, no collation).
@@ -27,7 +35,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from specml.spec.metrics import mode_of, with_monitored
+from specml.spec.trainer import DEFAULT_MONITOR, SchedulerSpec, TrainerConfig, TrainerSpec, unsupported_settings
 from specml.train.errors import TrainingError
+from specml.train.optim import build_optimizer, build_scheduler
+
+
+def _config_default(name: str) -> Any:
+    """The trainer spec's default of ``config.<name>``."""
+    return TrainerConfig.model_fields[name].default
+
+
+def _scheduler_default(name: str) -> Any:
+    """The trainer spec's default of ``scheduler.<name>``."""
+    return SchedulerSpec.model_fields[name].default
+
 
 # ----------------------------------------------------------------------------------------------
 # where we run
@@ -220,9 +242,9 @@ class EarlyStopping:
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
     patience: int
-    min_delta: float = 0.0
-    monitor: str = "val_loss"
-    mode: str = "min"
+    min_delta: float = _config_default("early_stopping_min_delta")
+    monitor: str = _config_default("early_stopping_monitor")
+    mode: str = _config_default("early_stopping_mode")
     wait: int = 0
     best: float | None = None
     stopped_epoch: int | None = None
@@ -252,41 +274,115 @@ class _Best:
 # the trainer
 
 
+#: what :meth:`Trainer.from_config` takes as keywords: what a run has beside its spec
+RUNTIME_KEYWORDS = ("callbacks", "run_info", "checkpoint_dir", "task", "metrics", "output_key", "logits", "verbose",
+                    "progress")
+
+
 @dataclass
 class Trainer:
-    """Train any ``nn.Module``; seed 002's API plus the trainer spec's settings as keyword arguments.
+    """Train any ``nn.Module``; seed 002's API plus the trainer spec's settings as keyword arguments
+    (or all of them from a spec: :meth:`from_config`). Every setting's default is the spec's.
 
     ``train_loader`` / ``val_loader``: DataLoaders (or :class:`TensorBatches`) yielding
     ``(inputs, targets)``. ``output_key`` picks the output the loss reads when the model returns a dict.
     ``task`` (binary, multiclass, regression) turns on metrics; a :class:`specml.train.tasks.Heads`
     (several tasks, token sequences) is both the ``criterion`` and the ``task``, with ``output_key=None``.
-    ``monitor`` / ``mode`` decide "best".
+    ``monitor`` / ``mode`` decide "best". Spec field -> engine name: ``log_every`` -> ``log_interval``
+    (seed 002's name), ``scheduler.interval`` / ``frequency`` / ``monitor`` -> ``scheduler_*``.
     """
 
     model: nn.Module
     train_loader: Iterable | None = None
     val_loader: Iterable | None = None
-    device: str | torch.device | None = "auto"
+    device: str | torch.device | None = _config_default("device")
     checkpoint_dir: str | Path | None = None
-    log_interval: int = 10
+    log_interval: int = _config_default("log_every")
     output_key: str | None = None
     task: Any = None
     metrics: Sequence[str] | None = None
     logits: bool = True
-    monitor: str = "val_loss"
-    mode: str = "min"
+    monitor: str = _config_default("early_stopping_monitor")
+    mode: str = _config_default("early_stopping_mode")
     early_stopping: EarlyStopping | None = None
-    gradient_clip_val: float | None = None
-    gradient_clip_norm: float | None = None
-    accumulate_grad_batches: int = 1
-    scheduler_interval: str = "epoch"
-    scheduler_monitor: str = "val_loss"
-    pin_memory: bool = False
-    mixed_precision: bool = False
-    verbose: bool = True
+    gradient_clip_val: float | None = _config_default("gradient_clip_val")
+    gradient_clip_norm: float | None = _config_default("gradient_clip_norm")
+    accumulate_grad_batches: int = _config_default("accumulate_grad_batches")
+    scheduler_interval: str = _scheduler_default("interval")
+    scheduler_monitor: str = DEFAULT_MONITOR
+    pin_memory: bool = _config_default("pin_memory")
+    mixed_precision: bool = _config_default("mixed_precision")
+    verbose: bool = _config_default("verbose")
     progress: bool | None = None
     callbacks: list = field(default_factory=list)
     run_info: dict = field(default_factory=dict)  # stored in every checkpoint (specs, data): resume checks it
+    scheduler_frequency: int = _scheduler_default("frequency")
+    checkpoint_every: int | None = _config_default("checkpoint_every")  # train()'s save_every when not given
+    save_best_only: bool = _config_default("save_best_only")
+    epochs: int | None = None           # train()'s num_epochs when not given (from_config: config.epochs)
+    optimizer: Any = None               # train()'s optimizer and scheduler when not given (from_config builds them)
+    lr_scheduler: Any = None
+
+    @classmethod
+    def from_config(cls, spec: TrainerSpec, model: nn.Module, train_loader: Iterable | None,
+                    val_loader: Iterable | None = None, **runtime: Any) -> Trainer:
+        """A Trainer whose loop settings all come from ``spec``, with its optimizer and scheduler built
+        over ``model``; keywords are only what a spec cannot say (:data:`RUNTIME_KEYWORDS`).
+
+            from specml.spec import load_trainer_spec
+            spec = load_trainer_spec("trainer.yaml")
+            trainer = Trainer.from_config(spec, model, train_batches, val_batches, task="binary",
+                                          output_key="logits", checkpoint_dir="run/checkpoints")
+            history = trainer.train(criterion=nn.BCEWithLogitsLoss())   # config.epochs epochs
+
+        From the spec: ``epochs``; the optimizer and scheduler; early stopping (patience, min_delta,
+        monitor, mode: unset, the mode follows the monitor, ``val_auc`` -> max); the monitor of the best
+        epoch (``train_loss`` when there is no validation data and no early stopping); the scheduler's
+        interval, frequency and monitor; clipping; accumulation; mixed precision; ``pin_memory``;
+        ``device``; ``log_every``; ``checkpoint_every``; ``save_best_only``; ``verbose`` (and-ed with the
+        keyword); ``metrics`` (unless given), plus any metric a monitor watches. The data settings
+        (batch_size, shuffle, validation_split, seed, class_weights, oversample) shape the loaders and
+        the tracking settings the callbacks: they are the caller's. A setting this version cannot run
+        (``num_workers`` > 0, ``distributed``) is a :class:`TrainingError`.
+        """
+        unknown = sorted(set(runtime) - set(RUNTIME_KEYWORDS))
+        if unknown:
+            raise TypeError(f"Trainer.from_config() takes only runtime keywords ({', '.join(RUNTIME_KEYWORDS)}); "
+                            f"{', '.join(unknown)} come(s) from the spec")
+        refused = unsupported_settings(spec.config)
+        if refused:
+            path, why = refused[0]
+            raise TrainingError(f"{path}: {why}")
+        cfg, sched = spec.config, spec.scheduler
+        has_val = val_loader is not None
+        monitor = cfg.early_stopping_monitor
+        mode = cfg.early_stopping_mode if "early_stopping_mode" in cfg.model_fields_set else mode_of(monitor)
+        if cfg.early_stopping_patience is None and monitor == DEFAULT_MONITOR and not has_val:
+            monitor = "train_loss"
+        stopping = (EarlyStopping(cfg.early_stopping_patience, cfg.early_stopping_min_delta, monitor, mode)
+                    if cfg.early_stopping_patience else None)
+        watched = [monitor, sched.monitor if sched else None]
+        task = runtime.get("task")
+        if isinstance(task, str):
+            runtime["metrics"] = with_monitored(task, runtime.get("metrics", cfg.metrics), watched)
+        elif hasattr(task, "watch"):  # task heads: each head reports what a monitor watches
+            task.watch(watched)
+        runtime["verbose"] = runtime.get("verbose", True) and cfg.verbose
+        trainer = cls(
+            model, train_loader, val_loader, device=cfg.device, log_interval=cfg.log_every,
+            monitor=monitor, mode=mode, early_stopping=stopping,
+            gradient_clip_val=cfg.gradient_clip_val, gradient_clip_norm=cfg.gradient_clip_norm,
+            accumulate_grad_batches=cfg.accumulate_grad_batches,
+            scheduler_interval=sched.interval if sched else _scheduler_default("interval"),
+            scheduler_frequency=sched.frequency if sched else _scheduler_default("frequency"),
+            scheduler_monitor=(sched.monitor if sched and sched.monitor else
+                               DEFAULT_MONITOR if has_val else "train_loss"),
+            pin_memory=cfg.pin_memory, mixed_precision=cfg.mixed_precision,
+            checkpoint_every=cfg.checkpoint_every, save_best_only=cfg.save_best_only, epochs=cfg.epochs,
+            **runtime)
+        trainer.optimizer = build_optimizer(spec.optimizer, trainer.model.parameters())
+        trainer.lr_scheduler = build_scheduler(sched, trainer.optimizer) if sched else None
+        return trainer
 
     def __post_init__(self) -> None:
         self.runtime = Runtime.resolve(self.device)
@@ -306,9 +402,24 @@ class Trainer:
 
     # -- the public verb ------------------------------------------------------------------------
 
-    def train(self, num_epochs: int, optimizer: torch.optim.Optimizer, criterion: Any, lr_scheduler: Any = None,
-              save_every: int | None = None, save_best: bool = True, save_best_only: bool = False) -> dict[str, list]:
-        """Run ``num_epochs`` epochs; return the history (``train_loss``, ``val_loss``, metrics, ``lr``)."""
+    def train(self, num_epochs: int | None = None, optimizer: torch.optim.Optimizer | None = None,
+              criterion: Any = None, lr_scheduler: Any = None, save_every: int | None = None, save_best: bool = True,
+              save_best_only: bool | None = None) -> dict[str, list]:
+        """Run ``num_epochs`` epochs; return the history (``train_loss``, ``val_loss``, metrics, ``lr``).
+
+        Left out, ``num_epochs``, ``optimizer`` (with ``lr_scheduler``), ``save_every`` and ``save_best_only``
+        are the engine's (``epochs``, ``optimizer``, ``lr_scheduler``, ``checkpoint_every``, ``save_best_only``).
+        """
+        if num_epochs is None:
+            num_epochs = self.epochs
+        if optimizer is None:
+            optimizer, lr_scheduler = self.optimizer, lr_scheduler if lr_scheduler is not None else self.lr_scheduler
+        save_every = self.checkpoint_every if save_every is None else save_every
+        save_best_only = self.save_best_only if save_best_only is None else save_best_only
+        missing = [n for n, v in (("num_epochs", num_epochs), ("optimizer", optimizer), ("criterion", criterion))
+                   if v is None]
+        if missing:
+            raise TrainingError(f"train() needs {', '.join(missing)} (or a Trainer built by from_config)")
         if self.train_loader is None:
             raise TrainingError("no training data: pass train_loader")
         keys = self._check_monitors(lr_scheduler)
@@ -333,7 +444,8 @@ class Trainer:
                 for key, value in logs.items():
                     self.history.setdefault(key, []).append(value)
 
-                if lr_scheduler is not None and self.scheduler_interval == "epoch":
+                if (lr_scheduler is not None and self.scheduler_interval == "epoch"
+                        and epoch % self.scheduler_frequency == 0):
                     if isinstance(lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         lr_scheduler.step(logs[self.scheduler_monitor])
                     else:
@@ -437,7 +549,8 @@ class Trainer:
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
-        if lr_scheduler is not None and self.scheduler_interval == "step":
+        if (lr_scheduler is not None and self.scheduler_interval == "step"
+                and self.global_step % self.scheduler_frequency == 0):
             lr_scheduler.step()
 
     @torch.no_grad()

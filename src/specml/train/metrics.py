@@ -1,8 +1,8 @@
-"""Metrics: which apply to which task, streaming accumulation during training, evaluation of predictions.
+"""Metrics: streaming accumulation during training, and evaluation of finished predictions.
 
-Tasks are ``"binary"``, ``"multiclass"`` and ``"regression"``. Metric names are those of
-:data:`specml.spec.trainer.METRICS`; a run reports ``<split>_loss`` and ``<split>_<metric>`` for the
-splits ``train`` and (with validation data) ``val``.
+Which metrics apply to which task, their defaults and directions are the catalogue's
+(:mod:`specml.spec.metrics`, re-exported here); a run reports ``<split>_loss`` and
+``<split>_<metric>`` for the splits ``train`` and (with validation data) ``val``.
 
 :class:`StreamingMetrics` keeps its running sums on the training device so that a batch costs no host
 synchronisation; :meth:`StreamingMetrics.compute` makes one transfer per epoch. Everything beyond the
@@ -23,46 +23,20 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
-from specml.spec.errors import suggestion
-from specml.spec.trainer import METRICS
+from specml.spec.metrics import (
+    ALLOWED,
+    DEFAULT_METRICS,
+    HIGHER_IS_BETTER,
+    METRICS,
+    TASKS,
+    check_task,
+    metric_of,
+    metrics_for,
+)
 
-TASKS = ("binary", "multiclass", "regression", "sequence")
-
-DEFAULT_METRICS: dict[str, list[str]] = {
-    "binary": ["accuracy", "auc"],
-    "multiclass": ["accuracy"],
-    "regression": ["rmse", "mae"],
-    "sequence": ["accuracy", "exact_match"],
-}
-
-#: which metrics apply to which task
-ALLOWED: dict[str, list[str]] = {
-    "binary": ["accuracy", "precision", "recall", "f1", "auc", "pr_auc", "log_loss"],
-    "multiclass": ["accuracy", "precision", "recall", "f1", "auc", "log_loss"],
-    "regression": ["mse", "rmse", "mae", "r2"],
-    # token sequences (a list-column target): accuracy per token (padding ignored), exact_match per sequence
-    "sequence": ["accuracy", "exact_match"],
-}
-
-#: direction of improvement, for early stopping / best checkpoints (``loss`` included)
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "loss": False,
-    "accuracy": True,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "auc": True,
-    "pr_auc": True,
-    "log_loss": False,
-    "mse": False,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-    "exact_match": True,
-}
-
-assert set(HIGHER_IS_BETTER) == set(METRICS) | {"loss"}
-assert all(set(v) <= set(METRICS) for v in ALLOWED.values())
+__all__ = ["ALLOWED", "DEFAULT_METRICS", "HIGHER_IS_BETTER", "METRICS", "STREAMED", "TASKS", "LossSum",
+           "SequenceMetrics", "StreamingMetrics", "evaluate_predictions", "metric_of", "metrics_for",
+           "monitor_names", "sequence_metrics"]
 
 #: metrics computed from running sums on the device; the others need every prediction
 _STREAMED = {"accuracy", "mse", "rmse", "mae", "exact_match"}
@@ -71,33 +45,6 @@ _STREAMED = {"accuracy", "mse", "rmse", "mae", "exact_match"}
 STREAMED = frozenset(_STREAMED)
 
 _NAN = float("nan")
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        hint = suggestion(task, TASKS)
-        raise ValueError(f"unknown task {task!r}; one of {', '.join(TASKS)}" + (f" ({hint})" if hint else ""))
-
-
-def metrics_for(task: str, requested: Sequence[str] | None) -> list[str]:
-    """The metrics a run of ``task`` reports: ``requested`` (checked, duplicates dropped) or the task's defaults."""
-    _check_task(task)
-    if requested is None:
-        return list(DEFAULT_METRICS[task])
-    if isinstance(requested, str):
-        requested = [requested]
-    out: list[str] = []
-    for name in requested:
-        if name not in METRICS:
-            hint = suggestion(str(name), METRICS)
-            raise ValueError(f"unknown metric {name!r}; one of {', '.join(METRICS)}"
-                             + (f" ({hint})" if hint else ""))
-        if name not in ALLOWED[task]:
-            raise ValueError(f"metric {name!r} does not apply to a {task} task; "
-                             f"a {task} task reports {', '.join(ALLOWED[task])}")
-        if name not in out:
-            out.append(name)
-    return out
 
 
 def monitor_names(task: str, metrics: Sequence[str] | None, has_validation: bool) -> list[str]:
@@ -210,7 +157,7 @@ def evaluate_predictions(task: str, y_true: np.ndarray, y_score: np.ndarray, *,
     * regression: ``y_score`` the predictions, same number of values as ``y_true``. Reports mse,
       rmse, mae, r2 (multi-output: uniform average over outputs).
     """
-    _check_task(task)
+    check_task(task)
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score)
     if task == "sequence":
@@ -280,7 +227,7 @@ class StreamingMetrics:
     """
 
     def __init__(self, task: str, metrics: Sequence[str], *, logits: bool, device: Any) -> None:
-        _check_task(task)
+        check_task(task)
         if task == "sequence":
             raise ValueError("token sequences are measured by SequenceMetrics")
         self.task = task
@@ -512,15 +459,6 @@ class LossSum:
 
 
 # ------------------------------------------------------------------------------------------ sequences
-
-
-def metric_of(key: str) -> str:
-    """The metric a monitor key names: ``val_auc`` -> auc, ``val_diabetes_pr_auc`` -> pr_auc (task-prefixed)."""
-    rest = key.split("_", 1)[1] if key.startswith(("train_", "val_")) else key
-    for name in sorted(HIGHER_IS_BETTER, key=len, reverse=True):
-        if rest == name or rest.endswith("_" + name):
-            return name
-    return rest
 
 
 def sequence_metrics(y_true: np.ndarray, y_pred: np.ndarray, pad: int, pad_ignored: bool = False) -> dict[str, float]:

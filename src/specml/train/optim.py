@@ -14,7 +14,8 @@ from functools import cache
 import torch
 
 from specml.spec.errors import IssueList, did_you_mean, suggestion
-from specml.spec.trainer import METRICS, SPLITS, OptimizerSpec, SchedulerSpec, TrainerSpec
+from specml.spec.metrics import METRICS, check_monitor
+from specml.spec.trainer import DEFAULT_MONITOR, OptimizerSpec, SchedulerSpec, TrainerSpec
 
 #: schedulers that wrap other schedulers or need a Python callable cannot come from YAML
 _UNBUILDABLE = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler"}
@@ -84,17 +85,6 @@ def _unknown_params(cls: type, params: dict, skip: set[str]) -> list[tuple[str, 
     return [(k, suggestion(k, names) or f"accepted: {', '.join(sorted(names))}") for k in params if k not in names]
 
 
-def check_monitor(name: str) -> str | None:
-    """None if ``name`` is a metric a run can report, else a hint."""
-    split, _, rest = name.partition("_")
-    known = ["loss", *METRICS]
-    # <split>_<metric>, or <split>_<task>_<metric> (multi-task; the engine checks the task names)
-    if split in SPLITS and (rest in known or any(rest.startswith(k + "_") or rest.endswith("_" + k) for k in known)):
-        return None
-    candidates = [f"{s}_{m}" for s in SPLITS for m in known]
-    return suggestion(name, candidates) or f"write <split>_<metric>: {', '.join(candidates[:4])}, ..."
-
-
 def check_trainer(spec: TrainerSpec) -> IssueList:
     """The rules of a trainer spec that need torch, plus cross-field rules. Every issue has a path."""
     issues = IssueList()
@@ -151,7 +141,7 @@ def _check_scheduler(spec: TrainerSpec, optimizer, issues: IssueList) -> None:
         return
     sched.type = name
     if short == PLATEAU:
-        monitor = sched.monitor or "val_loss"
+        monitor = sched.monitor or DEFAULT_MONITOR
         hint = check_monitor(monitor)
         if hint:
             issues.add(("scheduler", "monitor"), f"unknown metric '{monitor}'", hint)

@@ -1,9 +1,10 @@
 """Preparing a run: what the specs and the table become before the first epoch.
 
 :func:`prepare` takes the resolved specs and the rows a training reads and returns a :class:`Prepared`
-— a plain object holding the model, the split, the fitted preprocessing, the task heads and loss,
-the batches and what the run watches (monitor, early stopping, metrics). Nothing here writes files
-or knows about runs, the registry or the CLI; :func:`specml.api.train` wires it to the engine.
+— a plain object holding the model, the split, the fitted preprocessing, the task heads and loss and
+the batches. What the loop does with them (optimizer, monitors, early stopping, ...) the trainer spec
+tells :meth:`specml.train.engine.Trainer.from_config`. Nothing here writes files or knows about runs,
+the registry or the CLI; :func:`specml.api.train` wires it to the engine.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from specml.graph.allowlist import resolve_loss
 from specml.graph.check import loss_params
 from specml.spec.errors import suggestion
 from specml.spec.load import merge_loss
-from specml.train.engine import EarlyStopping, TensorBatches, seed_everything
+from specml.train.engine import TensorBatches, seed_everything
 from specml.train.errors import TrainingError
-from specml.train.metrics import ALLOWED, HIGHER_IS_BETTER, metric_of, metrics_for
+from specml.train.metrics import ALLOWED
 from specml.train.tasks import Head, Heads
 
 
@@ -43,11 +44,6 @@ class Prepared:
     val_rows: np.ndarray
     train_batches: TensorBatches
     val_batches: TensorBatches | None
-    monitor: str
-    mode: str
-    early_stopping: EarlyStopping | None
-    metrics: list[str] | None
-    scheduler_monitor: str
     split_seed: int
     notes: list[str] = field(default_factory=list)
 
@@ -96,23 +92,8 @@ def prepare(model_spec, trainer, data, target: str | None) -> Prepared:
     val_batches = (TensorBatches(*subset(val_rows), max(cfg.batch_size, 1024), shuffle=False)
                    if len(val_rows) else None)
 
-    monitor, mode = cfg.early_stopping_monitor, cfg.early_stopping_mode
-    if "early_stopping_mode" not in cfg.model_fields_set:  # unsaid: follow the metric (val_auc -> max)
-        mode = "max" if HIGHER_IS_BETTER.get(metric_of(monitor), False) else "min"
-    if cfg.early_stopping_patience is None and monitor == "val_loss" and val_batches is None:
-        monitor = "train_loss"
-    es = (EarlyStopping(cfg.early_stopping_patience, cfg.early_stopping_min_delta, monitor, mode)
-          if cfg.early_stopping_patience else None)
-    sched = trainer.scheduler
-    watched = [monitor, sched.monitor if sched else None]
-    metrics = _metrics_with_monitors(task, cfg.metrics, watched) if simple else None
-    if not simple:
-        _add_watched_metrics(criterion, watched)
-    scheduler_monitor = (sched.monitor if sched and sched.monitor else
-                         ("val_loss" if val_batches is not None else "train_loss"))
     return Prepared(model_spec, model, prep, heads, criterion, task, simple, output_key, train_rows, val_rows,
-                    train_batches, val_batches, monitor, mode, es, metrics, scheduler_monitor, split_seed, notes,
-                    losses)
+                    train_batches, val_batches, split_seed, notes, losses)
 
 
 def place_data(prepared: Prepared, device: torch.device, pin_memory: bool) -> None:
@@ -274,33 +255,3 @@ def _oversample(train_rows: np.ndarray, y, target, seed: int) -> tuple[np.ndarra
     rows = np.sort(np.concatenate([train_rows, *extra])) if extra else train_rows
     return rows, (f"oversampled the training rows from {len(train_rows)} to {len(rows)} "
                   f"(each class {counts.max()}); validation rows untouched")
-
-
-# ----------------------------------------------------------------------------------------------
-# what the run watches
-
-
-def _add_watched_metrics(heads: Heads, watched: list[str | None]) -> None:
-    """A monitor on a metric a head does not report by default (val_diabetes_auc) turns it on."""
-    for key in watched:
-        if not key:
-            continue
-        metric = metric_of(key)
-        rest = key.split("_", 1)[1] if "_" in key else key
-        for head in heads.heads:
-            prefix = f"{head.name}_" if heads.multi else ""
-            if rest == prefix + metric and metric in ALLOWED[head.task] and metric not in head.names():
-                head.metrics = [*head.names(), metric]
-
-
-def _metrics_with_monitors(task: str, requested: list[str] | None, monitors: list[str | None]) -> list[str] | None:
-    """The run's metrics, plus any metric a monitor watches (early stopping on val_f1 reports f1)."""
-    try:
-        names = metrics_for(task, requested)
-    except ValueError:
-        return requested  # reported with its message by the engine's check
-    for key in monitors:
-        metric = key.split("_", 1)[1] if key and "_" in key else None
-        if metric in ALLOWED[task] and metric not in names:
-            names.append(metric)
-    return names

@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
+from specml.spec.metrics import ALLOWED, metric_of, metrics_for
 from specml.train.engine import align
-from specml.train.metrics import ALLOWED, STREAMED, LossSum, SequenceMetrics, StreamingMetrics, metrics_for
+from specml.train.metrics import STREAMED, LossSum, SequenceMetrics, StreamingMetrics
 
 
 @dataclass
@@ -102,6 +103,18 @@ class Heads:
                 out.append(f"{prefix}loss")
             out += [prefix + m for m in names]
         return out
+
+    def watch(self, keys: Sequence[str | None]) -> None:
+        """Monitors on metrics a head does not report by default (``val_diabetes_auc``) turn them on."""
+        for key in keys:
+            if not key:
+                continue
+            metric = metric_of(key)
+            rest = key.split("_", 1)[1] if "_" in key else key
+            for head in self.heads:
+                prefix = f"{head.name}_" if self.multi else ""
+                if rest == prefix + metric and metric in ALLOWED[head.task] and metric not in head.names():
+                    head.metrics = [*head.names(), metric]
 
     def meter(self, names: Sequence[str], device: torch.device) -> HeadsMeter:
         return HeadsMeter(self, set(names), device)

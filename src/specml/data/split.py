@@ -1,0 +1,148 @@
+"""Row splits, one implementation: seeded random, stratified, time-ordered, or in table order.
+
+Used by the workspace (``specml data split``), the neural path's validation split
+(:func:`specml.data.tensors.validation_split`) and the classical path's train / validation / test
+split (:mod:`specml.classical.split`).
+
+* A part of ``fraction`` of ``n`` rows has ``ceil(n * fraction)`` rows, as scikit-learn counts a float
+  ``test_size``.
+* Random parts come from scikit-learn's ``train_test_split`` with its own ``random_state``: the
+  global RNGs are never touched, and the same seed gives the same rows.
+* Stratified parts keep each class's share (to within a row per class); a split that cannot be
+  stratified (a class too small, a part smaller than the number of classes) is random, with a note.
+* Time-ordered and table-order splits are never shuffled: they cut rows in sequence, the latest last.
+
+Row indices come back sorted. Torch-free (numpy and scikit-learn).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Split", "SplitError", "cut", "holdout", "part_size", "stratify_problem", "take", "three_way"]
+
+
+class SplitError(ValueError):
+    """A split that cannot be made; each caller reports it as its own error type."""
+
+
+@dataclass
+class Split:
+    """Row indices (ascending) of each part, and how they were chosen."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    method: str                 # stratified | random | sequential | time
+    notes: list[str] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": int(len(self.train)), "validation": int(len(self.validation)), "test": int(len(self.test))}
+
+
+def part_size(n: int, fraction: float) -> int:
+    """Rows in a part of ``fraction`` of ``n`` rows: ``ceil(n * fraction)`` (0 for 0)."""
+    return math.ceil(n * fraction) if fraction else 0
+
+
+def stratify_problem(labels: np.ndarray, sizes: Sequence[int], min_per_class: int = 2) -> str | None:
+    """None when ``labels`` can be stratified into parts of ``sizes`` rows, else why not (one phrase).
+
+    scikit-learn needs every class to have 2+ rows and every part to hold a row of every class;
+    ``min_per_class`` asks for more (a split cut twice needs 3).
+    """
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    if counts.min() < min_per_class:
+        return f"a class has only {counts.min()} row(s)"
+    small = min(sizes)
+    if small < len(counts):
+        return f"a part of {small} row(s) cannot hold all {len(counts)} classes"
+    return None
+
+
+def take(rows: np.ndarray, size: int | float, seed: int | None, labels: np.ndarray | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """``(rest, part)``: ``size`` rows (a count, or a fraction) of ``rows`` drawn at random with ``seed``,
+    stratified by ``labels`` (one per row) when given. scikit-learn's refusals come as :class:`SplitError`."""
+    rest, part = _draw(rows, size, seed, labels)
+    return np.sort(rest), np.sort(part)
+
+
+def _draw(rows: np.ndarray, size: int | float, seed: int | None, labels: np.ndarray | None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`take` with both parts in scikit-learn's (shuffled) order."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return tuple(train_test_split(rows, test_size=size, random_state=seed, shuffle=True, stratify=labels))
+    except ValueError as err:
+        raise SplitError(str(err)) from None
+
+
+def cut(ordered: np.ndarray, *sizes: int) -> tuple[np.ndarray, ...]:
+    """Cut rows already in order into a first part and then parts of ``sizes`` rows, in sequence:
+    ``cut(rows, n_val, n_test)`` -> ``(train, validation, test)`` with the latest rows in ``test``."""
+    parts, end = [], len(ordered)
+    for size in reversed(sizes):
+        parts.append(ordered[end - size:end])
+        end -= size
+    return (ordered[:end], *reversed(parts))
+
+
+def holdout(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, validation)`` rows of ``n``: ``fraction`` held out at random (seeded), stratified by
+    ``labels`` when every class has 2+ rows and both parts can hold every class."""
+    rows = np.arange(n)
+    if fraction <= 0:
+        return rows, rows[:0]
+    n_val = part_size(n, fraction)
+    if n_val >= n:
+        raise SplitError(f"validation_split {fraction} leaves no training rows out of {n}")
+    stratify = labels if labels is not None and stratify_problem(labels, [n_val, n - n_val]) is None else None
+    return take(rows, fraction, seed, stratify)
+
+
+def three_way(n: int, *, test_size: float, validation_size: float, labels: np.ndarray | None = None,
+              stratify: bool = True, shuffle: bool = True, seed: int | None = 0,
+              order: np.ndarray | None = None) -> Split:
+    """Train / validation / test rows of ``n``. ``labels`` (classification) enable stratification;
+    ``order`` (time values) makes the split time-ordered; ``shuffle=False`` cuts the rows in table order.
+
+    A stratified split is cut twice (test, then validation from the rest), so it needs 3+ rows a class.
+    """
+    n_test, n_val = part_size(n, test_size), part_size(n, validation_size)
+    if n - n_test - n_val < 1:
+        raise SplitError(f"{n} rows cannot be split into test ({test_size}) and validation ({validation_size}) "
+                         "parts and still leave a training row")
+    if order is not None:
+        return Split(*cut(np.argsort(order, kind="stable"), n_val, n_test), "time")
+    if not shuffle:
+        notes = ["shuffle is false: the split follows table order (not stratified)"] \
+            if labels is not None and stratify else []
+        return Split(*cut(np.arange(n), n_val, n_test), "sequential", notes)
+
+    rows = np.arange(n)
+    notes: list[str] = []
+    strat = labels if (labels is not None and stratify) else None
+    if strat is not None and (n_test or n_val):
+        problem = stratify_problem(strat, [s for s in (n_test, n_val, n - n_test - n_val) if s], min_per_class=3)
+        if problem:
+            notes.append(f"{problem}: the split is random, not stratified")
+            strat = None
+    method = "stratified" if strat is not None else "random"
+    # the validation rows are drawn from the rest in scikit-learn's order (as this split always has)
+    rest, test = _draw(rows, n_test, seed, strat) if n_test else (rows, rows[:0])
+    if n_val:
+        rest_labels = strat[rest] if strat is not None else None
+        if rest_labels is not None and stratify_problem(rest_labels, [n_val, len(rest) - n_val]):
+            notes.append(f"the validation part is random, not stratified: "
+                         f"{stratify_problem(rest_labels, [n_val, len(rest) - n_val])} after the test rows")
+            rest_labels = None
+        train, val = _draw(rest, n_val, seed, rest_labels)
+    else:
+        train, val = rest, rest[:0]
+    return Split(np.sort(train), np.sort(val), np.sort(test), method, notes)
