@@ -827,6 +827,25 @@ def test_variant1_loss_output_aliases(key):
     assert (loss.inputs.input, loss.inputs.target) == ("logits", "y")
 
 
+@pytest.mark.parametrize("key", ["pred", "prediction", "input"])
+def test_variant1_loss_inputs_pred_is_the_same_as_input(key):
+    # model-spec.md variant 1: inputs: {pred: model.<output>, target: <column>} in the trainer spec
+    trainer = {"optimizer": {"type": "torch.optim.Adam", "lr": 0.01}, "config": {"epochs": 1, "batch_size": 2},
+               "loss": {"type": "torch.nn.BCEWithLogitsLoss", "inputs": {key: "model.logits", "target": "y"}}}
+    loss = load_trainer_spec(trainer).loss
+    assert (loss.inputs.input, loss.inputs.target) == ("logits", "y")
+    merged = merge_loss(load_model_spec({**mlp(), "loss": None}), load_trainer_spec(trainer))
+    assert merged.losses[0].inputs.input == "logits"
+
+
+def test_variant1_loss_inputs_pred_and_input_both_written_must_agree():
+    trainer = {"optimizer": {"type": "torch.optim.Adam", "lr": 0.01}, "config": {"epochs": 1, "batch_size": 2},
+               "loss": {"type": "torch.nn.MSELoss", "inputs": {"pred": "model.logits", "input": "prediction"}}}
+    with pytest.raises(SpecError) as info:
+        load_trainer_spec(trainer)
+    assert info.value.issues[0].path == "loss.inputs.pred" and "contradicts" in info.value.issues[0].message
+
+
 def test_variant2_training_section():
     loaded = load_spec(VARIANTS / "v2_training_section.yaml")
     assert loaded.kind == "model+trainer"

@@ -197,6 +197,8 @@ def _normalize_loss(n: Normalized, loc: Loc) -> None:
         return
     for key in ("pred", "prediction", "input"):
         n.move((*loc, key), (*loc, "inputs", "input"))
+    for key in ("pred", "prediction"):  # inputs: {pred: model.<output>, target: <column>}
+        n.move((*loc, "inputs", key), (*loc, "inputs", "input"))
     n.move((*loc, "target"), (*loc, "inputs", "target"))
     ref = n.get((*loc, "inputs", "input"))
     if isinstance(ref, str) and ref.startswith("model."):
