@@ -83,6 +83,20 @@ def test_wrong_kinds_are_refused_naming_the_file():
         preflight.check_spec_kinds(MODEL)
 
 
+SEED000 = ROOT / "tests" / "fixtures" / "seed000"
+
+
+def test_the_flag_decides_the_kind_of_seed000s_trainer_block():
+    with pytest.raises(SpecError, match="cannot tell whether this is a model spec or a trainer spec"):
+        preflight.spec_kind(SEED000 / "trainer.yaml")  # its keys alone leave it open
+    assert preflight.spec_kind(SEED000 / "trainer.yaml", "trainer") == "trainer"
+    model, trainer = preflight.check_spec_kinds(SEED000 / "graph.yaml", SEED000 / "trainer.yaml")  # -M ... -T ...
+    assert (trainer.optimizer.lr, trainer.config.epochs, trainer.config.batch_size) == (0.001, 50, 32)
+    assert model.losses[0].type == "torch.nn.BCELoss"
+    with pytest.raises(SpecError, match="this file holds a model spec, not a trainer spec"):
+        preflight.check_spec_kinds(SEED000 / "graph.yaml", SEED000 / "graph.yaml")  # a clear kind still wins
+
+
 def test_the_loss_comes_from_the_trainer_spec_when_the_model_has_none():
     model, trainer = preflight.check_spec_kinds(VARIANTS / "v1_model_no_loss.yaml",
                                                 VARIANTS / "v1_trainer_with_loss.yaml")

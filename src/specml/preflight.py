@@ -37,10 +37,11 @@ _NOT_A_TRAINER = {
 # specs
 
 
-def spec_kind(path: SpecPath) -> str:
+def spec_kind(path: SpecPath, as_kind: str | None = None) -> str:
     """What a spec file holds, from its keys (read, not validated): ``model``, ``trainer``,
     ``model+trainer`` or ``estimator``. A file that is no spec (missing, not YAML, unrelated keys) is
-    a :class:`~specml.spec.SpecError` naming the file."""
+    a :class:`~specml.spec.SpecError` naming the file. ``as_kind`` (the ``-M``/``-T`` flag) decides a
+    file whose keys leave its kind open."""
     from specml.spec.errors import SpecError
     from specml.spec.normalize import split_file
     from specml.spec.yaml_io import read_yaml
@@ -48,7 +49,7 @@ def spec_kind(path: SpecPath) -> str:
     raw, lines = read_yaml(path)
     if isinstance(raw, dict) and "estimator" in raw:
         return "estimator"
-    model, trainer, issues = split_file(raw)
+    model, trainer, issues = split_file(raw, as_kind)
     if model is None and trainer is None:
         raise SpecError(list(issues)).with_file(str(path), lines)
     return "+".join(k for k, part in (("model", model), ("trainer", trainer)) if part is not None)
@@ -65,22 +66,22 @@ def check_spec_kinds(model_spec: SpecPath, trainer_spec: SpecPath | None = None,
     from specml.spec import load_spec, merge_loss
     from specml.spec.errors import SpecError, SpecIssue
 
-    kind = spec_kind(model_spec).split("+")
+    kind = spec_kind(model_spec, "model").split("+")
     if "model" not in kind:
         raise SpecError([SpecIssue((), _NOT_A_MODEL[kind[0]], None, str(model_spec))])
     if trainer_spec is not None:
-        other = spec_kind(trainer_spec).split("+")
+        other = spec_kind(trainer_spec, "trainer").split("+")
         if "trainer" not in other:
             raise SpecError([SpecIssue((), _NOT_A_TRAINER[other[0]], None, str(trainer_spec))])
 
-    model_file = load_spec(model_spec, check=deep)
+    model_file = load_spec(model_spec, check=deep, as_kind="model")
     trainer = model_file.trainer
     model = model_file.model
     if trainer_spec is not None:
         if trainer is not None:
             raise SpecError([SpecIssue(("training",), "the model file has its own training section and a trainer "
                                                       "spec was given too", "use one of them", str(model_spec))])
-        trainer = load_spec(trainer_spec, check=deep).trainer
+        trainer = load_spec(trainer_spec, check=deep, as_kind="trainer").trainer
         try:
             model = merge_loss(model, trainer)
         except SpecError as err:

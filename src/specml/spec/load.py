@@ -169,12 +169,13 @@ def _dump(loss: LossSpec | list[LossSpec]) -> Any:
     return [x.model_dump() for x in loss] if isinstance(loss, list) else loss.model_dump()
 
 
-def load_spec(source: Source, *, check: bool = True) -> SpecFile:
-    """Read a spec file (or dict) of any layout; raise :class:`SpecError` listing every problem."""
+def load_spec(source: Source, *, check: bool = True, as_kind: str | None = None) -> SpecFile:
+    """Read a spec file (or dict) of any layout; raise :class:`SpecError` listing every problem.
+    ``as_kind`` (``model``/``trainer``) decides a file whose keys leave its kind open (a ``-T`` file)."""
     raw, lines, file = _read(source)
     if isinstance(raw, dict) and "estimator" in raw:
         return _load_estimator(raw, lines, file)
-    model_n, trainer_n, issues = split_file(raw)
+    model_n, trainer_n, issues = split_file(raw, as_kind)
     result = SpecFile(file)
     said: list[tuple[Loc, str]] = []
     if model_n is not None:
@@ -252,7 +253,7 @@ def load_estimator_spec(source: Source) -> EstimatorSpec:
 
 def load_model_spec(source: Source, *, check: bool = True) -> ModelSpec:
     """A model spec (from a model file, a single-file spec or the nested layout)."""
-    spec = load_spec(source, check=check)
+    spec = load_spec(source, check=check, as_kind="model")
     if spec.model is None:
         raise SpecError([SpecIssue((), "this file holds a trainer spec, not a model spec",
                                    "a model spec has inputs, graph and outputs", spec.path)])
@@ -261,7 +262,7 @@ def load_model_spec(source: Source, *, check: bool = True) -> ModelSpec:
 
 def load_trainer_spec(source: Source, *, check: bool = True) -> TrainerSpec:
     """A trainer spec (from a trainer file, a ``training:`` section or the nested layout)."""
-    spec = load_spec(source, check=check)
+    spec = load_spec(source, check=check, as_kind="trainer")
     if spec.trainer is None:
         raise SpecError([SpecIssue((), "this file holds a model spec, not a trainer spec",
                                    "a trainer spec has optimizer and config", spec.path)])

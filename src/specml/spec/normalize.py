@@ -102,11 +102,13 @@ def _same(a: Any, b: Any) -> bool:
 # which kind of file is this
 
 
-def split_file(raw: Any) -> tuple[Normalized | None, Normalized | None, IssueList]:
+def split_file(raw: Any, as_kind: str | None = None) -> tuple[Normalized | None, Normalized | None, IssueList]:
     """Split a file into its model part and trainer part (either may be absent), with origins.
 
     Layouts: a model spec; a trainer spec; a model spec with a ``training:`` section (single-file
-    spec); the older nested ``model: {...}`` + ``trainer: {...}`` layout.
+    spec); the older nested ``model: {...}`` + ``trainer: {...}`` layout. ``as_kind`` (``model`` or
+    ``trainer``: the flag the file was passed with) decides a file whose keys do not: seed 000's
+    ``trainer: {...}`` block alone is a trainer spec.
     """
     issues = IssueList()
     if not isinstance(raw, dict):
@@ -157,6 +159,15 @@ def split_file(raw: Any) -> tuple[Normalized | None, Normalized | None, IssueLis
                 trainer_origin = {(): ("trainer",)}
     elif any(k in raw for k in ("optimizer", "config", "model_ref", "scheduler")):
         trainer_part = raw
+    elif as_kind == "trainer":
+        wrapped = [k for k in ("trainer", "training") if isinstance(raw.get(k), dict)]
+        if len(raw) == 1 and wrapped:  # seed 000: trainer: {optimizer, loss, epochs, batch_size}
+            trainer_part = raw.pop(wrapped[0])
+            trainer_origin = {(): (wrapped[0],)}
+        else:
+            trainer_part = raw
+    elif as_kind == "model":
+        model_part = raw
     else:
         issues.add((), "cannot tell whether this is a model spec or a trainer spec",
                    "a model spec has inputs/graph/outputs; a trainer spec has optimizer/config")

@@ -27,13 +27,13 @@ from specml.track.tables.specs import ModelSpecEntry, NewModelSpec, NewTrainerSp
 def checked_model_spec(name: str, path: str | Path, *, check: bool = True) -> NewModelSpec:
     """The model spec in ``path``, checked, as a row to register under ``name``."""
     _valid_name(name)
-    loaded = load_spec(path, check=False)
+    loaded = load_spec(path, check=False, as_kind="model")
     if loaded.model is None:
         raise SpecError([SpecIssue((), "this file holds a trainer spec, not a model spec",
                                    "register it with: specml create-trainer --name NAME --spec FILE --model MODEL",
                                    str(path))])
     if check:
-        loaded = load_spec(path, check=True)  # builds the model, runs a dummy batch
+        loaded = load_spec(path, check=True, as_kind="model")  # builds the model, runs a dummy batch
     return NewModelSpec(name, Path(path).read_text(encoding="utf-8"), loaded.model.name, str(Path(path).resolve()),
                         bool(loaded.model.losses))
 
@@ -47,7 +47,7 @@ def checked_trainer_spec(specs: SpecTable, name: str, path: str | Path, model: s
     its own spec or in this trainer spec's ``loss:`` (and the two must not disagree).
     """
     _valid_name(name)
-    loaded = load_spec(path, check=False)  # the registry's checks first: they need no torch
+    loaded = load_spec(path, check=False, as_kind="trainer")  # the registry's checks first: they need no torch
     file = str(path)
     if loaded.trainer is None or loaded.model is not None:
         what = "a model spec" if loaded.trainer is None else "a model spec with its training section"
@@ -58,7 +58,7 @@ def checked_trainer_spec(specs: SpecTable, name: str, path: str | Path, model: s
     entry = _model_for_trainer(specs, model, trainer.model_ref, file, lines)
     _check_loss(entry, trainer, file, lines)
     if check:
-        load_spec(path, check=True)  # optimizer and scheduler build
+        load_spec(path, check=True, as_kind="trainer")  # optimizer and scheduler build
     return NewTrainerSpec(name, Path(path).read_text(encoding="utf-8"), entry.name, str(Path(path).resolve()),
                           trainer.loss is not None)
 
