@@ -86,6 +86,10 @@ def check_spec_kinds(model_spec: SpecPath, trainer_spec: SpecPath | None = None,
             model = merge_loss(model, trainer)
         except SpecError as err:
             raise err.with_file(str(trainer_spec)) from None
+        if deep:  # the trainer's loss on the model's dry-pass output
+            from specml.spec.load import check_loss_on_model
+
+            check_loss_on_model(model_file, trainer, trainer_spec)
     if trainer is None:
         raise SpecError([SpecIssue((), "no trainer spec: pass --trainer-spec, or add a training: section to the "
                                        "model file", None, str(model_spec))])

@@ -51,6 +51,8 @@ class ModelCheck:
     output_shapes: dict[str, str] = field(default_factory=dict)
     #: categorical inputs whose vocabulary size comes from the data (a placeholder was used)
     placeholder_vocab: list[str] = field(default_factory=list)
+    #: the outputs of the dry forward pass (batch of 2), for the dry loss call
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _shape_of(value: Any) -> Any:
@@ -114,8 +116,10 @@ def _selection_problem(env: dict, ref: Ref) -> str | None:
     return None
 
 
-def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[str, Any]:
-    """Run the plan once, node by node; record top-level output shapes; report the first failure."""
+def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None,
+             values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the plan once, node by node; record top-level output shapes (and the outputs in ``values``);
+    report the first failure."""
     shapes: dict[str, Any] = {}
 
     def watch(graph: Graph, step: Step, env: dict) -> Any:
@@ -166,6 +170,8 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None) -> dict[st
         outputs[name] = _select(env, ref)
     for name, value in outputs.items():
         shapes[f"output:{name}"] = _shape_of(value)
+    if values is not None:
+        values.update(outputs)
     return shapes
 
 
@@ -192,6 +198,16 @@ def check_losses_torch(loss_field: Any, issues: IssueList) -> None:
                 resolved.target(**loss_params(loss.params))
             except Exception as exc:
                 issues.add((*loc, "params"), f"{resolved.name} failed: {_one_line(exc)}")
+
+
+def _loss_hint(task: str, value: torch.Tensor, columns: int) -> str:
+    if task == "binary" and value.shape[-1] != 1:
+        return "a binary loss wants one score per row: end the graph with [B, 1] (e.g. a Linear with out_features: 1)"
+    if task == "multiclass":
+        return "a multiclass loss wants [B, classes] scores and class ids as the target"
+    if task == "regression" and value.shape[-1] != columns:
+        return f"end the graph with [B, {columns}] (one value per target column)"
+    return "make the output's shape match the target, or pick the loss for this task"
 
 
 def loss_params(params: dict) -> dict:
@@ -252,7 +268,7 @@ def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        first = _dry_run(model, model.example_inputs(batch_size=2), issues)
+        first = _dry_run(model, model.example_inputs(batch_size=2), issues, result.outputs)
         second = _dry_run(model, model.example_inputs(batch_size=3), None) if first else {}
     model.train(was_training)
     if issues:
@@ -266,8 +282,49 @@ def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None
     for name in model.output_names:
         key = f"output:{name}"
         result.output_shapes[name] = _merge(first.get(key), second.get(key, first.get(key)))
+    check_loss_outputs(spec, result, issues)
+    if issues:
+        result.model = None
     return result
 
 
-__all__ = ["ModelCheck", "NodeReport", "check_losses_torch", "check_model_torch", "format_path", "loss_params",
+def check_loss_outputs(spec: ModelSpec, checked: ModelCheck, issues: IssueList) -> None:
+    """Run each loss of ``spec`` on the dry pass's output it reads against a dummy target of the shape and
+    dtype training feeds (a float per row for binary and regression, class ids for multiclass), paired
+    the way training pairs them. A failure is reported at the loss's field path with the node, the loss
+    and both shapes. Values are stand-ins (0.5 / class 0): only shapes and dtypes are checked."""
+    from specml.spec.losses import task_of
+    from specml.train.pairs import align
+
+    many = isinstance(spec.loss, list)
+    for k, loss in enumerate(spec.losses):
+        loc: Loc = ("loss", k) if many else ("loss",)
+        output = loss.inputs.input or next(iter(spec.outputs))
+        value = checked.outputs.get(output)
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            continue  # a wrong output name or a non-tensor output is reported by the spec's own rules
+        task = task_of(loss.type)
+        columns = max(len(loss.inputs.target_columns), 1)
+        batch = value.shape[0]
+        if task == "multiclass":
+            target = torch.zeros((batch, *value.shape[1:-1]), dtype=torch.int64)
+        else:
+            target = torch.zeros((batch,) if columns == 1 else (batch, columns), dtype=torch.float32)
+        pred = torch.full_like(value, 0.5)
+        try:
+            criterion = resolve_loss(loss.type)
+            fn = criterion.target(**loss_params(loss.params)) if criterion.kind == "module" else \
+                (lambda p, t, _f=criterion.target: _f(p, t, **loss_params(loss.params)))
+            fn(*align(pred, target))
+        except Exception as exc:  # noqa: BLE001 - any failure of the loss on these shapes is the user's to fix
+            node = spec.outputs[output].split(".")[0]
+            shown = "[B" + "".join(f", {d}" for d in target.shape[1:]) + "]"
+            what = {"binary": "one 0/1 value per row", "multiclass": "one class id per row",
+                    "regression": "one value per row" if columns == 1 else f"{columns} values per row"}[task]
+            out_shape = checked.output_shapes.get(output, _fmt_shape(tuple(value.shape)))
+            issues.add(loc, f"{loss.type} cannot compare output '{output}' (node '{node}', {out_shape}) with its "
+                            f"target {shown} ({what}, {task}): {_one_line(exc)}", _loss_hint(task, value, columns))
+
+
+__all__ = ["ModelCheck", "NodeReport", "check_loss_outputs", "check_losses_torch", "check_model_torch", "format_path", "loss_params",
            "placeholder_vocab_sizes"]

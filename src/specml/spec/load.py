@@ -165,6 +165,23 @@ def merge_loss(model: ModelSpec, trainer: TrainerSpec | None) -> ModelSpec:
     return model
 
 
+def check_loss_on_model(model_file: SpecFile, trainer: TrainerSpec, trainer_source: Source) -> None:
+    """A trainer spec's loss run on the model's dry-pass output, when the two come from two files (the deep
+    check of a single file does this itself). :class:`SpecError` at the trainer file's ``loss``."""
+    checked = model_file.checked
+    if trainer.loss is None or model_file.model is None or model_file.model.loss is not None or \
+            checked is None or checked.model is None:
+        return
+    from specml.graph.check import check_loss_outputs
+
+    issues = IssueList()
+    check_loss_outputs(merge_loss(model_file.model, trainer), checked, issues)
+    if issues:
+        raw, lines, file = _read(trainer_source)
+        _, trainer_n, _ = split_file(raw, "trainer")
+        raise SpecError(_remap(list(issues), trainer_n)).with_file(file, lines)
+
+
 def _dump(loss: LossSpec | list[LossSpec]) -> Any:
     return [x.model_dump() for x in loss] if isinstance(loss, list) else loss.model_dump()
 

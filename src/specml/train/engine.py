@@ -39,6 +39,7 @@ from specml.spec.metrics import mode_of, with_monitored
 from specml.spec.trainer import DEFAULT_MONITOR, SchedulerSpec, TrainerConfig, TrainerSpec, unsupported_settings
 from specml.train.errors import TrainingError
 from specml.train.optim import build_optimizer, build_scheduler
+from specml.train.pairs import align
 
 
 def _config_default(name: str) -> Any:
@@ -197,23 +198,6 @@ def _forward(model: nn.Module, inputs: Any) -> Any:
     if type(inputs) is dict or isinstance(inputs, Mapping):  # the exact-type test first: it is the hot path
         return model(**inputs)
     return model(inputs)
-
-
-def align(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shape the pair the way torch's losses want it.
-
-    * class scores ``[..., C]`` against integer ids ``[...]`` with extra dims (sequences): flattened to
-      ``[N, C]`` and ``[N]``;
-    * a float target with as many values as the output (``[B]`` vs ``[B, 1]``): viewed as the output.
-    """
-    if target.shape == output.shape:
-        return output, target
-    if target.dtype.is_floating_point:
-        if target.numel() == output.numel():
-            target = target.view_as(output)
-    elif output.dim() > 2 and output.dim() == target.dim() + 1 and output.shape[:-1] == target.shape:
-        output, target = output.reshape(-1, output.shape[-1]), target.reshape(-1)
-    return output, target
 
 
 class _LossOnly:
@@ -530,7 +514,22 @@ class Trainer:
             pred = output[self.output_key] if self.output_key is not None else output
             if type(pred) is torch.Tensor:  # task heads (multi-task) shape their own pairs
                 pred, target = align(pred, target)
-            return pred, target, criterion(pred, target)
+            try:
+                return pred, target, criterion(pred, target)
+            except (RuntimeError, ValueError, IndexError) as exc:  # shapes, dtypes, values the loss refuses
+                if isinstance(exc, torch.cuda.OutOfMemoryError):
+                    raise
+                raise self._loss_failed(pred, target, exc) from exc
+
+    def _loss_failed(self, pred: Any, target: Any, exc: Exception) -> TrainingError:
+        """A loss that refuses the output and target training feeds it, as one line (never a traceback)."""
+        def shape(x: Any) -> str:
+            return f"{list(x.shape)} {str(x.dtype).removeprefix('torch.')}" if isinstance(x, torch.Tensor) else \
+                type(x).__name__
+        what = f"output '{self.output_key}'" if self.output_key else "the model's outputs"
+        text = " ".join(str(exc).split())
+        return TrainingError(f"the loss failed on {what} {shape(pred)} against the target {shape(target)}: "
+                             f"{text[:300]}")
 
     def _optimizer_step(self, optimizer, lr_scheduler) -> None:
         scaler = self._scaler

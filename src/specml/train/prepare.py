@@ -28,6 +28,11 @@ from specml.train.metrics import ALLOWED
 from specml.train.tasks import Head, Heads
 
 
+#: said (in the run's notes, printed by ``specml train``) when both imbalance corrections are on
+DOUBLE_CORRECTION = ("warning: config.class_weights and config.oversample both correct the class imbalance, so the "
+                     "minority class counts twice (weighted and repeated); keep one of them")
+
+
 @dataclass
 class Prepared:
     """Everything a run needs before its first epoch (see :func:`prepare`)."""
@@ -78,6 +83,8 @@ def prepare(model_spec, trainer, data, target: str | None) -> Prepared:
     if cfg.oversample:
         train_rows, said = _oversample(train_rows, first_y, prep.target, split_seed)
         notes.append(said)
+    if cfg.class_weights is not None and cfg.oversample:
+        notes.append(DOUBLE_CORRECTION)
     simple = len(heads) == 1 and heads[0].task != "sequence" and heads[0].center is None
     task = "multitask" if len(heads) > 1 else heads[0].task
     criterion = heads[0].criterion if simple else Heads(heads)
