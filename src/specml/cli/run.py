@@ -18,7 +18,8 @@ models_app = typer.Typer(help="Trained models in the specml home.", no_args_is_h
 @user_errors
 def train(
     table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to train on.")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Name of the trained model (models/<name>/).")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the trained model (models/<name>/); "
+                                                                  "default with --model: that name.")] = None,
     model_spec: Annotated[Path | None, typer.Option("--model-spec", "-m",
                                                     help="Model spec (may carry a training: section).")] = None,
     trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T", help="Trainer spec.")] = None,
@@ -48,6 +49,10 @@ def train(
         fail("give one of --model-spec FILE, --model NAME (registered) or --estimator-spec FILE")
     if trainer is not None and model is None:
         fail("--trainer NAME goes with --model NAME (registered specs); with spec files use --trainer-spec FILE")
+    if name is None:  # a registered model's name is the obvious name of what it trains into
+        if model is None:
+            fail("say what to call the trained model: --name NAME (with --model NAME, that name is the default)")
+        name = params["name"] = model
     # cheap checks first: spec kinds, model_ref, the table and its columns, before torch is imported
     from specml import preflight
 

@@ -43,8 +43,9 @@ FEATURED = (
     ("plan", 'plan --instruction "..." --data-table TABLE | plan show ID | plan list',
      "analyse a table for a goal and store an ML plan"),
     ("jobs", "jobs list | jobs status ID | jobs logs ID [--follow] | jobs cancel ID", "background jobs"),
-    ("train", "train --model-spec M.yaml --trainer-spec T.yaml --data-table TABLE --name NAME",
-     "train from spec files"),
+    ("train", "train --model-spec M.yaml --trainer-spec T.yaml --data-table TABLE --name NAME | "
+              "train --model NAME [--trainer T] --data TABLE [--target COL]",
+     "train from spec files, or from registered specs (the model's name is the default --name)"),
     ("evaluate", "evaluate --model-id NAME --data-table TABLE", "metrics of a trained model on a table"),
     ("predict", "predict --model NAME --data TABLE [--output FILE.csv|FILE.parquet|TABLE]",
      "predictions; without --output they go to table NAME_predictions and the first rows are shown"),
