@@ -82,6 +82,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
 
     # 3. the split, the preprocessing fitted on the training rows, the model, its heads and batches
     from specml.track.lifecycle import RunLifecycle
+    from specml.train.callbacks import build_callbacks
     from specml.train.engine import Trainer
     from specml.train.prepare import place_data, prepare
 
@@ -111,7 +112,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
             trainer, p.model, p.train_batches, p.val_batches, task=p.task if p.simple else p.criterion,
             output_key=p.output_key, logits=p.heads[0].logits, run_info=run_info,
             checkpoint_dir=life.run.checkpoints, verbose=verbose, progress=progress,
-            callbacks=[*life.callbacks(run_meta, histogram_every=cfg.histogram_every,
+            callbacks=[*build_callbacks(trainer.callbacks),  # the spec's first: their logs reach the trackers
+                       *life.callbacks(run_meta, histogram_every=cfg.histogram_every,
                                        figures_every=cfg.figures_every, tensorboard=cfg.tensorboard),
                        *(callbacks or [])])
         place_data(p, engine.runtime.device, cfg.pin_memory)

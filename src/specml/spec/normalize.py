@@ -13,7 +13,8 @@ from typing import Any
 
 from specml.spec.errors import IssueList, Loc, format_path
 
-TRAINER_KEYS = ("model_ref", "name", "description", "version", "optimizer", "config", "scheduler", "loss")
+TRAINER_KEYS = ("model_ref", "name", "description", "version", "optimizer", "config", "scheduler", "loss",
+                "callbacks")
 
 _MISSING = object()
 

@@ -22,10 +22,12 @@ from pydantic import (
 )
 
 from specml.spec.base import StrictModel, one_or_many
+from specml.spec.errors import suggestion
 from specml.spec.metrics import METRICS, SPLITS
 from specml.spec.model import LossSpec
 
-__all__ = ["DEFAULT_MONITOR", "METRICS", "SPLITS", "OptimizerSpec", "SchedulerSpec", "TrainerConfig", "TrainerSpec",
+__all__ = ["BUILTIN_CALLBACKS", "CALLBACK_GROUP", "DEFAULT_MONITOR", "METRICS", "SPLITS", "CallbackSpec",
+           "OptimizerSpec", "SchedulerSpec", "TrainerConfig", "TrainerSpec",
            "unsupported_settings"]
 
 #: what early stopping, "best" and ReduceLROnPlateau watch unless told otherwise
@@ -170,6 +172,84 @@ def unsupported_settings(config: TrainerConfig) -> list[tuple[str, str]]:
     return out
 
 
+#: specml's callbacks (``type: specml.callbacks.<Name>``; seed 001 writes ``arc.callbacks.<Name>``): their
+#: params, each (required?, description). Built by :mod:`specml.train.callbacks`; more come from plugins.
+BUILTIN_CALLBACKS: dict[str, dict[str, tuple[bool, str]]] = {
+    "EarlyStopping": {
+        "patience": (True, "epochs without an improvement of the monitor before the run stops"),
+        "monitor": (False, f"what to watch (default {DEFAULT_MONITOR})"),
+        "min_delta": (False, "smallest change that counts as an improvement (default 0.0)"),
+        "mode": (False, "min or max (default: follows the monitor, val_auc -> max)"),
+    },
+    "ModelCheckpoint": {
+        "monitor": (False, f"what to watch (default {DEFAULT_MONITOR})"),
+        "mode": (False, "min or max (default: follows the monitor)"),
+        "filename": (False, "file in the run's checkpoints/ (default best-<monitor>.safetensors), rewritten "
+                            "whenever the monitor improves"),
+    },
+    "LearningRateMonitor": {},
+}
+#: the entry-point group of user callbacks (docs/plugins.md): name -> a class taking the params as kwargs
+CALLBACK_GROUP = "specml.callbacks"
+_CALLBACK_PREFIXES = ("specml.callbacks.", "arc.callbacks.")
+
+
+def callback_plugins() -> list[str]:
+    """Names registered under the ``specml.callbacks`` entry-point group (read, not loaded)."""
+    from importlib.metadata import entry_points
+
+    return [ep.name for ep in entry_points(group=CALLBACK_GROUP)]
+
+
+def builtin_callback(type_name: str) -> str | None:
+    """The built-in callback ``type_name`` names (``specml.callbacks.X``, ``arc.callbacks.X`` or ``X``)."""
+    for prefix in ("", *_CALLBACK_PREFIXES):
+        if type_name.startswith(prefix) and type_name[len(prefix):] in BUILTIN_CALLBACKS:
+            return type_name[len(prefix):]
+    return None
+
+
+class CallbackSpec(StrictModel):
+    """One callback of the run (seed 001 §7): a specml callback or a registered plugin, with its params."""
+
+    type: str = Field(..., description="specml.callbacks.EarlyStopping | ModelCheckpoint | LearningRateMonitor "
+                                       "(arc.callbacks.<Name> accepted), or a name from the specml.callbacks "
+                                       "entry-point group.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the callback.")
+
+    @model_validator(mode="after")
+    def _known(self) -> CallbackSpec:
+        name = builtin_callback(self.type)
+        if name is None:
+            plugins = callback_plugins()
+            if self.type in plugins:
+                return self
+            known = [f"specml.callbacks.{n}" for n in BUILTIN_CALLBACKS] + plugins
+            short = self.type.rsplit(".", 1)[-1]
+            hint = suggestion(self.type, known) or suggestion(f"specml.callbacks.{short}", known)
+            raise ValueError(f"unknown callback '{self.type}' (known: {', '.join(known)})"
+                             + (f"; {hint}" if hint else ""))
+        allowed = BUILTIN_CALLBACKS[name]
+        for key in self.params:
+            if key not in allowed:
+                hint = suggestion(key, list(allowed))
+                raise ValueError(f"specml.callbacks.{name} has no parameter '{key}' (parameters: "
+                                 f"{', '.join(allowed) or 'none'})" + (f"; {hint}" if hint else ""))
+        missing = [k for k, (required, _) in allowed.items() if required and k not in self.params]
+        if missing:
+            raise ValueError(f"specml.callbacks.{name} needs params.{missing[0]}")
+        return self
+
+
+def callbacks_table() -> str:
+    """The built-in callbacks and their params as a Markdown table (docs/trainer-spec.md)."""
+    rows = ["| type | params |", "|---|---|"]
+    for name, params in BUILTIN_CALLBACKS.items():
+        text = "; ".join(f"`{k}`{' (required)' if req else ''}: {why}" for k, (req, why) in params.items())
+        rows.append(f"| specml.callbacks.{name} | {text or 'none'} |")
+    return "\n".join(rows) + "\n"
+
+
 class TrainerSpec(StrictModel):
     """A training recipe: optimizer + loop settings, paired with a model spec."""
 
@@ -183,3 +263,6 @@ class TrainerSpec(StrictModel):
     loss: one_or_many(LossSpec) | None = Field(
         None, description="Accepted for files that keep the loss here; the model spec is its canonical place.",
     )
+    callbacks: list[CallbackSpec] = Field(
+        default_factory=list, description="Callbacks of the run, in order (seed 001 §7); the same objects as "
+                                          "api.train(callbacks=[...]) (docs/training.md).")
