@@ -111,10 +111,12 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         engine = Trainer.from_config(
             trainer, p.model, p.train_batches, p.val_batches, task=p.task if p.simple else p.criterion,
             output_key=p.output_key, logits=p.heads[0].logits, run_info=run_info,
-            checkpoint_dir=life.run.checkpoints, verbose=verbose, progress=progress,
+            checkpoint_dir=life.run.checkpoints if cfg.save_artifacts else None, verbose=verbose, progress=progress,
             callbacks=[*build_callbacks(trainer.callbacks),  # the spec's first: their logs reach the trackers
                        *life.callbacks(run_meta, histogram_every=cfg.histogram_every,
-                                       figures_every=cfg.figures_every, tensorboard=cfg.tensorboard),
+                                       figures_every=cfg.figures_every, tensorboard=cfg.tensorboard and
+                                       cfg.save_artifacts, plots=cfg.make_plots and cfg.save_artifacts,
+                                       keep_figures=cfg.keep_epoch_figures),
                        *(callbacks or [])])
         place_data(p, engine.runtime.device, cfg.pin_memory)
         if life.restore_from is not None:

@@ -385,7 +385,7 @@ def test_unknown_key_is_error_with_did_you_mean(path, hint):
 
 
 def test_unknown_top_level_key_without_close_match_lists_allowed_keys():
-    issue = issue_at(with_value(base_spec(), "callbacks", []), "callbacks")
+    issue = issue_at(with_value(base_spec(), "hooks", []), "hooks")
     assert "unknown key" in issue.message
     assert "optimizer" in (issue.hint or "")
 

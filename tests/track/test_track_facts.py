@@ -23,6 +23,8 @@ from specml.train.metrics import metrics_for
 
 torch.set_num_threads(1)
 
+TAIL = ["lr", "epoch_time_s", "throughput", "max_memory_mib"]  # the last columns of every scalars.csv
+
 
 def _data(task: str, n: int = 48, d: int = 4, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
@@ -104,6 +106,11 @@ def test_events_schema_of_a_three_epoch_run(tmp_path):
         assert e["epoch_time_s"] == history["epoch_time_s"][i]
         assert e["throughput"] == pytest.approx(32 / history["epoch_time_s"][i], rel=1e-3)
         assert e["lr"] == 1e-2
+    # seed 004: throughput and memory in scalars.csv too, the event's values on both rows of the epoch
+    _, rows = read_scalars(tmp_path)
+    for e in ends:
+        for row in [r for r in rows if r["epoch"] == e["epoch"]]:
+            assert row["throughput"] == pytest.approx(e["throughput"]) and row["max_memory_mib"] > 0
 
     end = events[-1]
     assert end["best_epoch"] == trainer.best.epoch and end["best_value"] == trainer.best.value
@@ -120,7 +127,7 @@ def test_scalars_header_is_fixed_up_front_and_stable(tmp_path, task):
     trainer = _trainer(task, [FactsWriter(tmp_path), probe])
     history = _fit(trainer, task)
 
-    expected = ["epoch", "split", "step", "loss", *metrics_for(task, None), "lr", "epoch_time_s"]
+    expected = ["epoch", "split", "step", "loss", *metrics_for(task, None), *TAIL]
     assert scalars_header(trainer.available_monitors()) == expected
     header, rows = read_scalars(tmp_path)
     assert header == expected
@@ -141,7 +148,7 @@ def test_scalars_header_follows_the_requested_metrics_without_validation(tmp_pat
     trainer = _trainer("binary", [FactsWriter(tmp_path)], metrics=["f1", "accuracy", "pr_auc"], val=False)
     _fit(trainer, "binary", epochs=2)
     header, rows = read_scalars(tmp_path)
-    assert header == ["epoch", "split", "step", "loss", *trainer_metrics(trainer), "lr", "epoch_time_s"]
+    assert header == ["epoch", "split", "step", "loss", *trainer_metrics(trainer), *TAIL]
     assert sorted(header[4:7]) == ["accuracy", "f1", "pr_auc"]
     assert [r["split"] for r in rows] == ["train", "train"]
     assert rows[0]["accuracy"] is not None and rows[0]["f1"] is None  # f1 is not streamed on train
@@ -209,7 +216,7 @@ def test_resume_keeps_the_file_header_when_columns_would_differ(tmp_path):
     later.epoch = 1
     _fit(later, "binary", epochs=2)
     header, rows = read_scalars(tmp_path)
-    assert header == ["epoch", "split", "step", "loss", "accuracy", "auc", "lr", "epoch_time_s"]
+    assert header == ["epoch", "split", "step", "loss", "accuracy", "auc", *TAIL]
     assert rows[-1]["epoch"] == 2 and rows[-1]["auc"] is None and rows[-1]["accuracy"] is not None
     start = [e for e in read_events(tmp_path) if e["event"] == "on_start"][-1]
     assert start["scalars_columns_dropped"] == ["f1"]

@@ -9,6 +9,7 @@ output dimensions follow the batch (shown as ``B`` by ``specml describe``).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,7 +316,9 @@ def check_loss_outputs(spec: ModelSpec, checked: ModelCheck, issues: IssueList) 
             criterion = resolve_loss(loss.type)
             fn = criterion.target(**loss_params(loss.params)) if criterion.kind == "module" else \
                 (lambda p, t, _f=criterion.target: _f(p, t, **loss_params(loss.params)))
-            fn(*align(pred, target))
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)  # "different size ... broadcasting": a silent bug
+                fn(*align(pred, target))
         except Exception as exc:  # noqa: BLE001 - any failure of the loss on these shapes is the user's to fix
             node = spec.outputs[output].split(".")[0]
             shown = "[B" + "".join(f", {d}" for d in target.shape[1:]) + "]"
@@ -326,5 +329,5 @@ def check_loss_outputs(spec: ModelSpec, checked: ModelCheck, issues: IssueList) 
                             f"target {shown} ({what}, {task}): {_one_line(exc)}", _loss_hint(task, value, columns))
 
 
-__all__ = ["ModelCheck", "NodeReport", "check_loss_outputs", "check_losses_torch", "check_model_torch", "format_path", "loss_params",
-           "placeholder_vocab_sizes"]
+__all__ = ["ModelCheck", "NodeReport", "check_loss_outputs", "check_losses_torch", "check_model_torch", "format_path",
+           "loss_params", "placeholder_vocab_sizes"]

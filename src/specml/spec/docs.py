@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from specml.spec.metrics import CATALOGUE, HIGHER_IS_BETTER
-from specml.spec.trainer import OptimizerSpec, SchedulerSpec, TrainerConfig
+from specml.spec.trainer import OptimizerSpec, SchedulerSpec, TrainerConfig, callbacks_table
 
 __all__ = ["BLOCKS", "check", "metrics_table", "render", "settings_table", "write"]
 
@@ -46,6 +46,7 @@ BLOCKS: dict[str, dict[str, Source]] = {
         "trainer-scheduler": SchedulerSpec,
         "trainer-config": TrainerConfig,
         "metrics-catalogue": metrics_table,
+        "trainer-callbacks": callbacks_table,
     },
 }
 _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)

@@ -135,6 +135,15 @@ class TrainerConfig(StrictModel):
                                                            "epochs; 0 = off.")
     figures_every: NonNegativeInt = Field(0, description="Redraw the curve figures every N epochs (always at the "
                                                          "end); 0 = only at the end.")
+    keep_epoch_figures: bool = Field(False, description="Keep each redraw as figures/<name>-eNNNN.png (seed 004) "
+                                                        "instead of overwriting <name>.png; with figures_every 0, "
+                                                        "every epoch is drawn and kept.")
+    make_plots: bool = Field(True, description="Draw the training curves (figures/); false = no figures, which "
+                                               "saves time on long runs.")
+    save_artifacts: bool = Field(True, description="false = an ephemeral run (seed 004): no checkpoints (so no "
+                                                   "--resume), no TensorBoard files, no figures. Still written: the "
+                                                   "run's specs, facts (events.jsonl, scalars.csv) and log, and the "
+                                                   "trained model itself (models/<name>/).")
     verbose: bool = Field(True, description="Print per-epoch lines and, on a terminal, a progress bar.")
     # reproducibility
     seed: int | None = Field(None, description="Seeds python, numpy and torch (model init, dropout), the validation "

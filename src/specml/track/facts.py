@@ -50,7 +50,8 @@ def new_run_id() -> str:
 
 def scalars_header(keys: Iterable[str]) -> list[str]:
     """The ``scalars.csv`` columns for a run reporting monitor ``keys`` (``train_loss``, ``val_auc``, ...):
-    ``epoch, split, step, loss, <metrics>, lr, epoch_time_s``. Metrics are in the order of the ``val_``
+    ``epoch, split, step, loss, <metrics>, lr, epoch_time_s, throughput, max_memory_mib`` (training rows
+    per second, peak memory: the epoch's, on both rows). Metrics are in the order of the ``val_``
     keys (the run's metric list), then any train-only ones."""
     keys = list(keys)
     metrics: list[str] = []
@@ -59,7 +60,7 @@ def scalars_header(keys: Iterable[str]) -> list[str]:
             prefix, _, name = key.partition("_")
             if prefix == split and name and name != "loss" and name not in metrics:
                 metrics.append(name)
-    return ["epoch", "split", "step", "loss", *metrics, "lr", "epoch_time_s"]
+    return ["epoch", "split", "step", "loss", *metrics, "lr", "epoch_time_s", "throughput", "max_memory_mib"]
 
 
 def git_commit(cwd: str | Path | None = None, timeout: float = 2.0) -> str | None:
@@ -253,10 +254,11 @@ class FactsWriter:
         rows = training_rows(getattr(trainer, "train_loader", None))  # this rank's share
         world = getattr(getattr(trainer, "runtime", None), "world_size", 1) or 1
         throughput = round(rows * world / seconds, 3) if rows is not None and seconds else None
-        self._write(self._event("on_epoch_end", trainer, epoch=epoch, losses=losses, metrics=metrics,
-                                lr=_number(logs.get("lr")), epoch_time_s=seconds, throughput=throughput,
-                                improved=bool(improved)))
-        self._write_rows(trainer, epoch, logs)
+        event = self._event("on_epoch_end", trainer, epoch=epoch, losses=losses, metrics=metrics,
+                            lr=_number(logs.get("lr")), epoch_time_s=seconds, throughput=throughput,
+                            improved=bool(improved))
+        self._write(event)
+        self._write_rows(trainer, epoch, logs, throughput=throughput, max_memory_mib=event["max_memory_mib"])
         self._flush(sync=self.flush_every_epoch)
 
     def on_early_stop(self, trainer: Any, epoch: int, best_epoch: int | None, best_value: float | None) -> None:
@@ -281,7 +283,7 @@ class FactsWriter:
                                 total_time_s=round(time.perf_counter() - self._started, 3)))
         self.close()
 
-    def _write_rows(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+    def _write_rows(self, trainer: Any, epoch: int, logs: dict[str, Any], **per_epoch: Any) -> None:
         if self._csv is None:
             return
         step = getattr(trainer, "global_step", None)
@@ -289,7 +291,7 @@ class FactsWriter:
             if f"{split}_loss" not in logs:
                 continue
             row = {"epoch": epoch, "split": split, "step": step, "lr": logs.get("lr"),
-                   "epoch_time_s": logs.get("epoch_time_s")}
+                   "epoch_time_s": logs.get("epoch_time_s"), **per_epoch}
             for key, value in logs.items():
                 if key.startswith(split + "_"):
                     row[key[len(split) + 1:]] = value

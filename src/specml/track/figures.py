@@ -61,8 +61,10 @@ def curve_names(history: dict[str, list]) -> list[str]:
     return names
 
 
-def write_curves(history: dict[str, list], directory: str | Path, title: str | None = None) -> list[Path]:
-    """One PNG per quantity of ``history`` (``loss.png``, ``<metric>.png``, ``lr.png``); the paths written."""
+def write_curves(history: dict[str, list], directory: str | Path, title: str | None = None,
+                 suffix: str = "") -> list[Path]:
+    """One PNG per quantity of ``history`` (``loss.png``, ``<metric>.png``, ``lr.png``; ``suffix`` goes
+    before ``.png``, e.g. ``-e0003`` to keep an epoch's figures); the paths written."""
     directory = Path(directory)
     written = []
     for name in curve_names(history):
@@ -89,24 +91,27 @@ def write_curves(history: dict[str, list], directory: str | Path, title: str | N
         ax.grid(True, alpha=0.3)
         if name != "lr":
             ax.legend()
-        written.append(_save(fig, directory / f"{name}.png"))
+        written.append(_save(fig, directory / f"{name}{suffix}.png"))
     return written
 
 
 class FigureWriter:
-    """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only)."""
+    """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only).
+    ``keep``: each epoch's redraw is kept as ``<name>-eNNNN.png`` (every epoch when ``every`` is 0)."""
 
-    def __init__(self, directory: str | Path, every: int = 0, title: str | None = None) -> None:
+    def __init__(self, directory: str | Path, every: int = 0, title: str | None = None, keep: bool = False) -> None:
         if every < 0:
             raise ValueError(f"every must be 0 (only at the end) or a positive number of epochs, got {every}")
         self.directory = Path(directory)
-        self.every = every
+        self.every = every or (1 if keep else 0)
         self.title = title
+        self.keep = keep
         self.written: list[Path] = []
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, improved: bool) -> None:
         if self.every and epoch % self.every == 0:
-            self.written = write_curves(trainer.history, self.directory, self.title)
+            self.written = write_curves(trainer.history, self.directory, self.title,
+                                        f"-e{epoch:04d}" if self.keep else "")
 
     def on_train_end(self, trainer: Any, history: dict, best_epoch: int | None, best_value: float | None) -> None:
         self.written = write_curves(history, self.directory, self.title)

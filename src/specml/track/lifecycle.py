@@ -53,10 +53,11 @@ class RunLifecycle:
         return self
 
     def callbacks(self, metadata: dict, *, histogram_every: int = 0, figures_every: int = 0,
-                  tensorboard: bool = True) -> list:
+                  tensorboard: bool = True, plots: bool = True, keep_figures: bool = False) -> list:
         """The engine callbacks of this run: its trackers (when tracked) and the epoch counter."""
         tracked = (trackers(self.run, metadata=metadata, histogram_every=histogram_every,
-                            figures_every=figures_every, tensorboard=tensorboard) if self.track else [])
+                            figures_every=figures_every, tensorboard=tensorboard, plots=plots,
+                            keep_figures=keep_figures) if self.track else [])
         return [*tracked, _EpochCounter(self)]
 
     def completed(self, **values: Any) -> None:

@@ -168,14 +168,16 @@ class StdoutLog:
 
 
 def trackers(run: RunDir, *, metadata: dict, histogram_every: int = 0, figures_every: int = 0,
-             tensorboard: bool = True, run_id: str | None = None) -> list:
-    """The callbacks that write a run's facts, figures, TensorBoard files and log."""
+             tensorboard: bool = True, run_id: str | None = None, plots: bool = True,
+             keep_figures: bool = False) -> list:
+    """The callbacks that write a run's facts, figures (``plots``), TensorBoard files and log."""
     from specml.track.facts import FactsWriter
     from specml.track.figures import FigureWriter
 
-    cbs: list = [FactsWriter(run.facts, run_id=run_id or run.run_id, metadata=metadata),
-                 FigureWriter(run.figures, every=figures_every, title=metadata.get("name")),
-                 StdoutLog(run.stdout)]
+    cbs: list = [FactsWriter(run.facts, run_id=run_id or run.run_id, metadata=metadata)]
+    if plots:
+        cbs.append(FigureWriter(run.figures, every=figures_every, title=metadata.get("name"), keep=keep_figures))
+    cbs.append(StdoutLog(run.stdout))
     if tensorboard:
         from specml.track.tensorboard import TensorBoardLogger
 

@@ -65,7 +65,8 @@ class ModelCheckpoint:
     def on_train_start(self, trainer: Any, keys: Any = (), **_: Any) -> None:
         _known_key(self.monitor, keys, "ModelCheckpoint")
         if trainer.checkpoint_dir is None:
-            raise TrainingError("callbacks: ModelCheckpoint needs a checkpoint directory (every specml run has one)")
+            raise TrainingError("callbacks: ModelCheckpoint needs a checkpoint directory (a run with "
+                                "config.save_artifacts: false has none)")
         self.path = Path(trainer.checkpoint_dir) / self.filename
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **_: Any) -> None:
