@@ -27,7 +27,6 @@ from specml.train.errors import TrainingError
 from specml.train.metrics import ALLOWED
 from specml.train.tasks import Head, Heads
 
-
 #: said (in the run's notes, printed by ``specml train``) when both imbalance corrections are on
 DOUBLE_CORRECTION = ("warning: config.class_weights and config.oversample both correct the class imbalance, so the "
                      "minority class counts twice (weighted and repeated); keep one of them")
