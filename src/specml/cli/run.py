@@ -28,7 +28,8 @@ def train(
                                                 help="A trainer spec registered with create-trainer.")] = None,
     estimator_spec: Annotated[Path | None, typer.Option(
         "--estimator-spec", "-e", help="Train a classical model (scikit-learn, XGBoost, LightGBM) instead.")] = None,
-    cv: Annotated[int | None, typer.Option("--cv", help="Estimator specs: cross-validate with K folds first.")] = None,
+    cv: Annotated[int | None, typer.Option("--cv", help="Cross-validate with K folds first (K trainings, mean ± std "
+                                                         "of each metric), then train the final model.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Target column when no loss names one.")] = None,
     device: Annotated[str | None, typer.Option("--device",
                                                help="Override config.device (auto, cpu, cuda, mps).")] = None,
@@ -75,11 +76,49 @@ def train(
 
         train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
         return
-    _train(model_spec, trainer_spec, table=table, name=name, target=target, device=device, resume=resume,
-           tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer)
+    folds = None
+    if cv:  # --cv 0: off
+        if cv < 2:
+            fail(f"--cv {cv}: cross-validation needs at least 2 folds (0 turns it off)")
+        if resume:
+            fail("--cv and --resume do not go together: a resumed run continues one training")
+        folds = _cross_validate(model_spec, trainer_spec, table=table, k=cv, target=target, device=device,
+                                workspace=workspace)
+    result = _train(model_spec, trainer_spec, table=table, name=name, target=target, device=device, resume=resume,
+                    tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer)
+    if folds is not None:
+        from specml.data.files import atomic_write_json
+
+        where = result.run_dir / "facts" / "cv.json"
+        where.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(where, folds.to_dict())
+        console().print(f"cross-validation ({folds.folds} folds) kept in {where}; the model saved is the final "
+                        "training above, on the whole table with its own validation split")
 
 
-def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | None, **options) -> None:
+def _cross_validate(model_spec: Path, trainer_spec: Path | None, *, k: int, **options):
+    """K trainings on K folds (:mod:`specml.train.cv`), reported as the classical path reports its folds."""
+    from specml.train.cv import cross_validate
+
+    out = console()
+    out.print(f"Cross-validation: {k} folds")
+
+    def on_fold(i: int, total: int, main: str, scores: dict, seconds: float) -> None:
+        value = scores.get(main)
+        shown = "n/a" if value is None or value != value else f"{value:.4f}"
+        out.print(f"Fold {i}: {main} = {shown} (completed in {seconds:.2f}s)")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the final training reads the specs again and says their warnings
+        result = cross_validate(model_spec, trainer_spec, k=k, on_fold=on_fold, **options)
+    out.print(f"({result.method} folds; each metric at its fold's best epoch)")
+    for line in result.lines():
+        out.print(line)
+    out.print("Training the final model on the whole table")
+    return result
+
+
+def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | None, **options):
     """Run :func:`specml.api.train` (with TensorBoard beside it when asked) and print the outcome."""
     from specml import api
 
@@ -108,6 +147,7 @@ def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | N
     out.print(f"trained '{result.name}' ({result.task}) on {result.rows['train']} rows, validated on "
               f"{result.rows['validation']}: best epoch {result.best_epoch}: {best}")
     out.print(f"saved to {result.directory} in {result.seconds:.1f} s (run: {result.run_dir})")
+    return result
 
 
 def _start_background(params: dict) -> None:

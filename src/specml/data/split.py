@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Split", "SplitError", "cut", "holdout", "part_size", "stratify_problem", "take", "three_way"]
+__all__ = ["Split", "SplitError", "cut", "folds", "holdout", "part_size", "stratify_problem", "take", "three_way"]
 
 
 class SplitError(ValueError):
@@ -91,6 +91,23 @@ def cut(ordered: np.ndarray, *sizes: int) -> tuple[np.ndarray, ...]:
         parts.append(ordered[end - size:end])
         end -= size
     return (ordered[:end], *reversed(parts))
+
+
+def folds(n: int, k: int, seed: int, labels: np.ndarray | None = None
+          ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """``k`` (training rows, held-out rows) pairs that hold out every row once, and the method:
+    ``stratified`` by ``labels`` when every class has ``k``+ rows, else ``random`` (shuffled, seeded)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if k < 2 or k > n:
+        raise SplitError(f"{k} folds of {n} rows: cross-validation needs 2 to {n} folds")
+    if labels is not None and len(np.unique(labels)) > 1 and np.unique(labels, return_counts=True)[1].min() >= k:
+        pairs = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n), labels)
+        method = "stratified"
+    else:
+        pairs = KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n))
+        method = "random"
+    return [(np.sort(tr), np.sort(te)) for tr, te in pairs], method
 
 
 def holdout(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -54,9 +54,11 @@ class Prepared:
     losses: list = field(default_factory=list)  # the spec's losses, each with its target column
 
 
-def prepare(model_spec, trainer, data, target: str | None) -> Prepared:
+def prepare(model_spec, trainer, data, target: str | None,
+            rows: tuple[np.ndarray, np.ndarray] | None = None) -> Prepared:
     """Split (seeded, stratified by the first class target), fit the preprocessing on the training rows,
-    build the model, the task heads and the batches, and settle what the run monitors."""
+    build the model, the task heads and the batches, and settle what the run monitors. ``rows``:
+    (training rows, validation rows) decided by the caller (a cross-validation fold) instead."""
     cfg = trainer.config
     notes: list[str] = []
     model_spec, losses, said = _with_loss(model_spec, trainer, data, target)
@@ -64,8 +66,8 @@ def prepare(model_spec, trainer, data, target: str | None) -> Prepared:
 
     # the split: seeded, stratified by the first class target, never the global RNG
     split_seed = cfg.seed if cfg.seed is not None else 0
-    train_rows, val_rows = T.validation_split(data.num_rows, cfg.validation_split, split_seed,
-                                              _stratify_labels(data, losses))
+    train_rows, val_rows = rows if rows is not None else T.validation_split(
+        data.num_rows, cfg.validation_split, split_seed, _stratify_labels(data, losses))
     prep = T.fit(model_spec, data, losses, train_rows)
     notes += prep.notes
 
@@ -141,6 +143,12 @@ def _with_loss(model_spec, trainer, data, target: str | None):
         first = losses[0]
         losses[0] = first.model_copy(update={"inputs": first.inputs.model_copy(update={"target": target})})
     return model_spec, losses, said
+
+
+def stratify_labels(model_spec, trainer, data, target: str | None) -> np.ndarray | None:
+    """The first class target's values (what the validation split and cross-validation folds stratify
+    by), or None (regression, token sequences)."""
+    return _stratify_labels(data, _with_loss(model_spec, trainer, data, target)[1])
 
 
 def _stratify_labels(data, losses) -> np.ndarray | None:
