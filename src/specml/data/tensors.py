@@ -291,9 +291,9 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None
             # statistics of the finite values only; transform() then refuses the others with their count
             matrix = np.where(np.isfinite(matrix), matrix, np.nan) if matrix.dtype.kind == "f" else matrix
             if inp.normalize == "standard":
-                with np.errstate(over="ignore", invalid="ignore"):  # 1e308 squared: refused at transform
+                with np.errstate(over="ignore", invalid="ignore"):  # 1e308 overflows: refused at transform
                     std = np.nan_to_num(np.nanstd(matrix, axis=0))
-                state.center = np.nan_to_num(np.nanmean(matrix, axis=0)).tolist()
+                    state.center = np.nan_to_num(np.nanmean(matrix, axis=0)).tolist()
                 state.scale = np.where(std > 0, std, 1.0).tolist()
             elif inp.normalize == "minmax":
                 lo, hi = np.nan_to_num(np.nanmin(matrix, axis=0)), np.nan_to_num(np.nanmax(matrix, axis=0))
