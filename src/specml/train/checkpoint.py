@@ -347,7 +347,9 @@ def load_checkpoint(path: Path, *, model: nn.Module, optimizer: Any = None, sche
 
     _load_into(_unwrap(model), {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
                True, path)
-    state = _checked_state(decode(part("specml.state"), tensors), path)
+    state = decode(part("specml.state"), tensors)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the checkpoint's state is not a mapping")
     for obj, key in ((optimizer, "specml.optimizer"), (scheduler, "specml.scheduler")):
         if obj is not None:
             if key not in metadata:
@@ -367,8 +369,9 @@ def load_checkpoint(path: Path, *, model: nn.Module, optimizer: Any = None, sche
     return state
 
 
-def _checked_state(state: Any, path: Path) -> dict:
-    """The training state a resume needs: a mapping with a whole-number ``epoch`` and ``global_step``."""
+def check_training_state(state: Any, path: Path) -> dict:
+    """The state a resume of the engine needs: a mapping with a whole-number ``epoch`` and ``global_step``
+    (and a map of lists as ``history``); :class:`CheckpointError` naming the field otherwise."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the checkpoint's state is not a mapping")
     for key in ("epoch", "global_step"):
@@ -391,4 +394,6 @@ def read_checkpoint_state(path: Path) -> dict:
         state = decode(json.loads(metadata["specml.state"]), tensors)
     except (KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: the checkpoint's state metadata is missing or broken ({exc})") from None
-    return _checked_state(state, path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the checkpoint's state is not a mapping")
+    return state
