@@ -67,12 +67,12 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         raise TrainingError(f"{path}: {why}")
     features, target_cols = preflight.training_columns(model_spec_obj, target)
     columns = list(dict.fromkeys([*features, *target_cols]))
+    preflight.check_table(workspace, table, columns)
+    # 2. the deep checks (torch): the model builds and runs, the optimizer takes its settings
+    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec)
+    # 3. the rows, read in one short visit (the workspace is free for other processes while we train)
     ws = _open_workspace(workspace, read_only=True)
     try:
-        ws.require_table(table)
-        ws.require_columns(table, columns)
-        # 2. the deep checks (torch): the model builds and runs, the optimizer takes its settings
-        model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec)
         data = ws.read_columns(table, columns)
         rows, data_hash = fingerprint(ws, table)
     finally:
@@ -80,7 +80,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     if data.num_rows == 0:
         raise DataError(f"table '{table}' is empty: nothing to train on")
 
-    # 3. the split, the preprocessing fitted on the training rows, the model, its heads and batches
+    # 4. the split, the preprocessing fitted on the training rows, the model, its heads and batches
     from specml.track.lifecycle import RunLifecycle
     from specml.train.callbacks import build_callbacks
     from specml.train.engine import Trainer
@@ -90,7 +90,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
 
-    # 4. the run: its directory, what it trains with (a resume must match it), its trackers, the loop
+    # 5. the run: its directory, what it trains with (a resume must match it), its trackers, the loop
     model_text = Path(model_spec).read_text(encoding="utf-8")
     trainer_text = Path(trainer_spec).read_text(encoding="utf-8") if trainer_spec is not None else None
     run_info = {"model_spec": p.model_spec.model_dump(mode="json"),
@@ -124,7 +124,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
             p.notes.append(f"resumed run {life.run.run_id} after epoch {life.resumed_from}")
         history = engine.train(criterion=p.criterion)
 
-        # 5. the artifact: the best weights, what was learned from the data, the metrics
+        # 6. the artifact: the best weights, what was learned from the data, the metrics
         if engine.best.state is not None:
             p.model.load_state_dict(engine.best.state)
         at = (engine.best.epoch or len(history["train_loss"])) - 1
@@ -322,20 +322,24 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
 
     trained = _load(name, home)
     features, _ = _columns_of(trained.metadata)
-    ws = _open_workspace(workspace, read_only=output_table is None)
-    try:
+    ws = _open_workspace(workspace, read_only=True)
+    try:  # read, then let go of the workspace while the model scores
         ws.require_table(table)
         ws.require_columns(table, features)
         check_outputs(ws, output_table, output, replace)
         keep = kept_columns(list(ws.columns(table)), features, keep)
         ws.require_columns(table, keep)
         data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
-        per_task = {}
-        for task_name, s in task_scores(trained, data).items():
-            t = trained.preprocessor.targets[task_name]
-            per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
-                                               columns=t.columns, pad=t.pad)
-        result = prediction_table(data, keep, per_task)
+    finally:
+        _done_with(ws, workspace)
+    per_task = {}
+    for task_name, s in task_scores(trained, data).items():
+        t = trained.preprocessor.targets[task_name]
+        per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
+                                           columns=t.columns, pad=t.pad)
+    result = prediction_table(data, keep, per_task)
+    ws = _open_workspace(workspace, read_only=not output_table)
+    try:
         write_predictions(ws, result, output_table, output, replace)
     finally:
         _done_with(ws, workspace)

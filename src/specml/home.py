@@ -12,10 +12,13 @@ from pathlib import Path
 
 def specml_home(override: str | Path | None = None) -> Path:
     """``override``, else ``$SPECML_HOME``, else ``~/.specml`` (not created here)."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("SPECML_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".specml"
+    home = Path(override).expanduser() if override else (
+        Path(os.environ["SPECML_HOME"]).expanduser() if os.environ.get("SPECML_HOME") else Path.home() / ".specml")
+    if home.exists() and not home.is_dir():
+        from specml.errors import SpecmlError
+
+        raise SpecmlError(f"the specml home {home} is a file, not a folder", "set SPECML_HOME to a folder")
+    return home
 
 
 def workspace_path(override: str | Path | None = None, home: str | Path | None = None) -> Path | str:

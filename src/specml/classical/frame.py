@@ -77,24 +77,41 @@ def to_matrix(data: pa.Table, features: Features) -> np.ndarray:
     if not features.categorical:
         out = np.empty((n, len(features.columns)), dtype=np.float64)
         for j, name in enumerate(features.columns):
-            out[:, j] = _numeric(data.column(name))
+            out[:, j] = _numeric(data.column(name), name)
         return out
     out = np.empty((n, len(features.columns)), dtype=object)
     for j, name in enumerate(features.columns):
         col = data.column(name)
         if name in features.categorical:
+            if column_kind(col.type) is None:
+                raise ClassicalError(f"column '{name}' holds {col.type} values where the model was trained on "
+                                     "text; cast it in SQL (specml sql)")
             if pa.types.is_dictionary(col.type):
                 col = col.cast(col.type.value_type)
             out[:, j] = pc.fill_null(col.cast(pa.string()), MISSING).to_numpy(zero_copy_only=False)
         else:
-            out[:, j] = _numeric(col)
+            out[:, j] = _numeric(col, name)
     return out
 
 
-def _numeric(col: pa.ChunkedArray) -> np.ndarray:
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # XGBoost and LightGBM read features as float32
+
+
+def _numeric(col: pa.ChunkedArray, name: str = "the column") -> np.ndarray:
+    """A numeric feature as float64. NULL and NaN are missing values (the libraries and the imputer handle
+    them); infinite values and values beyond float32 are refused with their count."""
+    if column_kind(col.type) != "numeric":
+        raise ClassicalError(f"column '{name}' holds {col.type} values where the model was trained on numbers; "
+                             "cast it in SQL (specml sql) or use the training table's column")
     if pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type) or pa.types.is_dictionary(col.type):
         col = col.cast(pa.float64())
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = int(np.count_nonzero(np.abs(values) > FLOAT32_MAX))  # inf too; NaN compares False
+    if bad:
+        raise ClassicalError(f"column '{name}' has {bad} infinite or too large value(s) (beyond ±3.4e38) of "
+                             f"{len(values)} rows; filter or clip them first (e.g. specml sql)")
+    return values
 
 
 @dataclass
@@ -117,9 +134,15 @@ def target_values(col: pa.ChunkedArray, *, estimator_kind: str, task: str | None
         kind = column_kind(col.type)
         if kind != "numeric":
             raise ClassicalError(f"target '{name}' is {col.type}: a regressor predicts numbers")
-        return _numeric(col), Target("regression", None)
+        values = _numeric(col, name)
+        if nan := int(np.isnan(values).sum()):
+            raise ClassicalError(f"target '{name}' has {nan} NaN value(s); drop those rows first")
+        return values, Target("regression", None)
     if pa.types.is_floating(col.type):
         values = col.to_numpy(zero_copy_only=False)
+        if nan := int(np.isnan(values).sum()):
+            raise ClassicalError(f"target '{name}' has {nan} NaN value(s); a classifier needs a class in every row: "
+                                 "drop those rows first")
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             raise ClassicalError(f"target '{name}' holds fractional numbers: a classifier needs classes "
                                  "(use a regressor, or cast the column to integers / strings)")

@@ -80,10 +80,10 @@ def load_classical(name: str, home: str | Path | None = None) -> Classical:
     return Classical(name, meta, pre, model, info.family, features)
 
 
-def _open_workspace(workspace: Any):
+def _open_workspace(workspace: Any, read_only: bool = True):
     from specml.data.workspace import Workspace
 
-    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace)
+    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace, read_only=read_only)
 
 
 def _labels(model: Classical, column) -> np.ndarray:
@@ -126,9 +126,13 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
     ws = _open_workspace(workspace)
     target = model.metadata["target"]
     columns = list(dict.fromkeys([*model.features.columns, target]))
-    ws.require_table(table)
-    ws.require_columns(table, columns)
-    data = ws.read_columns(table, columns)
+    try:
+        ws.require_table(table)
+        ws.require_columns(table, columns)
+        data = ws.read_columns(table, columns)
+    finally:
+        if ws is not workspace:
+            ws.close()
     if data.num_rows == 0:
         raise ClassicalError(f"table '{table}' is empty")
     col = data.column(target)
@@ -150,14 +154,23 @@ def predict_classical(name: str, table: str, *, output_table: str | None = None,
 
     model = model or load_classical(name, home)
     ws = _open_workspace(workspace)
-    ws.require_table(table)
-    features = model.features.columns
-    ws.require_columns(table, features)
-    check_outputs(ws, output_table, output, replace)
-    keep = kept_columns(list(ws.columns(table)), features, keep)
-    ws.require_columns(table, keep)
-    data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
+    try:  # read, then let go of the workspace while the model scores
+        ws.require_table(table)
+        features = model.features.columns
+        ws.require_columns(table, features)
+        check_outputs(ws, output_table, output, replace)
+        keep = kept_columns(list(ws.columns(table)), features, keep)
+        ws.require_columns(table, keep)
+        data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
+    finally:
+        if ws is not workspace:
+            ws.close()
     columns = task_columns(model.task, model.scores(data), classes=model.classes)
     result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
-    write_predictions(ws, result, output_table, output, replace)
+    ws = _open_workspace(workspace, read_only=not output_table)
+    try:
+        write_predictions(ws, result, output_table, output, replace)
+    finally:
+        if ws is not workspace:
+            ws.close()
     return result

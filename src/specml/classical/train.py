@@ -51,9 +51,11 @@ class ClassicalResult:
 
 
 def _open_workspace(workspace: Any):
+    """The caller's Workspace, or one opened read-only here (closed as soon as the rows are read, so a fit
+    never holds the workspace: other processes load, write and train meanwhile)."""
     from specml.data.workspace import Workspace
 
-    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace)
+    return workspace if hasattr(workspace, "read_columns") else Workspace(workspace, read_only=True)
 
 
 def library_versions() -> dict[str, str]:
@@ -88,11 +90,15 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
 
     # the data
     ws = _open_workspace(workspace)
-    ws.require_table(table)
-    extra = [spec.target, *([spec.time_column] if spec.time_column else [])]
-    wanted = list(dict.fromkeys([*(spec.features or ws.columns(table)), *extra]))
-    ws.require_columns(table, wanted)
-    data = ws.read_columns(table, wanted)
+    try:
+        ws.require_table(table)
+        extra = [spec.target, *([spec.time_column] if spec.time_column else [])]
+        wanted = list(dict.fromkeys([*(spec.features or ws.columns(table)), *extra]))
+        ws.require_columns(table, wanted)
+        data = ws.read_columns(table, wanted)
+    finally:
+        if ws is not workspace:
+            ws.close()
     if data.num_rows == 0:
         raise ClassicalError(f"table '{table}' is empty: nothing to train on")
     features, said = choose_features(data.schema, target=spec.target, time_column=spec.time_column,

@@ -189,7 +189,14 @@ _register()
 
 
 def main() -> None:
-    app()
+    """The ``specml`` entry point; a user error any command lets through still ends as ``error: ...``, exit 1."""
+    from specml.cli.output import USER_ERRORS, report
+
+    try:
+        app()
+    except USER_ERRORS as err:
+        report(err)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

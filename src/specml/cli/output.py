@@ -19,7 +19,8 @@ from specml.errors import SpecmlError
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: what a command reports as ``error: ...`` (exit 1) instead of a traceback
-USER_ERRORS: tuple[type[BaseException], ...] = (SpecmlError, FileNotFoundError)
+#: a file-system refusal (a home that is a file, no permission, a full disk) is the user's to fix too
+USER_ERRORS: tuple[type[BaseException], ...] = (SpecmlError, OSError)
 
 
 def console(stderr: bool = False):
@@ -46,6 +47,11 @@ def report(err: BaseException | str, hint: str | None = None) -> None:
             said = f" [dim]({esc(issue.hint)})[/dim]" if issue.hint else ""
             out.print(f"[red]error[/red] {esc(issue.where())}: [bold]{esc(issue.path)}[/bold]: "
                       f"{esc(issue.message)}{said}")
+        return
+    if isinstance(err, OSError) and not isinstance(err, SpecmlError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        text = f"{err.strerror}{where}" + (f"\n  hint: {hint}" if hint else "")
+        out.print(f"[red]error:[/red] {esc(text)}")
         return
     text = str(err) + (f"\n  hint: {hint}" if hint else "")
     out.print(f"[red]error:[/red] {esc(text)}")

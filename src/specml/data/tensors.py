@@ -136,6 +136,8 @@ class Preprocessor:
                               dtype=np.float64 if dtype.is_floating_point else np.int64)
             for j, col in enumerate(state.columns):
                 matrix[:, j] = _numeric(table.column(col), col, name)
+            if dtype.is_floating_point:
+                _refuse_non_finite(torch.from_numpy(matrix).to(dtype), state.columns, name)
             if state.normalize != "none":
                 matrix = (matrix - np.asarray(state.center)) / np.asarray(state.scale)
             out = torch.from_numpy(np.ascontiguousarray(matrix)).to(dtype)
@@ -157,11 +159,15 @@ class Preprocessor:
                                                  f"target '{t.column}'"))
         if t.task == "regression":
             y = np.column_stack([_numeric(table.column(c), c, "the target") for c in t.columns]).astype(np.float64)
+            _refuse_non_finite(torch.from_numpy(y.astype(np.float32)), t.columns, f"target '{t.column}'")
             if normalized and t.normalize != "none":
                 y = (y - np.asarray(t.center)) / np.asarray(t.scale)
             y = y[:, 0] if isinstance(t.column, str) else y
             return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
         column = table.column(t.columns[0])
+        if pa.types.is_floating(column.type) and (nan := pc.sum(pc.is_nan(column)).as_py() or 0):
+            raise DataError(f"target column '{t.column}' has {nan} NaN value(s) of {table.num_rows} rows; a class "
+                            "target needs a class in every row: filter them out (e.g. specml sql) first")
         found = pc.index_in(column, value_set=pa.array(t.classes).cast(column.type))
         if found.null_count:
             unknown = pc.unique(pc.filter(column, pc.is_null(found))).to_pylist()[:5]
@@ -212,6 +218,19 @@ def _list_matrix(column: pa.ChunkedArray, col: str, length: int, pad: int, what:
     keep = pos < length
     out[rows[keep], pos[keep]] = flat[keep]
     return out
+
+
+def _refuse_non_finite(values: torch.Tensor, columns: list[str], input_name: str) -> None:
+    """The rule for NaN, inf and values too large for the input's dtype (1e308 in float32): refused at
+    train, evaluate and predict time alike, counted per column — never a silent NaN prediction."""
+    bad = ~torch.isfinite(values.reshape(len(values), -1))
+    if not bool(bad.any()):
+        return
+    counts = bad.sum(dim=0).tolist()
+    worst = [f"'{c}': {n}" for c, n in zip(columns, counts, strict=False) if n]
+    raise DataError(f"{input_name} has {int(bad.sum())} value(s) that are NaN, infinite or too large for "
+                    f"{str(values.dtype).replace('torch.', '')} ({', '.join(worst)}); filter or impute them (e.g. "
+                    "specml sql) first")
 
 
 def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
@@ -269,11 +288,15 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None
             state.vocab = sorted(uniq.to_pylist(), key=lambda v: (str(type(v)), v))
         elif inp.normalize != "none" or inp.dtype not in INTEGER_DTYPES:
             matrix = np.column_stack([_numeric(train.column(c), c, f"input '{name}'") for c in columns])
+            # statistics of the finite values only; transform() then refuses the others with their count
+            matrix = np.where(np.isfinite(matrix), matrix, np.nan) if matrix.dtype.kind == "f" else matrix
             if inp.normalize == "standard":
-                std = matrix.std(axis=0)
-                state.center, state.scale = matrix.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist()
+                with np.errstate(over="ignore", invalid="ignore"):  # 1e308 overflows: refused at transform
+                    std = np.nan_to_num(np.nanstd(matrix, axis=0))
+                    state.center = np.nan_to_num(np.nanmean(matrix, axis=0)).tolist()
+                state.scale = np.where(std > 0, std, 1.0).tolist()
             elif inp.normalize == "minmax":
-                lo, hi = matrix.min(axis=0), matrix.max(axis=0)
+                lo, hi = np.nan_to_num(np.nanmin(matrix, axis=0)), np.nan_to_num(np.nanmax(matrix, axis=0))
                 state.center, state.scale = lo.tolist(), np.where(hi > lo, hi - lo, 1.0).tolist()
         if state.vocab is not None and inp.vocab_size is not None and inp.vocab_size < len(state.vocab) + 1:
             raise DataError(f"input '{name}': vocab_size is {inp.vocab_size}, but the training rows hold "

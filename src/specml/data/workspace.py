@@ -73,6 +73,7 @@ def quote_ident(name: str) -> str:
 
 _q = quote_ident
 DESCRIBE_CHUNK = 16  # columns per describe query
+LOCK_WAIT_S = 60.0  # how long opening a workspace another process writes waits for it
 
 
 def _duck_message(err: BaseException) -> str:
@@ -123,17 +124,25 @@ class Workspace:
         if self._con is None:
             if isinstance(self.path, Path) and self.read_only and not self.path.exists():
                 raise DataError(f"workspace {self.path} does not exist (load a table into it first)")
+            import os
             import time
 
-            # another process writing the file holds DuckDB's lock: wait for it a little (background jobs)
-            for wait in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 0):
+            # DuckDB lets one process write a file: while another holds it, retry with backoff up to a bound
+            bound = float(os.environ.get("SPECML_WORKSPACE_WAIT", LOCK_WAIT_S))
+            deadline, wait = time.monotonic() + bound, 0.05
+            while True:
                 try:
                     self._con = duckdb.connect(str(self.path), read_only=self.read_only)
                     break
                 except duckdb.Error as err:
-                    if "lock" not in str(err).lower() or not wait:
+                    if "lock" not in str(err).lower():
                         raise DataError(f"cannot open workspace {self.path}: {_duck_message(err)}") from None
-                    time.sleep(wait)
+                    if time.monotonic() >= deadline:
+                        raise DataError(f"workspace {self.path} is busy: another process is writing it; waited "
+                                        f"{bound:.0f} s (SPECML_WORKSPACE_WAIT sets how long). "
+                                        f"{_duck_message(err)}") from None
+                    time.sleep(min(wait, max(deadline - time.monotonic(), 0.01)))
+                    wait = min(wait * 2, 1.0)
         return self._con
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from specml.track.run import RegistryRecorder, RunDir, changes, model_run, point_model_to_run, trackers
-from specml.train.checkpoint import read_checkpoint_state
+from specml.train.checkpoint import check_training_state, read_checkpoint_state
 from specml.train.errors import TrainingError
 
 
@@ -89,7 +89,7 @@ class RunLifecycle:
         if not last.is_file():
             raise TrainingError(f"--resume: run {run.run_id} has no checkpoint (it stopped before its first epoch "
                                 "ended); train again without --resume")
-        state = read_checkpoint_state(last)
+        state = check_training_state(read_checkpoint_state(last), last)
         diff = changes(state.get("run") or {}, self.run_info)
         if diff:
             raise TrainingError(f"--resume: run {run.run_id} was trained with other specs or data; changed since its "

@@ -150,16 +150,24 @@ class Store:
     @property
     def con(self) -> sqlite3.Connection:
         if self._con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None,
-                                  check_same_thread=False)
-            con.row_factory = sqlite3.Row
-            con.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self._retry(lambda: con.execute("PRAGMA journal_mode = WAL").fetchone())
-            con.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across crashes of the process
-            con.execute("PRAGMA foreign_keys = ON")
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None,
+                                      check_same_thread=False)
+            except (OSError, sqlite3.Error) as err:
+                raise RegistryError(f"the registry {self.path} cannot be opened ({err}); check that "
+                                    f"{self.path.parent} is a writable folder (SPECML_HOME)") from None
+            try:
+                con.row_factory = sqlite3.Row
+                con.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                self._retry(lambda: con.execute("PRAGMA journal_mode = WAL").fetchone())
+                con.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across crashes of the process
+                con.execute("PRAGMA foreign_keys = ON")
                 self._migrate(con)
+            except sqlite3.DatabaseError as err:
+                con.close()
+                raise RegistryError(f"{self.path} is not a usable registry ({err}); move it aside and specml "
+                                    "starts a new one (trained models and runs stay on disk)") from None
             except BaseException:
                 con.close()
                 raise

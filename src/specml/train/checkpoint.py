@@ -347,15 +347,41 @@ def load_checkpoint(path: Path, *, model: nn.Module, optimizer: Any = None, sche
 
     _load_into(_unwrap(model), {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
                True, path)
+    state = decode(part("specml.state"), tensors)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the checkpoint's state is not a mapping")
     for obj, key in ((optimizer, "specml.optimizer"), (scheduler, "specml.scheduler")):
         if obj is not None:
             if key not in metadata:
                 raise CheckpointError(f"{path}: the checkpoint holds no {key.split('.')[1]} state")
-            obj.load_state_dict(decode(part(key), tensors))
+            try:
+                obj.load_state_dict(decode(part(key), tensors))
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+                raise CheckpointError(f"{path}: the checkpoint's {key.split('.')[1]} state does not fit "
+                                      f"({type(exc).__name__}: {exc})") from None
     if restore_rng:
-        restore_rng_state({k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")},
-                          part("specml.rng"))
-    return decode(part("specml.state"), tensors)
+        try:
+            restore_rng_state({k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")},
+                              part("specml.rng"))
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"{path}: the checkpoint's RNG state is broken ({type(exc).__name__}: "
+                                  f"{exc})") from None
+    return state
+
+
+def check_training_state(state: Any, path: Path) -> dict:
+    """The state a resume of the engine needs: a mapping with a whole-number ``epoch`` and ``global_step``
+    (and a map of lists as ``history``); :class:`CheckpointError` naming the field otherwise."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the checkpoint's state is not a mapping")
+    for key in ("epoch", "global_step"):
+        value = state.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"{path}: the checkpoint's state.{key} is {value!r}, not a whole number >= 0")
+    history = state.get("history")
+    if history is not None and not (isinstance(history, dict) and all(isinstance(v, list) for v in history.values())):
+        raise CheckpointError(f"{path}: the checkpoint's state.history is not a map of lists")
+    return state
 
 
 def read_checkpoint_state(path: Path) -> dict:
@@ -365,6 +391,9 @@ def read_checkpoint_state(path: Path) -> dict:
     if metadata.get(KIND) != "checkpoint":
         raise CheckpointError(f"{path}: not a specml checkpoint")
     try:
-        return decode(json.loads(metadata["specml.state"]), tensors)
+        state = decode(json.loads(metadata["specml.state"]), tensors)
     except (KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: the checkpoint's state metadata is missing or broken ({exc})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the checkpoint's state is not a mapping")
+    return state

@@ -460,10 +460,11 @@ class Trainer:
         Call it on a Trainer built exactly as the interrupted one; :meth:`train` then runs the epochs
         after the checkpoint's, and on CPU ends bitwise identical to an uninterrupted run.
         """
-        from specml.train.checkpoint import load_checkpoint
+        from specml.train.checkpoint import check_training_state, load_checkpoint
 
         state = load_checkpoint(path, model=self.model, optimizer=optimizer, scheduler=lr_scheduler,
                                 map_location=self.runtime.device)
+        check_training_state(state, Path(path))
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.history = {k: list(v) for k, v in (state.get("history") or {}).items()}
         self.best = _Best(state.get("best_value"), state.get("best_epoch"), state.get("best_state"))
