@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -94,26 +95,66 @@ def write_curves(history: dict[str, list], directory: str | Path, title: str | N
 
 
 class FigureWriter:
-    """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only)."""
+    """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only).
 
-    def __init__(self, directory: str | Path, every: int = 0, title: str | None = None) -> None:
+    ``deferred=True`` (a tracked run): the end-of-training curves wait for :meth:`draw`, which draws them
+    in a background thread, and :meth:`wait` joins it. :class:`specml.track.lifecycle.RunLifecycle` calls
+    ``draw`` once the trained model is saved and ``wait`` when the run closes, so drawing (about a second,
+    most of it importing matplotlib) is off the path to the result. The files are the same either way.
+    """
+
+    def __init__(self, directory: str | Path, every: int = 0, title: str | None = None, *,
+                 deferred: bool = False) -> None:
         if every < 0:
             raise ValueError(f"every must be 0 (only at the end) or a positive number of epochs, got {every}")
         self.directory = Path(directory)
         self.every = every
         self.title = title
+        self.deferred = deferred
         self.written: list[Path] = []
+        self._pending: dict[str, list] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, improved: bool) -> None:
         if self.every and epoch % self.every == 0:
             self.written = write_curves(trainer.history, self.directory, self.title)
 
     def on_train_end(self, trainer: Any, history: dict, best_epoch: int | None, best_value: float | None) -> None:
-        self.written = write_curves(history, self.directory, self.title)
+        if self.deferred:
+            self._pending = {k: list(v) for k, v in history.items()}
+        else:
+            self.written = write_curves(history, self.directory, self.title)
 
     def on_exception(self, trainer: Any, error: BaseException) -> None:
+        self._pending = None
         if trainer.history:  # what was learned up to the failure
             self.written = write_curves(trainer.history, self.directory, self.title)
+
+    def draw(self) -> None:
+        """Start drawing the deferred end-of-training curves in a background thread (see :meth:`wait`)."""
+        history, self._pending = self._pending, None
+        if history is None or self._thread is not None:
+            return
+
+        def run() -> None:
+            try:
+                self.written = write_curves(history, self.directory, self.title)
+            except BaseException as err:  # noqa: BLE001 - raised again by wait()
+                self._error = err
+
+        self._thread = threading.Thread(target=run, name="specml-figures")
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Draw what is still deferred and wait until the curves are written; a drawing error is raised here."""
+        self.draw()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 # ----------------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def trackers(run: RunDir, *, metadata: dict, histogram_every: int = 0, figures_e
     from specml.track.figures import FigureWriter
 
     cbs: list = [FactsWriter(run.facts, run_id=run_id or run.run_id, metadata=metadata),
-                 FigureWriter(run.figures, every=figures_every, title=metadata.get("name")),
+                 FigureWriter(run.figures, every=figures_every, title=metadata.get("name"), deferred=True),
                  StdoutLog(run.stdout)]
     if tensorboard:
         from specml.track.tensorboard import TensorBoardLogger
