@@ -8,7 +8,8 @@ Entering opens the run — a new ``runs/<time>_<name>/`` with the exact specs, o
 model's last run, refused when its specs or data differ — points ``models/<name>/run.json`` at it
 (``running``) and records it in the registry. :meth:`RunLifecycle.completed` (called once the trained
 model is saved) starts drawing the figures in the background; leaving waits for them, then marks it
-``completed``, or ``failed`` / ``interrupted`` (Ctrl-C) when the block raised, in both places. Nothing here imports torch.
+``completed``, or ``failed`` / ``interrupted`` (Ctrl-C) when the block raised, in both places.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
