@@ -266,6 +266,8 @@ def main() -> None:
     ap.add_argument("--real-epochs", type=int, default=2, help="epochs of the realistic model (default 2)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3); medians are shown")
     ap.add_argument("--no-lightning", action="store_true", help="leave Lightning out")
+    ap.add_argument("--lightning-epochs", default=None,
+                    help="epoch counts that also run Lightning (default: all of --epochs)")
     ap.add_argument("--no-realistic", action="store_true", help="leave the realistic model out")
     args = ap.parse_args()
     real_rows = args.real_rows or max(args.rows // 4, 1000)
@@ -305,7 +307,8 @@ def main() -> None:
         for epochs in [int(e) for e in args.epochs.split(",")]:
             contenders = {"specml": specml("mlp.yaml", "t", epochs),
                           "script": [py, str(d / "script.py"), str(ws), str(epochs), str(d / "s.pt")]}
-            if lightning_ok:
+            if lightning_ok and (args.lightning_epochs is None
+                                 or str(epochs) in args.lightning_epochs.split(",")):
                 contenders["lightning"] = [py, str(d / "lightning_fit.py"), str(ws), str(epochs), str(d / "l.pt")]
             cases.append((f"MLP, {epochs} epochs", contenders))
         if not args.no_realistic:
