@@ -287,7 +287,7 @@ def main() -> None:
         t0 = time.perf_counter()
         make_workspace(ws, args.rows, real_rows)
         print(f"workspace: {args.rows:,} rows x 8 floats, {real_rows:,} rows x 8 text categoricals + 4 floats "
-              f"({time.perf_counter() - t0:.1f} s to generate)")
+              f"({time.perf_counter() - t0:.1f} s to generate)", flush=True)
         (d / "mlp.yaml").write_text(MLP_SPEC)
         (d / "dcn.yaml").write_text(REAL_SPEC)
         (d / "script.py").write_text(SCRIPT.format(cols=FLOATS))
@@ -318,7 +318,7 @@ def main() -> None:
                                           str(args.real_epochs), str(d / "r.pt")]}))
 
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-              f"{args.rounds} interleaved rounds, 1 thread")
+              f"{args.rounds} interleaved rounds, 1 thread", flush=True)
         rows = []
         for label, contenders in cases:
             names = list(contenders)
