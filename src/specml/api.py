@@ -87,6 +87,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     from specml.train.prepare import place_data, prepare
 
     p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None)
+    del data  # the tensors hold what the run reads
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
 

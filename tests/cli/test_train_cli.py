@@ -85,6 +85,17 @@ def test_train_prints_each_epoch(home):
     assert (run_dir / "specs" / "trainer.yaml").read_bytes() == (home / "short_trainer.yaml").read_bytes()
 
 
+def test_train_draws_the_curves_after_saving_the_model(home):
+    """The same figure files as always, drawn once the result is saved (in the background, waited for)."""
+    model_dir = home / "models" / "m1"
+    run_dir = Path(json.loads((model_dir / "run.json").read_text())["run_dir"])
+    figures = sorted((run_dir / "figures").iterdir())
+    assert [p.name for p in figures] == ["accuracy.png", "auc.png", "loss.png", "lr.png"]
+    saved = max((model_dir / f).stat().st_mtime_ns for f in ("model.safetensors", "metadata.json"))
+    assert all(p.stat().st_mtime_ns >= saved for p in figures)
+    assert json.loads((model_dir / "run.json").read_text())["status"] == "completed"
+
+
 def test_evaluate_json(home):
     result = ok(specml(home, "evaluate", "--model", "m1", "--table", "pima_test", "--json"))
     report = json.loads(result.stdout)

@@ -3,6 +3,7 @@ classical train / validation / test split. Pinned rows are what each path gave b
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -121,3 +122,27 @@ def test_three_way_that_cannot_be_stratified_is_random_with_a_note():
 def test_three_way_refusals_are_classical_errors():
     with pytest.raises(ClassicalError, match="still leave a training row"):
         split_rows(3, test_size=0.5, validation_size=0.5)
+
+
+@pytest.mark.parametrize("kind", [None, "int", "str", "object"])
+def test_numpy_draws_are_scikit_learns(kind):
+    """The split drawn in numpy (no scikit-learn import in a training) is train_test_split's, row for row."""
+    from sklearn.model_selection import train_test_split
+
+    from specml.data.split import _shuffle_split
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for n, size, seed, k in itertools.product([10, 37, 768, 5000], [0.1, 0.25, 0.33, 3, 50], [0, 42], [2, 3, 7]):
+        ids = rng.integers(0, k, n)
+        labels = {None: None, "int": ids, "str": np.array([f"c{v}" for v in ids]),
+                  "object": np.array([f"c{v}" for v in ids], dtype=object)}[kind]
+        fast = _shuffle_split(n, size, seed, labels)
+        if fast is None:  # scikit-learn refuses it: it says why itself
+            with pytest.raises(ValueError):
+                train_test_split(np.arange(n), test_size=size, random_state=seed, shuffle=True, stratify=labels)
+            continue
+        ref = train_test_split(np.arange(n), test_size=size, random_state=seed, shuffle=True, stratify=labels)
+        assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1]), (n, size, seed, k)
+        checked += 1
+    assert checked > 30

@@ -30,14 +30,14 @@ def _assert_png(path, min_side: int = 200) -> np.ndarray:
     return image
 
 
-def _run(task: str, directory, every: int = 0, epochs: int = 3, criterion=None, probe=None):
+def _run(task: str, directory, every: int = 0, epochs: int = 3, criterion=None, probe=None, deferred=False):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(48, 4, generator=g)
     y = {"binary": (x[:, 0] > 0).float(), "multiclass": (x[:, 0] > 0).long() + (x[:, 1] > 0).long(),
          "regression": x.sum(1)}[task]
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3 if task == "multiclass" else 1))
-    writer = FigureWriter(directory, every=every, title="tiny")
+    writer = FigureWriter(directory, every=every, title="tiny", deferred=deferred)
     trainer = Trainer(model, TensorBatches({"input": x[:32]}, y[:32], 8, shuffle=True),
                       TensorBatches({"input": x[32:]}, y[32:], 16), device="cpu", task=task, verbose=False,
                       callbacks=[writer] + ([probe] if probe else []))
@@ -57,6 +57,31 @@ def test_training_curves_for_each_task(tmp_path, task, metrics):
     for path in writer.written:
         _assert_png(path)
     assert curve_names(history) == ["loss", *metrics, "lr"]
+
+
+def test_deferred_figures_wait_for_draw_and_are_the_same_files(tmp_path):
+    """A tracked run's writer draws nothing when training ends; draw() (after the model is saved) starts
+    a background thread, wait() joins it, and the files are those an immediate writer draws."""
+    now, later = tmp_path / "now", tmp_path / "later"
+    _run("binary", now)
+    _, _, writer = _run("binary", later, deferred=True)
+    assert not later.exists() or not list(later.iterdir())
+    writer.draw()
+    writer.wait()
+    assert sorted(p.name for p in later.iterdir()) == sorted(p.name for p in now.iterdir()) == \
+        ["accuracy.png", "auc.png", "loss.png", "lr.png"]
+    for path in writer.written:
+        _assert_png(path)
+    writer.wait()  # nothing pending: returns at once
+
+
+def test_a_drawing_error_is_raised_by_wait(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the figures directory should be")
+    _, _, writer = _run("regression", blocked, deferred=True)
+    writer.draw()
+    with pytest.raises(OSError):
+        writer.wait()
 
 
 class Seen:

@@ -6,8 +6,10 @@ split (:mod:`specml.classical.split`).
 
 * A part of ``fraction`` of ``n`` rows has ``ceil(n * fraction)`` rows, as scikit-learn counts a float
   ``test_size``.
-* Random parts come from scikit-learn's ``train_test_split`` with its own ``random_state``: the
-  global RNGs are never touched, and the same seed gives the same rows.
+* Random parts are scikit-learn's ``train_test_split`` with its own ``random_state``: the global RNGs
+  are never touched, and the same seed gives the same rows. With an integer seed and a split that can be
+  made, the same draws are done here in numpy (:func:`_shuffle_split`, the same rows in the same order),
+  so a training does not import scikit-learn (over a second); anything else goes to scikit-learn itself.
 * Stratified parts keep each class's share (to within a row per class); a split that cannot be
   stratified (a class too small, a part smaller than the number of classes) is random, with a note.
 * Time-ordered and table-order splits are never shuffled: they cut rows in sequence, the latest last.
@@ -75,12 +77,72 @@ def take(rows: np.ndarray, size: int | float, seed: int | None, labels: np.ndarr
 def _draw(rows: np.ndarray, size: int | float, seed: int | None, labels: np.ndarray | None
           ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`take` with both parts in scikit-learn's (shuffled) order."""
+    drawn = _shuffle_split(len(rows), size, seed, labels)
+    if drawn is not None:
+        return rows[drawn[0]], rows[drawn[1]]
     from sklearn.model_selection import train_test_split
 
     try:
         return tuple(train_test_split(rows, test_size=size, random_state=seed, shuffle=True, stratify=labels))
     except ValueError as err:
         raise SplitError(str(err)) from None
+
+
+def _shuffle_split(n: int, size: int | float, seed: int | None, labels: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(train, test) positions as ``train_test_split(range(n), test_size=size, random_state=seed,
+    stratify=labels)`` draws them (its ``ShuffleSplit`` / ``StratifiedShuffleSplit``, scikit-learn 1.x),
+    or None where scikit-learn should answer (no integer seed, an impossible split: its own errors)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or isinstance(size, bool):
+        return None
+    if isinstance(size, int | np.integer):
+        n_test = int(size)
+    elif isinstance(size, float) and 0 < size < 1:
+        n_test = math.ceil(size * n)
+    else:
+        return None
+    n_train = n - n_test
+    if n_test <= 0 or n_train <= 0:
+        return None
+    rng = np.random.RandomState(int(seed))
+    if labels is None:
+        permutation = rng.permutation(n)
+        return permutation[n_test:], permutation[:n_test]
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n:
+        return None
+    try:
+        classes, y_indices, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    except TypeError:  # mixed types: scikit-learn says what is wrong
+        return None
+    if class_counts.min() < 2 or n_train < len(classes) or n_test < len(classes):
+        return None
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train, test = [], []
+    for i in range(len(classes)):
+        mine = class_indices[i].take(rng.permutation(class_counts[i]), mode="clip")
+        train.append(mine[:n_i[i]])
+        test.append(mine[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """Rows per class for ``n_draws`` rows: scikit-learn's ``utils.extmath._approximate_mode``."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need_to_add)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
 
 
 def cut(ordered: np.ndarray, *sizes: int) -> tuple[np.ndarray, ...]:

@@ -107,35 +107,46 @@ class Preprocessor:
 
     # -- transform --------------------------------------------------------------------------------
 
-    def transform(self, table: pa.Table, *, with_target: bool = True, normalized: bool = True
+    def transform(self, table: pa.Table, *, with_target: bool = True, normalized: bool = True,
+                  with_inputs: bool = True, rows: np.ndarray | None = None
                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor | dict[str, torch.Tensor] | None]:
         """Contiguous tensors, one per input, and the target: a tensor (one task) or a dict by task name.
 
-        ``normalized=False`` gives regression targets in their own units (for evaluation).
+        ``normalized=False`` gives regression targets in their own units (for evaluation). ``rows``: the
+        inputs of those rows only, in that order (gathered column by column: the table is not copied).
+        ``with_inputs=False`` reads only the target.
         """
-        inputs = {name: self._input(name, state, table) for name, state in self.inputs.items()}
+        inputs = ({name: self._input(name, state, table, rows) for name, state in self.inputs.items()}
+                  if with_inputs else {})
         if not with_target or not self.targets:
             return inputs, None
         targets = {name: self._target(t, table, normalized) for name, t in self.targets.items()}
         return inputs, (next(iter(targets.values())) if len(targets) == 1 else targets)
 
-    def _input(self, name: str, state: InputState, table: pa.Table) -> torch.Tensor:
+    def _input(self, name: str, state: InputState, table: pa.Table, rows: np.ndarray | None = None) -> torch.Tensor:
         dtype = getattr(torch, state.dtype)
         if state.sequence:
             column = table.column(state.columns[0])
             ids = _list_matrix(column, state.columns[0], state.length, state.pad_id, f"input '{name}'",
                                vocab=state.vocab if state.categorical else None)
-            return torch.from_numpy(ids).to(dtype)
+            return torch.from_numpy(ids if rows is None else ids[rows]).to(dtype)
+        n = table.num_rows if rows is None else len(rows)
         if state.categorical:
-            ids = np.empty((table.num_rows, len(state.columns)), dtype=np.int64)
+            ids = np.empty((n, len(state.columns)), dtype=np.int64)
             for j, col in enumerate(state.columns):
-                ids[:, j] = _vocab_ids(table.column(col), state.vocab)
+                values = _vocab_ids(table.column(col), state.vocab)
+                ids[:, j] = values if rows is None else values[rows]
             out = torch.from_numpy(ids).to(dtype)
         else:
-            matrix = np.empty((table.num_rows, len(state.columns)),
-                              dtype=np.float64 if dtype.is_floating_point else np.int64)
+            # float32 without scaling is filled directly (same values: one rounding from float64 either way)
+            direct = state.normalize == "none" and dtype == torch.float32
+            matrix = np.empty((n, len(state.columns)),
+                              dtype=np.float32 if direct else np.float64 if dtype.is_floating_point else np.int64)
             for j, col in enumerate(state.columns):
-                matrix[:, j] = _numeric(table.column(col), col, name)
+                values = _numeric(table.column(col), col, name)
+                if direct and values.dtype.kind != "f":
+                    values = values.astype(np.float64)
+                matrix[:, j] = values if rows is None else values[rows]
             if dtype.is_floating_point:
                 _refuse_non_finite(torch.from_numpy(matrix).to(dtype), state.columns, name)
             if state.normalize != "none":
@@ -251,12 +262,23 @@ def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
 # fitting
 
 
+class _Rows:
+    """Some rows of a table, read a column at a time (the table itself is never copied)."""
+
+    def __init__(self, table: pa.Table, rows: np.ndarray) -> None:
+        self.table, self.rows = table, pa.array(rows)
+        self.num_rows = len(rows)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table.column(name).take(self.rows)
+
+
 def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None,
         train_rows: np.ndarray) -> Preprocessor:
     """Learn vocabularies, scaling and each target's classes (or scale) from ``table``'s ``train_rows``."""
     if table.num_rows == 0:
         raise DataError("the table is empty")
-    train = table.take(pa.array(train_rows))
+    train = _Rows(table, train_rows)
     prep = Preprocessor()
     for name, inp in spec.inputs.items():
         columns = list(inp.columns or [])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,18 +96,42 @@ def write_curves(history: dict[str, list], directory: str | Path, title: str | N
     return written
 
 
+def _load_matplotlib() -> None:
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+    except Exception:  # noqa: BLE001 - drawing says what is wrong
+        pass
+
+
 class FigureWriter:
     """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only).
-    ``keep``: each epoch's redraw is kept as ``<name>-eNNNN.png`` (every epoch when ``every`` is 0)."""
+    ``keep``: each epoch's redraw is kept as ``<name>-eNNNN.png`` (every epoch when ``every`` is 0).
 
-    def __init__(self, directory: str | Path, every: int = 0, title: str | None = None, keep: bool = False) -> None:
+    ``deferred=True`` (a tracked run): the end-of-training curves wait for :meth:`draw`, which draws them
+    in a background thread, and :meth:`wait` joins it. :class:`specml.track.lifecycle.RunLifecycle` calls
+    ``draw`` once the trained model is saved and ``wait`` when the run closes, so drawing (about a second,
+    most of it importing matplotlib, which a deferred writer starts at train start in the background) is
+    off the path to the result. The files are the same either way.
+    """
+
+    def __init__(self, directory: str | Path, every: int = 0, title: str | None = None, keep: bool = False, *,
+                 deferred: bool = False) -> None:
         if every < 0:
             raise ValueError(f"every must be 0 (only at the end) or a positive number of epochs, got {every}")
         self.directory = Path(directory)
         self.every = every or (1 if keep else 0)
         self.title = title
         self.keep = keep
+        self.deferred = deferred
         self.written: list[Path] = []
+        self._pending: dict[str, list] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def on_train_start(self, trainer: Any, **_: Any) -> None:
+        if self.deferred:  # matplotlib loads while the model trains (most of the loop runs without the GIL)
+            threading.Thread(target=_load_matplotlib, name="specml-figures-import", daemon=True).start()
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, improved: bool) -> None:
         if self.every and epoch % self.every == 0:
@@ -114,11 +139,40 @@ class FigureWriter:
                                         f"-e{epoch:04d}" if self.keep else "")
 
     def on_train_end(self, trainer: Any, history: dict, best_epoch: int | None, best_value: float | None) -> None:
-        self.written = write_curves(history, self.directory, self.title)
+        if self.deferred:
+            self._pending = {k: list(v) for k, v in history.items()}
+        else:
+            self.written = write_curves(history, self.directory, self.title)
 
     def on_exception(self, trainer: Any, error: BaseException) -> None:
+        self._pending = None
         if trainer.history:  # what was learned up to the failure
             self.written = write_curves(trainer.history, self.directory, self.title)
+
+    def draw(self) -> None:
+        """Start drawing the deferred end-of-training curves in a background thread (see :meth:`wait`)."""
+        history, self._pending = self._pending, None
+        if history is None or self._thread is not None:
+            return
+
+        def run() -> None:
+            try:
+                self.written = write_curves(history, self.directory, self.title)
+            except BaseException as err:  # noqa: BLE001 - raised again by wait()
+                self._error = err
+
+        self._thread = threading.Thread(target=run, name="specml-figures")
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Draw what is still deferred and wait until the curves are written; a drawing error is raised here."""
+        self.draw()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@
 
 Entering opens the run — a new ``runs/<time>_<name>/`` with the exact specs, or with ``resume`` the
 model's last run, refused when its specs or data differ — points ``models/<name>/run.json`` at it
-(``running``) and records it in the registry. Leaving marks it ``completed``, or ``failed`` /
-``interrupted`` (Ctrl-C) when the block raised, in both places. Nothing here imports torch.
+(``running``) and records it in the registry. :meth:`RunLifecycle.completed` (called once the trained
+model is saved) starts drawing the figures in the background; leaving waits for them, then marks it
+``completed``, or ``failed`` / ``interrupted`` (Ctrl-C) when the block raised, in both places.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class RunLifecycle:
         self.epochs_done = 0
         self._recorder: RegistryRecorder | None = None
         self._final: dict[str, Any] = {}
+        self._trackers: list = []
 
     def __enter__(self) -> RunLifecycle:
         self.run, self.restore_from, self.resumed_from = self._open()
@@ -58,13 +61,33 @@ class RunLifecycle:
         tracked = (trackers(self.run, metadata=metadata, histogram_every=histogram_every,
                             figures_every=figures_every, tensorboard=tensorboard, plots=plots,
                             keep_figures=keep_figures) if self.track else [])
+        self._trackers = tracked
         return [*tracked, _EpochCounter(self)]
 
     def completed(self, **values: Any) -> None:
-        """Say how the run ended (epochs_done, best_metric, best_value) before leaving the block."""
+        """Say how the run ended (epochs_done, best_metric, best_value) before leaving the block, once its
+        result is saved: the deferred figures start drawing now, in the background."""
         self._final = values
+        for tracker in self._trackers:
+            if hasattr(tracker, "draw"):
+                tracker.draw()
 
     def __exit__(self, kind, error, tb) -> bool:
+        try:
+            self._wait_trackers()
+        except Exception as err:  # a figure that cannot be drawn fails the run, as before
+            if error is None:
+                self._close(err)
+                raise
+        return self._close(error)
+
+    def _wait_trackers(self) -> None:
+        trackers_, self._trackers = self._trackers, []
+        for tracker in trackers_:
+            if hasattr(tracker, "wait"):
+                tracker.wait()
+
+    def _close(self, error: BaseException | None) -> bool:
         if error is None:
             point_model_to_run(self.model_dir, self.run, "completed")
             if self._recorder is not None:

@@ -176,7 +176,8 @@ def trackers(run: RunDir, *, metadata: dict, histogram_every: int = 0, figures_e
 
     cbs: list = [FactsWriter(run.facts, run_id=run_id or run.run_id, metadata=metadata)]
     if plots:
-        cbs.append(FigureWriter(run.figures, every=figures_every, title=metadata.get("name"), keep=keep_figures))
+        cbs.append(FigureWriter(run.figures, every=figures_every, title=metadata.get("name"), keep=keep_figures,
+                                deferred=True))
     cbs.append(StdoutLog(run.stdout))
     if tensorboard:
         from specml.track.tensorboard import TensorBoardLogger

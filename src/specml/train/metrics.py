@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn import metrics as skm
 
 from specml.spec.metrics import (
     ALLOWED,
@@ -57,6 +56,32 @@ def monitor_names(task: str, metrics: Sequence[str] | None, has_validation: bool
 # --------------------------------------------------------------------------------------------- sklearn
 
 
+class _LazySklearn:
+    """``sklearn.metrics``, imported on first use (about a second): a run whose metrics are all computed
+    here (loss, accuracy, binary AUC, mse/rmse/mae) never imports scikit-learn."""
+
+    def __getattr__(self, name: str) -> Any:
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _LazySklearn()
+
+
+def binary_auc(y_true: np.ndarray, prob: np.ndarray) -> float:
+    """ROC AUC of 0/1 labels (both present): the Mann-Whitney statistic with tied scores sharing their
+    mean rank, which is the area under sklearn's ``roc_curve`` (``roc_auc_score``)."""
+    y = np.asarray(y_true).reshape(-1) > 0
+    _, inverse, counts = np.unique(np.asarray(prob, dtype=np.float64).reshape(-1), return_inverse=True,
+                                   return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]  # 1-based mean rank of each value's tie group
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def _quiet(fn: Callable[[], Any]) -> float:
     """``fn()`` as a float; sklearn's warnings silenced, a ValueError (undefined metric) -> nan."""
     with warnings.catch_warnings():
@@ -80,7 +105,7 @@ def _binary_metrics(wanted: Sequence[str], y_true: np.ndarray, prob: np.ndarray,
         "precision": lambda: skm.precision_score(y_true, y_pred, zero_division=np.nan),
         "recall": lambda: skm.recall_score(y_true, y_pred, zero_division=np.nan),
         "f1": lambda: skm.f1_score(y_true, y_pred, zero_division=np.nan),
-        "auc": lambda: skm.roc_auc_score(y_true, prob) if both else _NAN,
+        "auc": lambda: binary_auc(y_true, prob) if both else _NAN,
         "pr_auc": lambda: skm.average_precision_score(y_true, prob) if has_pos else _NAN,
         "log_loss": lambda: skm.log_loss(y_true, prob, labels=[0, 1]),
     }

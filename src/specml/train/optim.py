@@ -1,8 +1,10 @@
 """Optimizers and LR schedulers from a trainer spec: resolve, check, build.
 
-Only classes of ``torch.optim`` and ``torch.optim.lr_scheduler`` resolve. Checking a spec builds
-the optimizer and scheduler over a dummy parameter, so a bad ``params`` entry (an unknown keyword,
-``betas: [0.9]``) is found when the spec is validated, not at the first training step.
+Only classes of ``torch.optim`` and ``torch.optim.lr_scheduler`` resolve. Checking a spec compares
+``params`` with the class's signature, and builds the optimizer (and scheduler) over a dummy parameter
+only when there are values to check (``params`` given, or a scheduler): a bad entry (an unknown keyword,
+``betas: [0.9]``) is found when the spec is validated, not at the first training step, while a plain
+``{type: Adam, lr: ...}`` costs no construction (the first one imports ``torch._dynamo``, about a second).
 """
 
 from __future__ import annotations
@@ -88,7 +90,6 @@ def _unknown_params(cls: type, params: dict, skip: set[str]) -> list[tuple[str, 
 def check_trainer(spec: TrainerSpec) -> IssueList:
     """The rules of a trainer spec that need torch, plus cross-field rules. Every issue has a path."""
     issues = IssueList()
-    dummy = [torch.nn.Parameter(torch.zeros(1))]
     optimizer = None
     try:
         name, cls = resolve_optimizer(spec.optimizer.type)
@@ -101,9 +102,9 @@ def check_trainer(spec: TrainerSpec) -> IssueList:
             bad.append(("lr", "write the learning rate as optimizer.lr"))
         for key, hint in bad:
             issues.add(("optimizer", "params", key), f"{name} has no parameter '{key}'", hint)
-        if not bad:
+        if not bad and (spec.optimizer.params or spec.scheduler is not None):  # values to check: build it
             try:
-                optimizer = cls(dummy, lr=spec.optimizer.lr, **spec.optimizer.params)
+                optimizer = cls([torch.nn.Parameter(torch.zeros(1))], lr=spec.optimizer.lr, **spec.optimizer.params)
             except Exception as exc:
                 issues.add(("optimizer", "params"), f"{name} rejects these params: {exc}")
 

@@ -75,7 +75,7 @@ def prepare(model_spec, trainer, data, target: str | None,
         seed_everything(cfg.seed)
     model = build_model(model_spec, vocab_sizes=prep.vocab_sizes())
     _fit_sequence_lengths(model, prep, data)
-    inputs, y = prep.transform(data)
+    _, y = prep.transform(data, with_inputs=False)  # the targets, in table order (imbalance options read them)
 
     heads = _heads(prep, losses, cfg.metrics)
     first_y = y[heads[0].name] if isinstance(y, dict) else y  # imbalance options act on the first task
@@ -91,13 +91,18 @@ def prepare(model_spec, trainer, data, target: str | None,
     criterion = heads[0].criterion if simple else Heads(heads)
     output_key = (losses[0].inputs.input or next(iter(model_spec.outputs))) if simple else None
 
-    def subset(rows: np.ndarray) -> tuple[dict, Any]:
+    # the inputs gathered once, training rows then validation rows: each part is a view, the table is not copied
+    inputs, _ = prep.transform(data, with_target=False, rows=np.concatenate([train_rows, val_rows]))
+    n_train = len(train_rows)
+
+    def subset(rows: np.ndarray, part: slice) -> tuple[dict, Any]:
         idx = torch.from_numpy(rows)
-        xs = {k: v[idx] for k, v in inputs.items()}
+        xs = {k: v[part] for k, v in inputs.items()}
         return xs, ({k: v[idx] for k, v in y.items()} if isinstance(y, dict) else y[idx])
 
-    train_batches = TensorBatches(*subset(train_rows), cfg.batch_size, shuffle=cfg.shuffle, seed=split_seed)
-    val_batches = (TensorBatches(*subset(val_rows), max(cfg.batch_size, 1024), shuffle=False)
+    train_batches = TensorBatches(*subset(train_rows, slice(0, n_train)), cfg.batch_size, shuffle=cfg.shuffle,
+                                  seed=split_seed)
+    val_batches = (TensorBatches(*subset(val_rows, slice(n_train, None)), max(cfg.batch_size, 1024), shuffle=False)
                    if len(val_rows) else None)
 
     return Prepared(model_spec, model, prep, heads, criterion, task, simple, output_key, train_rows, val_rows,
