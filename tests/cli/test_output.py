@@ -120,7 +120,7 @@ def test_cli_mistakes_say_error_and_exit_1(home):
         (("jobs", "status", "99"), "error: "),
         (("data", "describe", "nope"), "error: "),
         (("tensorboard", "--logdir", home / "nowhere"), "error: --logdir"),
-        (("plan",), "error: specml plan needs --instruction and --data-table"),
+        (("plan",), "error: specml plan needs --instruction and --table"),
     ]
     for args, said in cases:
         result = specml(*args)

@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
+from specml.cli.options import Group
 from specml.cli.options import WorkspaceOption as Workspace
 from specml.cli.output import console, esc, fail, report, user_errors
 from specml.compile.errors import AmbiguousTarget
 
-plan_app = typer.Typer(help="ML plans: analyse a table for a goal, store the plan, build from it.",
+plan_app = typer.Typer(cls=Group, help="ML plans: analyse a table for a goal, store the plan, build from it.",
                        invoke_without_command=True)
 
 
@@ -104,9 +105,9 @@ def _review(model_path: Path, trainer_path: Path) -> bool:
 def model(
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the model (models/<name>/).")],
     instruction: Annotated[str, typer.Option("--instruction", "-i", help="The goal in plain words.")],
-    data_table: Annotated[str, typer.Option("--data-table", "-t", help="Workspace table to learn from.")],
+    data_table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to learn from.")],
     plan_id: Annotated[str | None, typer.Option("--plan-id", help="Build from a stored plan (specml plan).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the specs here instead of "
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write the specs here instead of "
                                                                   "<SPECML_HOME>/models/<name>/.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write and show the specs; do not train.")] = False,
     review: Annotated[bool, typer.Option("--review", help="Ask before training (needs a terminal); "
@@ -181,7 +182,7 @@ def model(
 def plan(
     ctx: typer.Context,
     instruction: Annotated[str | None, typer.Option("--instruction", "-i", help="The goal in plain words.")] = None,
-    data_table: Annotated[str | None, typer.Option("--data-table", "-t", help="Workspace table to analyse.")] = None,
+    data_table: Annotated[str | None, typer.Option("--table", "-t", help="Workspace table to analyse.")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Model name used in the compiled specs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     workspace: Workspace = None,
@@ -191,7 +192,7 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     if not instruction or not data_table:
-        fail("specml plan needs --instruction and --data-table (or: specml plan show ID)")
+        fail("specml plan needs --instruction and --table (or: specml plan show ID)")
     from specml.compile.plan import make_plan, save_plan
     from specml.data.workspace import Workspace as WS
 
@@ -203,7 +204,7 @@ def plan(
     else:
         _print_plan(made)
         console().print(f"saved plan [bold]{made.plan_id}[/bold]. Build it with: specml model --name NAME "
-                        f"--instruction \"Build the model according to the plan\" --data-table {esc(made.table)} "
+                        f"--instruction \"Build the model according to the plan\" --table {esc(made.table)} "
                         f"--plan-id {made.plan_id}")
 
 
@@ -240,7 +241,7 @@ def plan_list(
                                 "created_at": e.created_at} for e in entries], indent=2))
         return
     if not entries:
-        console().print("no plans yet (make one with: specml plan --instruction \"...\" --data-table TABLE)")
+        console().print("no plans yet (make one with: specml plan --instruction \"...\" --table TABLE)")
         return
     table = Table(title="plans", title_justify="left")
     for col in ("id", "table", "created", "goal"):

@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.options import Group
 from specml.cli.options import WorkspaceOption as Workspace
 from specml.cli.output import console, fail, spec_warnings, user_errors
 
-models_app = typer.Typer(help="Trained models in the specml home.", no_args_is_help=True)
+models_app = typer.Typer(cls=Group, help="Trained models in the specml home.", no_args_is_help=True)
 
 
 @user_errors
@@ -22,8 +23,9 @@ def train(
     model_spec: Annotated[Path | None, typer.Option("--model-spec", "-m",
                                                     help="Model spec (may carry a training: section).")] = None,
     trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T", help="Trainer spec.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="A model spec registered with create-model.")] = None,
-    trainer: Annotated[str | None, typer.Option("--trainer",
+    model: Annotated[str | None, typer.Option("--spec-name",
+                                                help="A model spec registered with create-model.")] = None,
+    trainer: Annotated[str | None, typer.Option("--trainer-name",
                                                 help="A trainer spec registered with create-trainer.")] = None,
     estimator_spec: Annotated[Path | None, typer.Option(
         "--estimator-spec", "-e", help="Train a classical model (scikit-learn, XGBoost, LightGBM) instead.")] = None,
@@ -40,14 +42,15 @@ def train(
                                                "(default: on a terminal, never in CI).")] = None,
     workspace: Workspace = None,
 ) -> None:
-    """Train a model on a workspace table: from spec files, registered specs (--model/--trainer) or an
+    """Train a model on a workspace table: from spec files, registered specs (--spec-name/--trainer-name) or an
     estimator spec. Every run gets runs/<time>_<name>/ (facts, figures, TensorBoard, checkpoints, log)."""
     params = dict(locals())
     sources = [x for x in (model_spec, model, estimator_spec) if x is not None]
     if len(sources) != 1:
-        fail("give one of --model-spec FILE, --model NAME (registered) or --estimator-spec FILE")
+        fail("give one of --model-spec FILE, --spec-name NAME (registered) or --estimator-spec FILE")
     if trainer is not None and model is None:
-        fail("--trainer NAME goes with --model NAME (registered specs); with spec files use --trainer-spec FILE")
+        fail("--trainer-name NAME goes with --spec-name NAME (registered specs); "
+             "with spec files use --trainer-spec FILE")
     # cheap checks first: spec kinds, model_ref, the table and its columns, before torch is imported
     from specml import preflight
 
@@ -110,7 +113,7 @@ def _start_background(params: dict) -> None:
     from specml.track.jobs import start_background
 
     flags = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
-             "model": "--model", "trainer": "--trainer", "estimator_spec": "--estimator-spec", "cv": "--cv",
+             "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
              "target": "--target", "device": "--device", "workspace": "--workspace"}
     argv = ["train"]
     for key, flag in flags.items():
