@@ -24,7 +24,15 @@ from specml.artifact import ModelArtifact, library_versions, spec_hash
 from specml.artifact import list_models as _list_models
 from specml.data.errors import DataError
 from specml.data.files import fingerprint
-from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
+from specml.evaluation import classification_details, seen_rows
+from specml.predictions import (
+    check_outputs,
+    kept_columns,
+    prediction_table,
+    task_columns,
+    threshold_of,
+    write_predictions,
+)
 from specml.spec.trainer import unsupported_settings
 from specml.train.errors import TrainingError
 
@@ -208,8 +216,12 @@ def _is_classical(name: str, home) -> bool:
 
 
 def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
-             figures: bool = True) -> dict:
+             figures: bool = True, threshold: float | None = None) -> dict:
     """Metrics of a trained model on a table that holds the target(s) (scikit-learn metrics).
+
+    Classifiers also get ``confusion_matrix``, ``support`` and (binary) the ``threshold`` used (``threshold``,
+    else the one stored with the model, else 0.5) with the metrics at it; ``seen`` counts the rows the
+    model trained or validated on (see :func:`specml.evaluation.seen_rows`).
 
     Multi-task models report ``<task>_<metric>`` for each task, and the same per task under ``tasks``.
     ``figures``: a confusion matrix, ROC and PR curves (classification) or residual plots (regression)
@@ -219,7 +231,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     if _is_classical(name, home):
         from specml.classical.predict import evaluate_classical
 
-        report = evaluate_classical(name, table, workspace=workspace, home=home)
+        report = evaluate_classical(name, table, workspace=workspace, home=home, threshold=threshold)
         _record_evaluation(name, table, report, home)
         return report
     from specml.train.inference import load_trained as _load
@@ -229,11 +241,14 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     trained = _load(name, home)
     meta = trained.metadata
     features, targets = _columns_of(meta)
+    cut = threshold_of(meta, threshold)
     ws = _open_workspace(workspace, read_only=True)
     try:
         ws.require_table(table)
         ws.require_columns(table, list(dict.fromkeys([*features, *targets])))
         data = ws.read_columns(table, list(dict.fromkeys([*features, *targets])))
+        seen = seen_rows(ws, table, meta.get("table"), list(dict.fromkeys([*features, *targets])),
+                         (meta.get("lineage") or {}).get("data_fingerprint"))
     finally:
         _done_with(ws, workspace)
     if data.num_rows == 0:
@@ -241,6 +256,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     _, y = trained.preprocessor.transform(data, normalized=False)
     ys = y if isinstance(y, dict) else {next(iter(trained.preprocessor.targets)): y}
     per_task: dict[str, dict] = {}
+    details: dict[str, dict] = {}
     written: list[str] = []
     multi = len(trained.preprocessor.targets) > 1
     for task_name, s in task_scores(trained, data).items():
@@ -251,6 +267,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         else:
             y_true = y_true if t.task == "regression" else y_true.astype(np.int64)  # class ids, as `s` is
             metrics = evaluate_predictions(t.task, y_true, s)
+            details[task_name] = classification_details(t.task, y_true, s, t.classes, cut)
             if figures:
                 written += _evaluation_figures(name, home, table, task_name if multi else None, t, y_true, s)
         per_task[task_name] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
@@ -259,6 +276,10 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat}
     if multi:
         report["tasks"] = per_task
+        report["details"] = details
+    else:
+        report.update(next(iter(details.values()), {}))
+    report["seen"] = seen
     if written:
         report["figures"] = written
     _record_evaluation(name, table, report, home)
@@ -300,10 +321,12 @@ def _record_evaluation(name: str, table: str, report: dict, home) -> None:
 
 def predict(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
             keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
-            replace: bool = False):
+            replace: bool = False, keep_all: bool = False, threshold: float | None = None):
     """Predictions for every row of ``table``: the key columns plus ``prediction`` (and probabilities).
 
-    ``keep`` names the columns copied from the input (default: every column that is not a feature).
+    ``keep`` names the columns copied from the input (default: every column that is not a feature;
+    ``keep_all``: every column). ``threshold``: a binary model's decision threshold (default: the one
+    stored with the model, else 0.5).
     Multi-task models write ``<task>_prediction`` (and ``<task>_probability``...) per task. Writes a
     workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
     An existing table or file is overwritten only with ``replace=True``.
@@ -312,7 +335,8 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
         from specml.classical.predict import predict_classical
 
         return predict_classical(name, table, output_table=output_table, output=output, keep=keep,
-                                 workspace=workspace, home=home, replace=replace)
+                                 workspace=workspace, home=home, replace=replace, keep_all=keep_all,
+                                 threshold=threshold)
     from specml.train.inference import load_trained as _load
     from specml.train.inference import task_scores
 
@@ -323,14 +347,15 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
         ws.require_table(table)
         ws.require_columns(table, features)
         check_outputs(ws, output_table, output, replace)
-        keep = kept_columns(list(ws.columns(table)), features, keep)
+        keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
         ws.require_columns(table, keep)
+        cut = threshold_of(trained.metadata, threshold)
         data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
         per_task = {}
         for task_name, s in task_scores(trained, data).items():
             t = trained.preprocessor.targets[task_name]
             per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
-                                               columns=t.columns, pad=t.pad)
+                                               columns=t.columns, pad=t.pad, threshold=cut)
         result = prediction_table(data, keep, per_task)
         write_predictions(ws, result, output_table, output, replace)
     finally:

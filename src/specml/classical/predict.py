@@ -118,7 +118,7 @@ def _class_ids(model: Classical, column) -> np.ndarray:
 
 
 def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
-                       model: Classical | None = None) -> dict:
+                       model: Classical | None = None, threshold: float | None = None) -> dict:
     """Metrics of a classical model on a table holding the features and the target."""
     from specml.classical.errors import ClassicalError
 
@@ -131,6 +131,11 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
     data = ws.read_columns(table, columns)
     if data.num_rows == 0:
         raise ClassicalError(f"table '{table}' is empty")
+    from specml.evaluation import classification_details, seen_rows
+    from specml.predictions import threshold_of
+
+    seen = seen_rows(ws, table, model.metadata.get("table"), columns,
+                     (model.metadata.get("lineage") or {}).get("data_fingerprint"))
     col = data.column(target)
     if col.null_count:
         raise ClassicalError(f"target '{target}' has {col.null_count} NULL value(s) in table '{table}'")
@@ -138,15 +143,25 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
         else _class_ids(model, col)
     s = model.scores(data)
     values = metrics(model.task, y, s, len(model.classes) if model.classes else None)
-    return {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values}
+    details = classification_details(model.task, y, s, model.classes, threshold_of(model.metadata, threshold))
+    return {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values,
+            **details, "seen": seen}
 
 
 def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
                       keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
-                      model: Classical | None = None, replace: bool = False):
+                      model: Classical | None = None, replace: bool = False, keep_all: bool = False,
+                      threshold: float | None = None):
     """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
     and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
-    from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
+    from specml.predictions import (
+        check_outputs,
+        kept_columns,
+        prediction_table,
+        task_columns,
+        threshold_of,
+        write_predictions,
+    )
 
     model = model or load_classical(name, home)
     ws = _open_workspace(workspace)
@@ -154,10 +169,11 @@ def predict_classical(name: str, table: str, *, output_table: str | None = None,
     features = model.features.columns
     ws.require_columns(table, features)
     check_outputs(ws, output_table, output, replace)
-    keep = kept_columns(list(ws.columns(table)), features, keep)
+    keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
     ws.require_columns(table, keep)
+    cut = threshold_of(model.metadata, threshold)
     data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
-    columns = task_columns(model.task, model.scores(data), classes=model.classes)
+    columns = task_columns(model.task, model.scores(data), classes=model.classes, threshold=cut)
     result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
     write_predictions(ws, result, output_table, output, replace)
     return result

@@ -11,7 +11,7 @@ import typer
 
 from specml.cli.options import Group
 from specml.cli.options import WorkspaceOption as Workspace
-from specml.cli.output import console, fail, spec_warnings, user_errors
+from specml.cli.output import console, fail, spec_warnings, user_errors, warn
 
 models_app = typer.Typer(cls=Group, help="Trained models in the specml home.", no_args_is_help=True)
 
@@ -136,25 +136,62 @@ def _start_background(params: dict) -> None:
 def evaluate(
     model: Annotated[str, typer.Option("--model", help="Name of a trained model.")],
     table: Annotated[str, typer.Option("--table", "-t", help="Table holding the features and the target.")],
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="Binary models: the decision threshold (default: the one stored with the model, "
+                            "else 0.5).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """Metrics of a trained model on a table (scikit-learn metrics)."""
+    """Metrics of a trained model on a table; for classifiers also the confusion matrix, per-class support
+    and the threshold used. Warns when the rows are rows the model trained or validated on."""
     from specml import api, preflight
+    from specml.evaluation import seen_warning
 
     preflight.check_scoring(model, table, workspace=workspace)  # the model, table and columns, before torch
-    report = api.evaluate(model, table, workspace=workspace)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = api.evaluate(model, table, workspace=workspace, threshold=threshold)
+    for w in caught:
+        warn(w.message)
+    said = seen_warning(model, table, report.get("seen"))
+    if said:
+        warn(said)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report, indent=2, default=str))
         return
+    print_evaluation(report)
+
+
+def print_evaluation(report: dict) -> None:
+    """Metrics, then (classifiers) the threshold, the confusion matrix with support, then the figures."""
     from rich.table import Table
 
-    out = Table(title=f"{model} on {table} ({report['rows']} rows, {report['task']})", title_justify="left")
-    out.add_column("metric")
-    out.add_column("value", justify="right")
+    out = console()
+    grid = Table(title=f"{report['model']} on {report['table']} ({report['rows']} rows, {report['task']})",
+                 title_justify="left")
+    grid.add_column("metric")
+    grid.add_column("value", justify="right")
     for k, v in report["metrics"].items():
-        out.add_row(k, "n/a" if v is None else f"{v:.4f}")
-    console().print(out)
+        grid.add_row(k, "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(grid)
+    details = report.get("details") or ({"": report} if report.get("confusion_matrix") else {})
+    for task, d in details.items():
+        prefix = f"{task}: " if task else ""
+        if d.get("threshold") is not None:
+            at = d.get("at_threshold") or {}
+            out.print(f"{prefix}threshold {d['threshold']:g} (positive class '{d['classes'][-1]}' above it): "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in at.items()))
+        if d.get("confusion_matrix"):
+            cm = Table(title=f"{prefix}confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+            cm.add_column("true class")
+            for c in d["classes"]:
+                cm.add_column(str(c), justify="right")
+            cm.add_column("support", justify="right")
+            for c, row in zip(d["classes"], d["confusion_matrix"], strict=True):
+                cm.add_row(str(c), *(str(n) for n in row), str(d["support"][str(c)]))
+            out.print(cm)
+    for path in report.get("figures") or []:
+        out.print(f"figure: {path}")
 
 
 @user_errors
@@ -166,16 +203,25 @@ def predict(
                                                 help="Write predictions to a .csv or .parquet file.")] = None,
     keep: Annotated[str | None, typer.Option("--keep", help="Comma-separated columns to copy "
                                                             "(default: non-feature columns).")] = None,
+    keep_all: Annotated[bool, typer.Option("--keep-all", help="Copy every column of the table.")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="Binary models: predict the positive class above this probability "
+                            "(default: the threshold stored with the model, else 0.5).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite the output table or file if it exists.")]
+    = False,
     workspace: Workspace = None,
 ) -> None:
-    """Predict every row of a table: key columns + prediction (+ probabilities for classification)."""
+    """Predict every row of a table: key columns, the predicted label and every class's probability."""
     from specml import api, preflight
 
     if not output_table and not output:
         fail("say where the predictions go: --output-table NAME or --output FILE.csv|.parquet")
+    if keep and keep_all:
+        fail("give --keep COLS or --keep-all, not both")
     preflight.check_scoring(model, table, workspace=workspace, targets=False)  # before torch
     result = api.predict(model, table, output_table=output_table, output=output, workspace=workspace,
-                         keep=[c.strip() for c in keep.split(",")] if keep else None)
+                         keep=[c.strip() for c in keep.split(",") if c.strip()] if keep else None,
+                         keep_all=keep_all, threshold=threshold, replace=replace)
     where = " and ".join(x for x in (f"table '{output_table}'" if output_table else "",
                                      str(output) if output else "") if x)
     console().print(f"{result.num_rows} predictions ({', '.join(result.column_names)}) written to {where}")
