@@ -138,6 +138,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         artifact.write_trained(p.model, _metadata(name, table, p, cfg, engine, history, best, final, seconds,
                                                   target_cols, hashes, life.run, model_spec_name,
                                                   trainer_spec_name, rows, data_hash))
+        _store_threshold(artifact, home, data, p.val_rows)
         life.completed(epochs_done=len(history["train_loss"]), best_metric=engine.monitor,
                        best_value=best.get(engine.monitor))
     return TrainResult(name, artifact.directory, p.task,
@@ -187,6 +188,35 @@ def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target
     }
 
 
+def _store_threshold(artifact: ModelArtifact, home, data, val_rows) -> None:
+    """A binary model's decision threshold chosen on its validation rows (F1; Youden's J beside it), stored
+    in ``metadata.json`` as ``threshold``; predict and evaluate use it unless told another."""
+    import warnings
+
+    from specml.evaluation import choose_threshold
+    from specml.train.inference import load_trained as _load
+    from specml.train.inference import task_scores
+
+    if val_rows is None or len(val_rows) == 0:
+        return
+    try:
+        trained = _load(artifact.name, home)
+        targets = trained.preprocessor.targets
+        if len(targets) != 1 or next(iter(targets.values())).task != "binary":
+            return
+        rows = data.take(np.asarray(val_rows, dtype=np.int64))
+        _, y = trained.preprocessor.transform(rows, normalized=False)
+        y_true = (y.numpy() if not isinstance(y, dict) else next(iter(y.values())).numpy()).astype(np.int64)
+        s = next(iter(task_scores(trained, rows).values()))
+        meta = artifact.read_metadata()
+        meta["threshold"] = {"value": choose_threshold(y_true, s, "f1"), "method": "f1",
+                             "youden": choose_threshold(y_true, s, "youden"), "chosen_on": "validation rows",
+                             "rows": int(len(rows))}
+        artifact.write_metadata(meta)
+    except Exception as err:  # noqa: BLE001 - a threshold is worth less than the trained model
+        warnings.warn(f"no decision threshold was chosen on the validation rows: {err}", stacklevel=2)
+
+
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
     """Undefined metrics (NaN, e.g. precision with no positive prediction) are stored as null."""
     return {k: (v if isinstance(v, float) and math.isfinite(v) else None) for k, v in metrics.items()}
@@ -216,11 +246,12 @@ def _is_classical(name: str, home) -> bool:
 
 
 def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
-             figures: bool = True, threshold: float | None = None) -> dict:
+             figures: bool = True, threshold: float | str | None = None) -> dict:
     """Metrics of a trained model on a table that holds the target(s) (scikit-learn metrics).
 
-    Classifiers also get ``confusion_matrix``, ``support`` and (binary) the ``threshold`` used (``threshold``,
-    else the one stored with the model, else 0.5) with the metrics at it; ``seen`` counts the rows the
+    Classifiers also get ``confusion_matrix``, ``support`` and (binary) the ``threshold`` used (a number, or
+    ``"f1"`` / ``"youden"``: chosen on the validation rows at training; default 0.5) with the metrics at it,
+    and ``chosen_threshold`` when the model stored one; ``seen`` counts the rows the
     model trained or validated on (see :func:`specml.evaluation.seen_rows`).
 
     Multi-task models report ``<task>_<metric>`` for each task, and the same per task under ``tasks``.
@@ -279,6 +310,9 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         report["details"] = details
     else:
         report.update(next(iter(details.values()), {}))
+    stored = meta.get("threshold")
+    if isinstance(stored, dict) and report.get("threshold") is not None:
+        report["chosen_threshold"] = {"f1": stored.get("value"), "youden": stored.get("youden")}
     report["seen"] = seen
     if written:
         report["figures"] = written
@@ -321,12 +355,12 @@ def _record_evaluation(name: str, table: str, report: dict, home) -> None:
 
 def predict(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
             keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
-            replace: bool = False, keep_all: bool = False, threshold: float | None = None):
+            replace: bool = False, keep_all: bool = False, threshold: float | str | None = None):
     """Predictions for every row of ``table``: the key columns plus ``prediction`` (and probabilities).
 
     ``keep`` names the columns copied from the input (default: every column that is not a feature;
-    ``keep_all``: every column). ``threshold``: a binary model's decision threshold (default: the one
-    stored with the model, else 0.5).
+    ``keep_all``: every column). ``threshold``: a binary model's decision threshold: a number, or
+    ``"f1"`` / ``"youden"`` for the one chosen on its validation rows at training (default: 0.5).
     Multi-task models write ``<task>_prediction`` (and ``<task>_probability``...) per task. Writes a
     workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
     An existing table or file is overwritten only with ``replace=True``.

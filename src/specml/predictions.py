@@ -18,18 +18,26 @@ import numpy as np
 THRESHOLD = 0.5  # binary: the positive class when its probability is above this (as the metrics count it)
 
 
-def threshold_of(metadata: dict | None, given: float | None = None) -> float:
-    """The decision threshold of a binary model: ``given``, else the one stored with the model (chosen on
-    validation rows), else :data:`THRESHOLD`. A value outside (0, 1) is a user error."""
+def threshold_of(metadata: dict | None, given: float | str | None = None) -> float:
+    """A binary model's decision threshold: ``given`` as a number, or ``"f1"`` / ``"youden"`` for the one
+    chosen on the model's validation rows when it was trained (stored in its metadata), else
+    :data:`THRESHOLD`. A number outside (0, 1) or a method the model has no threshold for is a user error."""
     from specml.data.errors import DataError
 
-    value = given
-    if value is None:
-        stored = (metadata or {}).get("threshold")
-        value = stored.get("value") if isinstance(stored, dict) else stored
-    if value is None:
+    if given is None:
         return THRESHOLD
-    value = float(value)
+    text = str(given).strip().lower()
+    if text in ("f1", "youden"):
+        stored = (metadata or {}).get("threshold") or {}
+        value = stored.get("value") if text == stored.get("method") else stored.get(text)
+        if value is None:
+            raise DataError(f"--threshold {text}: this model has no threshold chosen on validation rows (binary "
+                            "networks trained by this version store one); give a number between 0 and 1")
+        return float(value)
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"--threshold takes a number between 0 and 1, f1 or youden; got '{given}'") from None
     if not 0.0 < value < 1.0:
         raise DataError(f"--threshold must be between 0 and 1 (exclusive), got {value:g}")
     return value

@@ -118,7 +118,7 @@ def _class_ids(model: Classical, column) -> np.ndarray:
 
 
 def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
-                       model: Classical | None = None, threshold: float | None = None) -> dict:
+                       model: Classical | None = None, threshold: float | str | None = None) -> dict:
     """Metrics of a classical model on a table holding the features and the target."""
     from specml.classical.errors import ClassicalError
 
@@ -151,7 +151,7 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
 def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
                       keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
                       model: Classical | None = None, replace: bool = False, keep_all: bool = False,
-                      threshold: float | None = None):
+                      threshold: float | str | None = None):
     """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
     and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
     from specml.predictions import (

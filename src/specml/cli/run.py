@@ -136,9 +136,9 @@ def _start_background(params: dict) -> None:
 def evaluate(
     model: Annotated[str, typer.Option("--model", help="Name of a trained model.")],
     table: Annotated[str, typer.Option("--table", "-t", help="Table holding the features and the target.")],
-    threshold: Annotated[float | None, typer.Option(
-        "--threshold", help="Binary models: the decision threshold (default: the one stored with the model, "
-                            "else 0.5).")] = None,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Binary models: the decision threshold: a number, or f1 / youden for the one chosen "
+                            "on the validation rows at training (default: 0.5).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -181,6 +181,10 @@ def print_evaluation(report: dict) -> None:
             at = d.get("at_threshold") or {}
             out.print(f"{prefix}threshold {d['threshold']:g} (positive class '{d['classes'][-1]}' above it): "
                       + ", ".join(f"{k} {v:.4f}" for k, v in at.items()))
+            chosen = d.get("chosen_threshold")
+            if chosen:
+                out.print(f"{prefix}chosen on the validation rows at training: f1 {chosen['f1']:.4g}, youden "
+                          f"{chosen['youden']:.4g} (use one with --threshold f1 or --threshold youden)")
         if d.get("confusion_matrix"):
             cm = Table(title=f"{prefix}confusion matrix (rows: true class, columns: predicted)", title_justify="left")
             cm.add_column("true class")
@@ -204,9 +208,9 @@ def predict(
     keep: Annotated[str | None, typer.Option("--keep", help="Comma-separated columns to copy "
                                                             "(default: non-feature columns).")] = None,
     keep_all: Annotated[bool, typer.Option("--keep-all", help="Copy every column of the table.")] = False,
-    threshold: Annotated[float | None, typer.Option(
-        "--threshold", help="Binary models: predict the positive class above this probability "
-                            "(default: the threshold stored with the model, else 0.5).")] = None,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Binary models: the decision threshold: a number, or f1 / youden for the one chosen "
+                            "on the validation rows at training (default: 0.5).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite the output table or file if it exists.")]
     = False,
     workspace: Workspace = None,
