@@ -34,9 +34,17 @@ def train_estimator_command(
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the trained model (models/<name>/).")],
     cv: Annotated[int | None, typer.Option("--cv", help="Cross-validate with K folds first (0: off); "
                                                          "overrides the spec.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Train again under a taken name (the old model is "
+                                                            "kept under models/.replaced/).")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Train a classical model (scikit-learn, XGBoost, LightGBM, CatBoost) from an estimator spec."""
+    from specml.preflight import check_estimator_training
+
+    check_estimator_training(estimator_spec, table=table, workspace=workspace)
+    from specml.cli.run import _claim_name
+
+    _claim_name(name, replace=replace, resume=False)
     run_train_estimator(estimator_spec, table, name, cv, workspace)
 
 

@@ -114,6 +114,8 @@ def model(
                                                           "'e' opens $EDITOR.")] = False,
     background: Annotated[bool, typer.Option("--background", help="Train as a background job; print its id "
                                                                   "(specml jobs list|status|logs|cancel).")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Build and train again under a taken name (the old "
+                                                            "model is kept under models/.replaced/).")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Compile a goal in plain words and a table into model.yaml + trainer.yaml, show them, then train."""
@@ -129,9 +131,18 @@ def model(
     validate_name(name)
     artifact = ModelArtifact.for_name(name)
     directory = out if out is not None else artifact.directory
-    if out is None and artifact.exists():
-        fail(f"model '{name}' already exists in {artifact.directory} (trained); choose another --name, or --out DIR "
-             "for the specs")
+    if out is None and artifact.exists() and not replace:
+        from specml.track.names import free_name
+
+        fail(f"model '{name}' already exists in {artifact.directory} (trained); pass --replace to build and train "
+             f"it again (the old one is kept under models/.replaced/), choose another --name (e.g. "
+             f"{free_name(name)}), or --output DIR for the specs")
+    if out is None and replace:
+        from specml.track.names import claim
+
+        kept = claim(name, replace=True)
+        if kept is not None:
+            console(stderr=True).print(f"the previous model '{name}' is kept in {kept}")
     words = instruction
     plan = None
     if plan_id:

@@ -40,6 +40,8 @@ def train(
     tensorboard: Annotated[bool | None, typer.Option(
         "--tensorboard/--no-tensorboard", help="Serve TensorBoard over the runs while training "
                                                "(default: on a terminal, never in CI).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Train again under a taken name (the old model is "
+                                                            "kept under models/.replaced/).")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Train a model on a workspace table: from spec files, registered specs (--spec-name/--trainer-name) or an
@@ -65,6 +67,7 @@ def train(
                 model_spec, trainer_spec = resolve_registered(model, trainer)
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
                                      registered_model=model)
+    _claim_name(name, replace=replace, resume=resume)
     if background:
         _start_background(params)
         return
@@ -75,6 +78,15 @@ def train(
         return
     _train(model_spec, trainer_spec, table=table, name=name, target=target, device=device, resume=resume,
            tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer)
+
+
+def _claim_name(name: str, *, replace: bool, resume: bool) -> None:
+    """One rule for taken names (:func:`specml.track.names.claim`); say where a replaced model went."""
+    from specml.track.names import claim
+
+    kept = claim(name, replace=replace, resume=resume)
+    if kept is not None:
+        console(stderr=True).print(f"the previous model '{name}' is kept in {kept}")
 
 
 def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | None, **options) -> None:
