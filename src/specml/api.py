@@ -280,6 +280,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         data = ws.read_columns(table, list(dict.fromkeys([*features, *targets])))
         seen = seen_rows(ws, table, meta.get("table"), list(dict.fromkeys([*features, *targets])),
                          (meta.get("lineage") or {}).get("data_fingerprint"))
+        evaluated = fingerprint(ws, table)
     finally:
         _done_with(ws, workspace)
     if data.num_rows == 0:
@@ -304,7 +305,8 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         per_task[task_name] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
     flat = ({f"{n}_{k}": v for n, m in per_task.items() for k, v in m.items()} if multi
             else next(iter(per_task.values())))
-    report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat}
+    report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat,
+              "data": {"rows": evaluated[0], "fingerprint": evaluated[1]}}
     if multi:
         report["tasks"] = per_task
         report["details"] = details
@@ -345,6 +347,13 @@ def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true
 def _record_evaluation(name: str, table: str, report: dict, home) -> None:
     import warnings
 
+    from specml.evaluation import store_report
+
+    try:
+        artifact = ModelArtifact.for_name(name, home)
+        store_report(artifact.directory, report, artifact.read_metadata().get("updated_at"))
+    except Exception as err:  # noqa: BLE001 - keeping the report never fails an evaluation
+        warnings.warn(f"the evaluation was not stored beside the model: {err}", stacklevel=2)
     try:
         from specml.track.registry import Registry
 

@@ -112,3 +112,60 @@ def seen_warning(model: str, table: str, seen: dict[str, Any] | None) -> str | N
     if seen["changed"]:
         text += f" [table '{seen['training_table']}' changed since training]"
     return text
+
+
+# ----------------------------------------------------------------------------------------------
+# stored evaluations: models/<name>/evaluations/<table>.json
+
+
+def _evaluation_path(directory: Any, table: str) -> Any:
+    from pathlib import Path
+
+    from specml.home import slug
+
+    return Path(directory) / "evaluations" / f"{slug(table)}.json"
+
+
+def store_report(directory: Any, report: dict, model_updated_at: str | None) -> None:
+    """Keep an evaluation report beside the model (with the table's fingerprint in ``report["data"]``
+    and the model's ``updated_at``), for the leaderboard and the model report to read back."""
+    from specml.data.files import atomic_write_json
+
+    atomic_write_json(_evaluation_path(directory, report["table"]),
+                      {**report, "model_updated_at": model_updated_at})
+
+
+def stored_report(directory: Any, table: str, fingerprint: str | None, model_updated_at: str | None) -> dict | None:
+    """The stored evaluation of this model on ``table`` when it is still current: the table has the same
+    fingerprint and the model was not trained again since. None otherwise."""
+    import json
+
+    path = _evaluation_path(directory, table)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(report, dict) or report.get("table") != table:
+        return None
+    if (report.get("data") or {}).get("fingerprint") != fingerprint or fingerprint is None:
+        return None
+    if report.get("model_updated_at") != model_updated_at:
+        return None
+    return report
+
+
+def stored_reports(directory: Any) -> list[dict]:
+    """Every evaluation report stored beside a model (any table), oldest file first."""
+    import json
+    from pathlib import Path
+
+    folder = Path(directory) / "evaluations"
+    out = []
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict):
+            out.append(report)
+    return out

@@ -136,6 +136,9 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
 
     seen = seen_rows(ws, table, model.metadata.get("table"), columns,
                      (model.metadata.get("lineage") or {}).get("data_fingerprint"))
+    from specml.data.files import fingerprint
+
+    rows, digest = fingerprint(ws, table)
     col = data.column(target)
     if col.null_count:
         raise ClassicalError(f"target '{target}' has {col.null_count} NULL value(s) in table '{table}'")
@@ -145,7 +148,7 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
     values = metrics(model.task, y, s, len(model.classes) if model.classes else None)
     details = classification_details(model.task, y, s, model.classes, threshold_of(model.metadata, threshold))
     return {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values,
-            **details, "seen": seen}
+            **details, "seen": seen, "data": {"rows": rows, "fingerprint": digest}}
 
 
 def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
