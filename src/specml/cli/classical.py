@@ -42,9 +42,9 @@ def train_estimator_command(
     from specml.preflight import check_estimator_training
 
     check_estimator_training(estimator_spec, table=table, workspace=workspace)
-    from specml.cli.run import _claim_name
+    from specml.cli.run import claim_name
 
-    _claim_name(name, replace=replace, resume=False)
+    claim_name(name, replace=replace, resume=False)
     run_train_estimator(estimator_spec, table, name, cv, workspace)
 
 

@@ -67,7 +67,7 @@ def train(
                 model_spec, trainer_spec = resolve_registered(model, trainer)
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
                                      registered_model=model)
-    _claim_name(name, replace=replace, resume=resume)
+    claim_name(name, replace=replace, resume=resume)
     if background:
         _start_background(params)
         return
@@ -80,7 +80,7 @@ def train(
            tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer)
 
 
-def _claim_name(name: str, *, replace: bool, resume: bool) -> None:
+def claim_name(name: str, *, replace: bool, resume: bool) -> None:
     """One rule for taken names (:func:`specml.track.names.claim`); say where a replaced model went."""
     from specml.track.names import claim
 
