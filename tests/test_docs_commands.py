@@ -21,15 +21,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK = re.compile(r"```(bash|console|sh|shell)?\n(.*?)```", re.S)
+RUN = ("", "bash", "console", "sh", "shell")  # the fences whose lines run; ``text`` blocks do not
 INTERACTIVE = ("specml shell", "specml jobs logs", "specml demo")
 
 
 def commands(path: Path) -> list[tuple[str, str | None]]:
     """(command line, the error it is shown with or None) for each `specml` line of a document."""
     out: list[tuple[str, str | None]] = []
-    for _, body in BLOCK.findall(path.read_text(encoding="utf-8")):
-        lines = body.split("\n")
+    for lines in blocks(path.read_text(encoding="utf-8")):
         i = 0
         while i < len(lines):
             line = lines[i].strip()
@@ -47,6 +46,24 @@ def commands(path: Path) -> list[tuple[str, str | None]]:
                 shown.append(after.strip())
             error = next((x for x in shown if x.startswith("error")), None)
             out.append((_strip_comment(line), error))
+    return out
+
+
+def blocks(text: str) -> list[list[str]]:
+    """The lines of each fenced block whose language is in :data:`RUN`."""
+    out: list[list[str]] = []
+    current: list[str] | None = None
+    language = None
+    for line in text.split("\n"):
+        fence = line.strip().startswith("```")
+        if fence and current is None:
+            language, current = line.strip()[3:].strip(), []
+        elif fence:
+            if language in RUN:
+                out.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
     return out
 
 
@@ -74,9 +91,19 @@ def test_documented_commands_run_as_written(doc, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     shutil.copytree(ROOT / "examples", work / "examples")
+    shutil.copytree(ROOT / "tests" / "fixtures", work / "tests" / "fixtures")
     env = {**os.environ, "SPECML_HOME": str(tmp_path / "home"), "CI": "1"}
     env.pop("SPECML_WORKSPACE", None)
     failures = []
+    try:
+        _run(lines, work, env, failures)
+    finally:  # a documented `specml tensorboard` leaves its server running: stop it
+        subprocess.run([sys.executable, "-m", "specml", "tensorboard", "--stop"], cwd=work, env=env,
+                       capture_output=True, timeout=120, check=False)
+    assert not failures, f"{doc.name}:\n" + "\n".join(failures)
+
+
+def _run(lines: list[tuple[str, str | None]], work: Path, env: dict, failures: list[str]) -> None:
     for line, error in lines:
         argv = shlex.split(line.split(">", 1)[0]) if " > " in line else shlex.split(line)
         done = subprocess.run([sys.executable, "-m", "specml", *argv[1:]], cwd=work, env=env, capture_output=True,
@@ -86,7 +113,6 @@ def test_documented_commands_run_as_written(doc, tmp_path):
         elif error is not None and (done.returncode != 1 or "error" not in done.stderr):
             failures.append(f"{line}\n  shown failing with {error!r}, got exit {done.returncode}")
         assert "Traceback" not in done.stderr, (line, done.stderr)
-    assert not failures, f"{doc.name}:\n" + "\n".join(failures)
 
 
 def test_the_extraction_finds_the_readme_flow():

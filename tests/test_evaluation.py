@@ -58,8 +58,8 @@ def test_confusion_matrix_support_and_threshold():
     assert d["threshold"] == 0.5 and d["at_threshold"]["precision"] == 0.5 and d["at_threshold"]["recall"] == 0.5
     d = classification_details("binary", y, p, [0, 1], threshold=0.35)
     assert d["confusion_matrix"] == [[2, 1], [0, 2]]
-    m = classification_details("multiclass", np.array([0, 1, 2, 2]),
-                               np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0, 0, 1]]), ["a", "b", "c"])
+    scores = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0, 0, 1]])
+    m = classification_details("multiclass", np.array([0, 1, 2, 2]), scores, ["a", "b", "c"])
     assert m["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]] and m["support"] == {"a": 1, "b": 1, "c": 2}
     assert "threshold" not in m and classification_details("regression", y, p, None) == {}
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from specml import api
 from specml.cli.app import app
 from specml.data.workspace import Workspace
-from specml.report import SECTIONS
 from specml.demo import sample_path
+from specml.report import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pima_mlp"
