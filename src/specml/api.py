@@ -301,7 +301,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
             metrics = evaluate_predictions(t.task, y_true, s)
             details[task_name] = classification_details(t.task, y_true, s, t.classes, cut)
             if figures:
-                written += _evaluation_figures(name, home, table, task_name if multi else None, t, y_true, s)
+                written += _evaluation_figures(name, home, table, task_name if multi else None, t, y_true, s, cut)
         per_task[task_name] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
     flat = ({f"{n}_{k}": v for n, m in per_task.items() for k, v in m.items()} if multi
             else next(iter(per_task.values())))
@@ -322,7 +322,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     return report
 
 
-def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true, s) -> list[str]:
+def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true, s, cut: float = 0.5) -> list[str]:
     """Confusion matrix / ROC / PR (classification) or residual plots, under the model's run."""
     import warnings
 
@@ -337,8 +337,9 @@ def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true
         from specml.track.figures import evaluation_figures
 
         names = [str(c) for c in t.classes] if t.classes else None
+        title = f"{name} on {table}" + (f" ({task_name})" if task_name else "")
         return [str(p) for p in evaluation_figures(t.task, y_true, s, base / task_name if task_name else base,
-                                                   class_names=names)]
+                                                   class_names=names, title=title, threshold=cut)]
     except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
         warnings.warn(f"evaluation figures were not written: {err}", stacklevel=2)
         return []

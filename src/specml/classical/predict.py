@@ -146,9 +146,38 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
         else _class_ids(model, col)
     s = model.scores(data)
     values = metrics(model.task, y, s, len(model.classes) if model.classes else None)
-    details = classification_details(model.task, y, s, model.classes, threshold_of(model.metadata, threshold))
-    return {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values,
-            **details, "seen": seen, "data": {"rows": rows, "fingerprint": digest}}
+    cut = threshold_of(model.metadata, threshold)
+    details = classification_details(model.task, y, s, model.classes, cut)
+    report = {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values,
+              **details, "seen": seen, "data": {"rows": rows, "fingerprint": digest}}
+    stored = model.metadata.get("threshold")
+    if isinstance(stored, dict) and report.get("threshold") is not None:
+        report["chosen_threshold"] = {"f1": stored.get("value"), "youden": stored.get("youden")}
+    figures = _figures(name, home, table, model, y, s, cut)
+    if figures:
+        report["figures"] = figures
+    return report
+
+
+def _figures(name: str, home: Any, table: str, model: Classical, y: np.ndarray, s: np.ndarray, cut: float) -> list[str]:
+    """The evaluation figures, under the model's run (``figures/evaluate_<table>/``); a failure is a warning."""
+    import warnings
+
+    from specml.home import inside, slug, specml_home
+
+    artifact = ModelArtifact.for_name(name, home)
+    run_dir = artifact.run_dir
+    base = (run_dir / "figures" if run_dir is not None else artifact.directory / "figures") / f"evaluate_{slug(table)}"
+    try:
+        base = inside(base, specml_home(home))
+        from specml.track.figures import evaluation_figures
+
+        names = [str(c) for c in model.classes] if model.classes else None
+        return [str(p) for p in evaluation_figures(model.task, y, s, base, class_names=names,
+                                                   title=f"{name} on {table}", threshold=cut)]
+    except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
+        warnings.warn(f"evaluation figures were not written: {err}", stacklevel=2)
+        return []
 
 
 def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
