@@ -91,7 +91,7 @@ class Group(TyperGroup):
 def version_callback(value: bool) -> None:
     """``--version``: print the installed version and exit."""
     if value:
-        from specml import __version__
+        import specml
 
-        typer.echo(f"specml {__version__}")
+        typer.echo(f"specml {specml.__version__}")
         raise typer.Exit()
