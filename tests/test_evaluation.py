@@ -89,3 +89,25 @@ def test_seen_rows_counts_training_rows_in_the_evaluated_table():
         assert "all rows of 'train'" in seen_warning("m", "train", seen_rows(ws, "train", "train", ["x", "y"]))
         assert seen_rows(ws, "test", "gone", ["x", "y"]) is None
         assert seen_rows(ws, "all", "train", ["x", "y"], "duckdb:0000000000000001")["changed"] is True
+
+
+def test_evaluation_figures_are_titled_and_reach_the_tensorboard_image_plugin(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from specml.track.figures import evaluation_figures, feature_importance, to_tensorboard
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p = np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)
+    paths = evaluation_figures("binary", y, p, tmp_path / "eval", class_names=["no", "yes"], title="m on t",
+                               threshold=0.4)
+    assert {x.name for x in paths} == {"confusion_matrix.png", "roc.png", "pr.png", "calibration.png",
+                                       "threshold.png"}
+    paths.append(feature_importance(["a", "b", "c"], [0.2, -0.5, 0.1], tmp_path / "importance.png"))
+    assert to_tensorboard(paths, tmp_path / "tb", "evaluate/t") == 6
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()["images"]
+    assert set(tags) == {f"evaluate/t/{x.stem}" for x in paths}
+    image = events.Images("evaluate/t/calibration")[0]
+    assert image.width > 100 and image.height > 100 and image.encoded_image_string.startswith(b"\x89PNG")

@@ -338,8 +338,14 @@ def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true
 
         names = [str(c) for c in t.classes] if t.classes else None
         title = f"{name} on {table}" + (f" ({task_name})" if task_name else "")
-        return [str(p) for p in evaluation_figures(t.task, y_true, s, base / task_name if task_name else base,
-                                                   class_names=names, title=title, threshold=cut)]
+        paths = evaluation_figures(t.task, y_true, s, base / task_name if task_name else base, class_names=names,
+                                   title=title, threshold=cut)
+        if run_dir is not None:
+            from specml.track.figures import to_tensorboard
+
+            to_tensorboard(paths, run_dir / "tensorboard", f"evaluate/{slug(table)}" + (f"/{task_name}" if task_name
+                                                                                         else ""))
+        return [str(p) for p in paths]
     except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
         warnings.warn(f"evaluation figures were not written: {err}", stacklevel=2)
         return []

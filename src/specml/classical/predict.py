@@ -173,8 +173,13 @@ def _figures(name: str, home: Any, table: str, model: Classical, y: np.ndarray, 
         from specml.track.figures import evaluation_figures
 
         names = [str(c) for c in model.classes] if model.classes else None
-        return [str(p) for p in evaluation_figures(model.task, y, s, base, class_names=names,
-                                                   title=f"{name} on {table}", threshold=cut)]
+        paths = evaluation_figures(model.task, y, s, base, class_names=names, title=f"{name} on {table}",
+                                   threshold=cut)
+        if run_dir is not None:
+            from specml.track.figures import to_tensorboard
+
+            to_tensorboard(paths, run_dir / "tensorboard", f"evaluate/{slug(table)}")
+        return [str(p) for p in paths]
     except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
         warnings.warn(f"evaluation figures were not written: {err}", stacklevel=2)
         return []

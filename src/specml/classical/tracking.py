@@ -44,7 +44,7 @@ def _record(artifact: Any, home: Any, *, spec_text: str, table: str, fingerprint
             best: dict, spec_hash: str) -> Path:
     from specml.data.files import atomic_write_json, atomic_write_text
     from specml.evaluation import choose_threshold
-    from specml.track.figures import evaluation_figures, feature_importance
+    from specml.track.figures import evaluation_figures, feature_importance, to_tensorboard
     from specml.track.run import RegistryRecorder, RunDir, point_model_to_run
 
     name = artifact.name
@@ -62,6 +62,7 @@ def _record(artifact: Any, home: Any, *, spec_text: str, table: str, fingerprint
         y, s = scored["test"]
         evaluation_figures(task, y, s, run.figures / "test_split", class_names=names,
                            title=f"{name} on the test split of {table}")
+    to_tensorboard(sorted(run.figures.rglob("*.png")), run.tensorboard, "training")
     recorder = RegistryRecorder(home)
     recorder.start(name, run, model_dir=str(artifact.directory), table_name=table, data_rows=fingerprint[0],
                    data_hash=fingerprint[1], model_spec_hash=spec_hash)

@@ -361,3 +361,32 @@ def _regression_figures(y: np.ndarray, pred: np.ndarray, directory: Path) -> lis
     ax.grid(True, alpha=0.3)
     paths.append(_save(fig, directory / "predicted_vs_true.png"))
     return paths
+
+
+def to_tensorboard(paths: Sequence[str | Path], logdir: str | Path, prefix: str, step: int = 0) -> int:
+    """Add PNG figures to TensorBoard's image plugin: one image each, tagged ``<prefix>/<file stem>``, in an
+    event file under ``logdir`` (a run's ``tensorboard/`` folder). Torch-free; the number of images added."""
+    import struct
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    values = []
+    for path in paths:
+        data = Path(path).read_bytes()
+        if data[:8] != b"\x89PNG\r\n\x1a\n":
+            continue
+        width, height = struct.unpack(">II", data[16:24])
+        values.append(Summary.Value(tag=f"{prefix}/{Path(path).stem}", image=Summary.Image(
+            height=height, width=width, colorspace=4, encoded_image_string=data)))
+    if not values:
+        return 0
+    Path(logdir).mkdir(parents=True, exist_ok=True)
+    writer = EventFileWriter(str(logdir))
+    try:
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+    finally:
+        writer.close()
+    return len(values)
