@@ -54,7 +54,7 @@ def test_create_trainer_and_its_errors(home):
     out = ok(specml(home, "create-trainer", "--name", "pima_default", "--trainer-spec",
                     EXAMPLE / "trainer.yaml")).stdout
     assert "registered trainer spec 'pima_default' for model 'pima'" in out  # model_ref: pima-mlp, the spec name
-    # an old spelling (--schema: a hidden, deprecated alias), and the loss brought by the trainer for a model without one
+    # an old spelling (--schema: a hidden, deprecated alias); the loss brought by the trainer
     out = ok(specml(home, "create-trainer", "--name", "bare_fit", "--schema", home / "with_loss.yaml",
                     "--spec-name", "bare")).stdout
     assert "for model 'bare'" in out
