@@ -222,7 +222,7 @@ def test_evaluate_figures_stay_home_whatever_the_table_is_called(env, m1):
 
 def test_predict_keeps_named_columns(env, m1):
     result = api.predict("m1", "pima_test", keep=["age", "outcome"], workspace=env["ws"])
-    assert result.column_names == ["row_number", "age", "outcome", "probability", "prediction"]
+    assert result.column_names == ["row_number", "age", "outcome", "probability", "prediction", "prob_0", "prob_1"]
 
 
 def test_load_trained_without_pickle(env, m1, monkeypatch):

@@ -24,7 +24,15 @@ from specml.artifact import ModelArtifact, library_versions, spec_hash
 from specml.artifact import list_models as _list_models
 from specml.data.errors import DataError
 from specml.data.files import fingerprint
-from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
+from specml.evaluation import classification_details, seen_rows
+from specml.predictions import (
+    check_outputs,
+    kept_columns,
+    prediction_table,
+    task_columns,
+    threshold_of,
+    write_predictions,
+)
 from specml.spec.trainer import unsupported_settings
 from specml.train.errors import TrainingError
 
@@ -132,9 +140,12 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         best = _finite({k: v[at] for k, v in history.items() if k.startswith(("train_", "val_"))})
         final = _finite({k: v[-1] for k, v in history.items() if k.startswith(("train_", "val_"))})
         seconds = time.perf_counter() - started
-        artifact.write_trained(p.model, _metadata(name, table, p, cfg, engine, history, best, final, seconds,
-                                                  target_cols, hashes, life.run, model_spec_name,
-                                                  trainer_spec_name, rows, data_hash))
+        metadata = _metadata(name, table, p, cfg, engine, history, best, final, seconds, target_cols, hashes,
+                             life.run, model_spec_name, trainer_spec_name, rows, data_hash)
+        threshold = _validation_threshold(p)
+        if threshold is not None:
+            metadata["threshold"] = threshold
+        artifact.write_trained(p.model, metadata)
         life.completed(epochs_done=len(history["train_loss"]), best_metric=engine.monitor,
                        best_value=best.get(engine.monitor))
     return TrainResult(name, artifact.directory, p.task,
@@ -184,6 +195,35 @@ def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target
     }
 
 
+def _validation_threshold(p) -> dict | None:
+    """A binary model's decision threshold chosen on its validation rows (F1; Youden's J beside it), from
+    the trained network and the validation batches already in memory; None for other tasks."""
+    import warnings
+
+    import torch
+
+    from specml.evaluation import choose_threshold
+
+    if p.task != "binary" or not p.simple or p.val_batches is None:
+        return None
+    try:
+        scores, truth = [], []
+        p.model.eval()
+        with torch.inference_mode():
+            for inputs, target in p.val_batches:
+                out = p.model(**inputs)
+                out = out[p.output_key] if isinstance(out, dict) else out
+                out = out.float().reshape(-1)
+                scores.append((torch.sigmoid(out) if p.heads[0].logits else out).cpu().numpy())
+                truth.append(target.reshape(-1).cpu().numpy())
+        s, y = np.concatenate(scores), np.concatenate(truth).astype(np.int64)
+        return {"value": choose_threshold(y, s, "f1"), "method": "f1", "youden": choose_threshold(y, s, "youden"),
+                "chosen_on": "validation rows", "rows": int(len(y))}
+    except Exception as err:  # noqa: BLE001 - a threshold is worth less than the trained model
+        warnings.warn(f"no decision threshold was chosen on the validation rows: {err}", stacklevel=2)
+        return None
+
+
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
     """Undefined metrics (NaN, e.g. precision with no positive prediction) are stored as null."""
     return {k: (v if isinstance(v, float) and math.isfinite(v) else None) for k, v in metrics.items()}
@@ -213,8 +253,13 @@ def _is_classical(name: str, home) -> bool:
 
 
 def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
-             figures: bool = True) -> dict:
+             figures: bool = True, threshold: float | str | None = None) -> dict:
     """Metrics of a trained model on a table that holds the target(s) (scikit-learn metrics).
+
+    Classifiers also get ``confusion_matrix``, ``support`` and (binary) the ``threshold`` used (a number, or
+    ``"f1"`` / ``"youden"``: chosen on the validation rows at training; default 0.5) with the metrics at it,
+    and ``chosen_threshold`` when the model stored one; ``seen`` counts the rows the
+    model trained or validated on (see :func:`specml.evaluation.seen_rows`).
 
     Multi-task models report ``<task>_<metric>`` for each task, and the same per task under ``tasks``.
     ``figures``: a confusion matrix, ROC and PR curves (classification) or residual plots (regression)
@@ -224,7 +269,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     if _is_classical(name, home):
         from specml.classical.predict import evaluate_classical
 
-        report = evaluate_classical(name, table, workspace=workspace, home=home)
+        report = evaluate_classical(name, table, workspace=workspace, home=home, threshold=threshold)
         _record_evaluation(name, table, report, home)
         return report
     from specml.train.inference import load_trained as _load
@@ -234,11 +279,15 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     trained = _load(name, home)
     meta = trained.metadata
     features, targets = _columns_of(meta)
+    cut = threshold_of(meta, threshold)
     ws = _open_workspace(workspace, read_only=True)
     try:
         ws.require_table(table)
         ws.require_columns(table, list(dict.fromkeys([*features, *targets])))
         data = ws.read_columns(table, list(dict.fromkeys([*features, *targets])))
+        seen = seen_rows(ws, table, meta.get("table"), list(dict.fromkeys([*features, *targets])),
+                         (meta.get("lineage") or {}).get("data_fingerprint"))
+        evaluated = fingerprint(ws, table)
     finally:
         _done_with(ws, workspace)
     if data.num_rows == 0:
@@ -246,6 +295,7 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     _, y = trained.preprocessor.transform(data, normalized=False)
     ys = y if isinstance(y, dict) else {next(iter(trained.preprocessor.targets)): y}
     per_task: dict[str, dict] = {}
+    details: dict[str, dict] = {}
     written: list[str] = []
     multi = len(trained.preprocessor.targets) > 1
     for task_name, s in task_scores(trained, data).items():
@@ -256,21 +306,30 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
         else:
             y_true = y_true if t.task == "regression" else y_true.astype(np.int64)  # class ids, as `s` is
             metrics = evaluate_predictions(t.task, y_true, s)
+            details[task_name] = classification_details(t.task, y_true, s, t.classes, cut)
             if figures:
-                written += _evaluation_figures(name, home, table, task_name if multi else None, t, y_true, s)
+                written += _evaluation_figures(name, home, table, task_name if multi else None, t, y_true, s, cut)
         per_task[task_name] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
     flat = ({f"{n}_{k}": v for n, m in per_task.items() for k, v in m.items()} if multi
             else next(iter(per_task.values())))
-    report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat}
+    report = {"model": name, "table": table, "rows": data.num_rows, "task": meta["task"], "metrics": flat,
+              "data": {"rows": evaluated[0], "fingerprint": evaluated[1]}}
     if multi:
         report["tasks"] = per_task
+        report["details"] = details
+    else:
+        report.update(next(iter(details.values()), {}))
+    stored = meta.get("threshold")
+    if isinstance(stored, dict) and report.get("threshold") is not None:
+        report["chosen_threshold"] = {"f1": stored.get("value"), "youden": stored.get("youden")}
+    report["seen"] = seen
     if written:
         report["figures"] = written
     _record_evaluation(name, table, report, home)
     return report
 
 
-def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true, s) -> list[str]:
+def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true, s, cut: float = 0.5) -> list[str]:
     """Confusion matrix / ROC / PR (classification) or residual plots, under the model's run."""
     import warnings
 
@@ -285,8 +344,15 @@ def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true
         from specml.track.figures import evaluation_figures
 
         names = [str(c) for c in t.classes] if t.classes else None
-        return [str(p) for p in evaluation_figures(t.task, y_true, s, base / task_name if task_name else base,
-                                                   class_names=names)]
+        title = f"{name} on {table}" + (f" ({task_name})" if task_name else "")
+        paths = evaluation_figures(t.task, y_true, s, base / task_name if task_name else base, class_names=names,
+                                   title=title, threshold=cut)
+        if run_dir is not None:
+            from specml.track.figures import to_tensorboard
+
+            to_tensorboard(paths, run_dir / "tensorboard", f"evaluate/{slug(table)}" + (f"/{task_name}" if task_name
+                                                                                         else ""))
+        return [str(p) for p in paths]
     except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
         warnings.warn(f"evaluation figures were not written: {err}", stacklevel=2)
         return []
@@ -295,6 +361,13 @@ def _evaluation_figures(name, home, table: str, task_name: str | None, t, y_true
 def _record_evaluation(name: str, table: str, report: dict, home) -> None:
     import warnings
 
+    from specml.evaluation import store_report
+
+    try:
+        artifact = ModelArtifact.for_name(name, home)
+        store_report(artifact.directory, report, artifact.read_metadata().get("updated_at"))
+    except Exception as err:  # noqa: BLE001 - keeping the report never fails an evaluation
+        warnings.warn(f"the evaluation was not stored beside the model: {err}", stacklevel=2)
     try:
         from specml.track.registry import Registry
 
@@ -305,10 +378,12 @@ def _record_evaluation(name: str, table: str, report: dict, home) -> None:
 
 def predict(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
             keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
-            replace: bool = False):
+            replace: bool = False, keep_all: bool = False, threshold: float | str | None = None):
     """Predictions for every row of ``table``: the key columns plus ``prediction`` (and probabilities).
 
-    ``keep`` names the columns copied from the input (default: every column that is not a feature).
+    ``keep`` names the columns copied from the input (default: every column that is not a feature;
+    ``keep_all``: every column). ``threshold``: a binary model's decision threshold: a number, or
+    ``"f1"`` / ``"youden"`` for the one chosen on its validation rows at training (default: 0.5).
     Multi-task models write ``<task>_prediction`` (and ``<task>_probability``...) per task. Writes a
     workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
     An existing table or file is overwritten only with ``replace=True``.
@@ -317,7 +392,8 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
         from specml.classical.predict import predict_classical
 
         return predict_classical(name, table, output_table=output_table, output=output, keep=keep,
-                                 workspace=workspace, home=home, replace=replace)
+                                 workspace=workspace, home=home, replace=replace, keep_all=keep_all,
+                                 threshold=threshold)
     from specml.train.inference import load_trained as _load
     from specml.train.inference import task_scores
 
@@ -328,8 +404,9 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
         ws.require_table(table)
         ws.require_columns(table, features)
         check_outputs(ws, output_table, output, replace)
-        keep = kept_columns(list(ws.columns(table)), features, keep)
+        keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
         ws.require_columns(table, keep)
+        cut = threshold_of(trained.metadata, threshold)
         data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
     finally:
         _done_with(ws, workspace)
@@ -337,7 +414,7 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
     for task_name, s in task_scores(trained, data).items():
         t = trained.preprocessor.targets[task_name]
         per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
-                                           columns=t.columns, pad=t.pad)
+                                           columns=t.columns, pad=t.pad, threshold=cut)
     result = prediction_table(data, keep, per_task)
     ws = _open_workspace(workspace, read_only=not output_table)
     try:

@@ -18,12 +18,39 @@ import numpy as np
 THRESHOLD = 0.5  # binary: the positive class when its probability is above this (as the metrics count it)
 
 
+def threshold_of(metadata: dict | None, given: float | str | None = None) -> float:
+    """A binary model's decision threshold: ``given`` as a number, or ``"f1"`` / ``"youden"`` for the one
+    chosen on the model's validation rows when it was trained (stored in its metadata), else
+    :data:`THRESHOLD`. A number outside (0, 1) or a method the model has no threshold for is a user error."""
+    from specml.data.errors import DataError
+
+    if given is None:
+        return THRESHOLD
+    text = str(given).strip().lower()
+    if text in ("f1", "youden"):
+        stored = (metadata or {}).get("threshold") or {}
+        value = stored.get("value") if text == stored.get("method") else stored.get(text)
+        if value is None:
+            raise DataError(f"--threshold {text}: this model has no threshold chosen on validation rows (binary "
+                            "networks trained by this version store one); give a number between 0 and 1")
+        return float(value)
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"--threshold takes a number between 0 and 1, f1 or youden; got '{given}'") from None
+    if not 0.0 < value < 1.0:
+        raise DataError(f"--threshold must be between 0 and 1 (exclusive), got {value:g}")
+    return value
+
+
 def task_columns(task: str, scores: np.ndarray, *, classes: list | None = None, columns: list[str] | None = None,
-                 pad: int | None = None) -> dict[str, Any]:
+                 pad: int | None = None, threshold: float = THRESHOLD) -> dict[str, Any]:
     """The columns one task adds to a prediction table, in order.
 
     ``task``: binary, multiclass, regression or sequence; ``classes``: the class values (classification);
-    ``columns``: the target columns of a multi-output regression; ``pad``: a sequence's pad id.
+    ``columns``: the target columns of a multi-output regression; ``pad``: a sequence's pad id;
+    ``threshold``: binary: the positive class when its probability is above it. Binary and multiclass
+    both give ``prediction``, ``probability`` and one ``prob_<class>`` column per class (every class).
     """
     import pyarrow as pa
 
@@ -36,8 +63,10 @@ def task_columns(task: str, scores: np.ndarray, *, classes: list | None = None, 
         return {"prediction": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids[mask]))}
     if task == "binary":
         s = s.reshape(-1).astype(np.float64)
+        classes = list(classes) if classes is not None else [0, 1]
         return {"probability": pa.array(s),
-                "prediction": pa.array(list(classes)).take(pa.array((s > THRESHOLD).astype(np.int64)))}
+                "prediction": pa.array(classes).take(pa.array((s > threshold).astype(np.int64))),
+                f"prob_{classes[0]}": pa.array(1.0 - s), f"prob_{classes[1]}": pa.array(s)}
     if task == "multiclass":
         s = s.reshape(len(s), len(classes)).astype(np.float64)
         out = {"prediction": pa.array(list(classes)).take(pa.array(s.argmax(axis=1) if len(s) else
@@ -57,7 +86,8 @@ def prediction_table(data, keep: list[str], per_task: dict[str, dict[str, Any]])
     import pyarrow as pa
 
     multi = len(per_task) > 1
-    predicted = {(f"{task}_" if multi else "") + key: col for task, cols in per_task.items() for key, col in cols.items()}
+    predicted = {(f"{task}_" if multi else "") + key: col
+                 for task, cols in per_task.items() for key, col in cols.items()}
     reserved = {"row_number", *predicted}
     cols: dict[str, Any] = {"row_number": pa.array(np.arange(data.num_rows, dtype=np.int64))}
     for c in keep:
@@ -66,8 +96,12 @@ def prediction_table(data, keep: list[str], per_task: dict[str, dict[str, Any]])
     return pa.table(cols)
 
 
-def kept_columns(all_columns: list[str], features: list[str], keep: list[str] | None) -> list[str]:
-    """``keep`` as given, else every column of the table that is not a feature."""
+def kept_columns(all_columns: list[str], features: list[str], keep: list[str] | None,
+                 keep_all: bool = False) -> list[str]:
+    """Every column with ``keep_all``; else ``keep`` as given; else every column that is not a feature
+    (the keys and the target, so that predictions join back to their rows)."""
+    if keep_all:
+        return list(all_columns)
     return list(keep) if keep is not None else [c for c in all_columns if c not in features]
 
 

@@ -490,7 +490,7 @@ def test_schema_prints_json(kind, fields):
 @pytest.mark.parametrize("kind", ["model", "trainer"])
 def test_schema_out_writes_file(tmp_path, kind):
     out = tmp_path / f"{kind}.schema.json"
-    result = specml("schema", kind, "--out", out)
+    result = specml("schema", kind, "--output", out)
     assert result.returncode == 0, result.stderr
     assert out.exists()
     written = json.loads(out.read_text(encoding="utf-8"))

@@ -110,7 +110,7 @@ def specml(*args) -> object:
 def test_cli_mistakes_say_error_and_exit_1(home):
     cases = [
         (("describe", EXAMPLE / "trainer.yaml"), "this is a trainer spec; describe takes a model spec"),
-        (("train", "--table", "t", "--name", "m"), "error: give one of --model-spec FILE, --model NAME"),
+        (("train", "--table", "t", "--name", "m"), "error: give one of --model-spec FILE, --spec-name NAME"),
         (("train", "-m", EXAMPLE / "model.yaml", "-T", EXAMPLE / "trainer.yaml", "--table", "t", "--name", "m"),
          "does not exist (load a table into it first)"),
         (("evaluate", "--model", "nope", "--table", "t"), "error: model 'nope' not found"),
@@ -120,7 +120,7 @@ def test_cli_mistakes_say_error_and_exit_1(home):
         (("jobs", "status", "99"), "error: "),
         (("data", "describe", "nope"), "error: "),
         (("tensorboard", "--logdir", home / "nowhere"), "error: --logdir"),
-        (("plan",), "error: specml plan needs --instruction and --data-table"),
+        (("plan",), "error: specml plan needs --instruction and --table"),
     ]
     for args, said in cases:
         result = specml(*args)

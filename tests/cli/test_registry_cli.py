@@ -34,12 +34,12 @@ def failed(result: subprocess.CompletedProcess) -> str:
 def home(tmp_path_factory) -> Path:
     """A home with model spec 'pima' and a model without a loss ('bare') registered."""
     home = tmp_path_factory.mktemp("registry_home")
-    out = ok(specml(home, "create-model", "--name", "pima", "--spec", EXAMPLE / "model.yaml")).stdout
+    out = ok(specml(home, "create-model", "--name", "pima", "--model-spec", EXAMPLE / "model.yaml")).stdout
     assert "registered model spec 'pima' (pima-mlp, has a loss, sha256 " in out
     text = (EXAMPLE / "model.yaml").read_text(encoding="utf-8")
     (home / "bare.yaml").write_text(text[: text.index("\nloss:")].replace("name: pima-mlp", "name: pima-bare") + "\n",
                                     encoding="utf-8")
-    out = ok(specml(home, "create-model", "--name", "bare", "--spec", home / "bare.yaml")).stdout
+    out = ok(specml(home, "create-model", "--name", "bare", "--model-spec", home / "bare.yaml")).stdout
     assert "no loss" in out
     trainer = (EXAMPLE / "trainer.yaml").read_text(encoding="utf-8")
     (home / "no_ref.yaml").write_text(trainer.replace("model_ref: pima-mlp\n", ""), encoding="utf-8")
@@ -51,30 +51,33 @@ def home(tmp_path_factory) -> Path:
 
 
 def test_create_trainer_and_its_errors(home):
-    out = ok(specml(home, "create-trainer", "--name", "pima_default", "--spec", EXAMPLE / "trainer.yaml")).stdout
+    out = ok(specml(home, "create-trainer", "--name", "pima_default", "--trainer-spec",
+                    EXAMPLE / "trainer.yaml")).stdout
     assert "registered trainer spec 'pima_default' for model 'pima'" in out  # model_ref: pima-mlp, the spec name
-    # the seed's spelling (--schema), and the loss brought by the trainer for a model without one
+    # an old spelling (--schema: a hidden, deprecated alias); the loss brought by the trainer
     out = ok(specml(home, "create-trainer", "--name", "bare_fit", "--schema", home / "with_loss.yaml",
-                    "--model", "bare")).stdout
+                    "--spec-name", "bare")).stdout
     assert "for model 'bare'" in out
     # wrong model_ref / --model: exit 1, file, field, did-you-mean, no traceback (no torch needed either)
-    err = failed(specml(home, "create-trainer", "--name", "t", "--spec", home / "typo_ref.yaml"))
+    err = failed(specml(home, "create-trainer", "--name", "t", "--trainer-spec", home / "typo_ref.yaml"))
     assert "typo_ref.yaml:1: model_ref: model_ref 'pimma' is not a registered model spec" in err
     assert "did you mean 'pima'?" in err
-    err = failed(specml(home, "create-trainer", "--name", "t", "--spec", home / "no_ref.yaml", "--model", "pmia"))
-    assert "--model 'pmia'" in err and "did you mean 'pima'?" in err
+    err = failed(specml(home, "create-trainer", "--name", "t", "--trainer-spec", home / "no_ref.yaml",
+                        "--spec-name", "pmia"))
+    assert "--spec-name 'pmia'" in err and "did you mean 'pima'?" in err
     # no loss anywhere
-    err = failed(specml(home, "create-trainer", "--name", "t", "--spec", home / "no_ref.yaml", "--model", "bare"))
+    err = failed(specml(home, "create-trainer", "--name", "t", "--trainer-spec", home / "no_ref.yaml",
+                        "--spec-name", "bare"))
     assert "no_ref.yaml" in err and ": loss: model 'bare' has no loss" in err and "this trainer spec has none" in err
 
 
 def test_bad_model_spec_files(home):
-    err = failed(specml(home, "create-model", "--name", "x", "--spec", EXAMPLE / "trainer.yaml"))
+    err = failed(specml(home, "create-model", "--name", "x", "--model-spec", EXAMPLE / "trainer.yaml"))
     assert "trainer spec, not a model spec" in err
     broken = home / "broken.yaml"
     broken.write_text((EXAMPLE / "model.yaml").read_text(encoding="utf-8").replace("in_features: 8", "in_feature: 8"),
                       encoding="utf-8")
-    err = failed(specml(home, "create-model", "--name", "x", "--spec", broken))
+    err = failed(specml(home, "create-model", "--name", "x", "--model-spec", broken))
     assert "broken.yaml:16: graph[0].params.in_feature" in err and "did you mean 'in_features'" in err
 
 

@@ -30,7 +30,7 @@ SPECML = Path(sys.executable).parent / "specml"
 PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
 ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B]|[=>])")
 MODEL_LINE = ('/ml model --name dia --instruction "Build a model to predict diabetes with 2 hidden layers (16, 8), '
-              '3 epochs" --data-table pima')
+              '3 epochs" --table pima')
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -85,11 +85,11 @@ def test_interactive_session_through_a_pseudo_terminal(home):
 
         assert re.search(r"│\s+768 │", command("/sql SELECT COUNT(*) FROM pima", r"1 row"))
 
-        ev = command("/ml evaluate --model-id dia --data-table pima", r"log_loss.*?\n")
+        ev = command("/ml evaluate --model dia --table pima", r"log_loss.*?\n")
         assert "dia on pima (768 rows, binary)" in ev and re.search(r"│ auc\s+│\s+0\.\d{4} │", ev), ev
 
         helped = command("/help", r"continues on the next line")
-        assert '/ml model --name NAME --instruction "..." --data-table TABLE' in helped
+        assert '/ml model --name NAME --instruction "..." --table TABLE' in helped
         assert "/ml jobs list | jobs status ID" in helped and "/sql QUERY" in helped
 
         command("/ml jbos list", re.escape("error: unknown command 'jbos' (did you mean 'jobs'?)"))
@@ -123,7 +123,7 @@ def test_ctrl_c_stops_showing_a_job_that_goes_on_and_ctrl_d_leaves(home):
     try:
         child.expect("specml>")
         child.sendline('/ml model --name long_one --instruction "predict diabetes with 2 hidden layers (8, 4), '
-                       '500 epochs, no early stopping" --data-table pima')
+                       '500 epochs, no early stopping" --table pima')
         child.expect(r"started job (\d+) \(train 'long_one'\)")
         job = child.match.group(1)
         child.expect(r"Epoch 2/500")
@@ -166,12 +166,12 @@ def test_piped_lines_run_in_order(home):
 # the layout of the Arc docs: a command over several indented lines
 /ml model --name piped_dry
           --instruction "Binary classifier for diabetes with 2 hidden layers (64, 32)"
-          --data-table pima --dry-run
+          --table pima --dry-run
 /sql SELECT COUNT(*) AS n FROM pima WHERE outcome = 1
-/ml plan --instruction "predict diabetes with 2 hidden layers (32, 16)" --data-table pima
+/ml plan --instruction "predict diabetes with 2 hidden layers (32, 16)" --table pima
 /ml plan list
 /ml plan show plan-1
-/ml model --name from_plan --instruction "Build the model according to the plan" --data-table pima
+/ml model --name from_plan --instruction "Build the model according to the plan" --table pima
           --plan-id plan-1 --dry-run
 /exit
 /sql SELECT 'not reached'
@@ -192,7 +192,7 @@ def test_piped_lines_run_in_order(home):
 
 def test_piped_failures_are_reported_and_the_rest_still_runs(home):
     script = """\
-/ml evaluate --model-id no_such_model --data-table pima
+/ml evaluate --model-id no_such_model --table pima
 /ml jbos list
 SELECT 1
 /ml plan show plan-99
@@ -216,26 +216,28 @@ SELECT 1
 @pytest.mark.parametrize(("line", "argv"), [
     (MODEL_LINE, ("model", "--name", "dia", "--instruction",
                   "Build a model to predict diabetes with 2 hidden layers (16, 8), 3 epochs",
-                  "--data-table", "pima", "--background")),
-    ("/ml model --name d --instruction x --data-table t --dry-run",
-     ("model", "--name", "d", "--instruction", "x", "--data-table", "t", "--dry-run")),
-    ("/ml model --name d --instruction x --data t --plan-id plan-2 --background",
-     ("model", "--name", "d", "--instruction", "x", "--data-table", "t", "--plan-id", "plan-2", "--background")),
+                  "--table", "pima", "--background")),
+    ("/ml model --name d --instruction x --table t --dry-run",
+     ("model", "--name", "d", "--instruction", "x", "--table", "t", "--dry-run")),
+    ("/ml model --name d --instruction x --table t --plan-id plan-2 --background",
+     ("model", "--name", "d", "--instruction", "x", "--table", "t", "--plan-id", "plan-2", "--background")),
     ("/ml jobs list", ("jobs", "list")),
     ("/ml jobs status 3", ("jobs", "status", "3")),
     ("/ml jobs logs 3 --follow", ("jobs", "logs", "3", "--follow")),
     ("/ml jobs cancel 3", ("jobs", "cancel", "3")),
-    ("/ml evaluate --model-id dia --data-table pima", ("evaluate", "--model", "dia", "--table", "pima")),
-    ("/ml evaluate --model-id=dia --data-table=pima --json", ("evaluate", "--model=dia", "--table=pima", "--json")),
-    ("/ml predict --model dia --data pima --output out.csv",
+    ("/ml evaluate --model dia --table pima", ("evaluate", "--model", "dia", "--table", "pima")),
+    ("/ml evaluate --model=dia --table=pima --json", ("evaluate", "--model=dia", "--table=pima", "--json")),
+    # old spellings pass through as they are: the CLI itself accepts them (deprecated, hidden)
+    ("/ml evaluate --model-id dia --table pima", ("evaluate", "--model-id", "dia", "--table", "pima")),
+    ("/ml predict --model dia --table pima --output out.csv",
      ("predict", "--model", "dia", "--table", "pima", "--output", "out.csv")),
-    ("/ml predict --model dia --data pima --output runs/preds",
+    ("/ml predict --model dia --table pima --output runs/preds",
      ("predict", "--model", "dia", "--table", "pima", "--output", "runs/preds")),
-    ("/ml predict --model-id dia --data-table pima --output scored",
+    ("/ml predict --model dia --table pima --output scored",
      ("predict", "--model", "dia", "--table", "pima", "--output-table", "scored")),
-    ("/ml train --model-spec m.yaml --trainer-spec t.yaml --data-table pima --name x",
+    ("/ml train --model-spec m.yaml --trainer-spec t.yaml --table pima --name x",
      ("train", "--model-spec", "m.yaml", "--trainer-spec", "t.yaml", "--table", "pima", "--name", "x")),
-    ("/ml plan --instruction 'predict y' --data-table t", ("plan", "--instruction", "predict y", "--data-table", "t")),
+    ("/ml plan --instruction 'predict y' --table t", ("plan", "--instruction", "predict y", "--table", "t")),
     ("/ml plan show plan-1", ("plan", "show", "plan-1")),
     ("/sql SELECT \"a b\", 'it''s' FROM t;", ("sql", "SELECT \"a b\", 'it''s' FROM t;")),
     ("  /sql   SELECT 1  ", ("sql", "SELECT 1")),
@@ -249,10 +251,10 @@ def test_model_follows_its_job_and_predict_shows_its_table():
     assert parse_line(MODEL_LINE).follow_job == "dia"
     assert parse_line("/ml model -n d -i x -t t --background").follow_job is None
     assert parse_line("/ml model -n d -i x -t t --dry-run").follow_job is None
-    bare = parse_line("/ml predict --model dia --data pima")
+    bare = parse_line("/ml predict --model dia --table pima")
     assert bare.argv == ("predict", "--model", "dia", "--table", "pima", "--output-table", "dia_predictions")
     assert bare.then == (("sql", 'SELECT * FROM "dia_predictions" LIMIT 10'),)
-    assert parse_line("/ml predict --model dia --data pima --output p.parquet").then == ()
+    assert parse_line("/ml predict --model dia --table pima --output p.parquet").then == ()
 
 
 def test_other_lines():
@@ -274,7 +276,7 @@ def test_other_lines():
     ("select * from pima", "to run SQL: /sql select * from pima"),
     ("Build a model to predict diabetes using the processed_diabetes_data table",
      ('/ml model --name NAME --instruction "Build a model to predict diabetes using the processed_diabetes_data table"'
-      " --data-table processed_diabetes_data")),
+      " --table processed_diabetes_data")),
     ('/ml model --name x --instruction "open', "No closing quotation"),
 ])
 def test_mistakes(line, message):
@@ -289,23 +291,23 @@ def test_continuation_rules():
     assert complete("/sql SELECT 'unclosed;")  # a /sql line ending in ; is done
     seed = ['/ml model --name spam_detector\n',
             '          --instruction "Binary classifier for spam detection with 2 hidden layers (64, 32)"\n',
-            '          --data-table processed_emails\n',
+            '          --table processed_emails\n',
             '\n',
             '/ml model --name price_predictor\n',
             '          --instruction "Regression model to predict house prices with:\n',
             '                        - 3 hidden layers: 128, 64, 32\n',
             '                        - 100 epochs"\n',
-            '          --data-table housing_features\n',
+            '          --table housing_features\n',
             '/ml jobs list\n']
     joined = list(logical_lines(seed))
     assert [parse_line(j).kind for j in joined] == ["run", "nothing", "run", "run"]
     assert parse_line(joined[0]).argv[:7] == (
         "model", "--name", "spam_detector", "--instruction",
-        "Binary classifier for spam detection with 2 hidden layers (64, 32)", "--data-table", "processed_emails")
+        "Binary classifier for spam detection with 2 hidden layers (64, 32)", "--table", "processed_emails")
     words = parse_line(joined[2]).argv
     assert words[3] == "--instruction" and "- 100 epochs" in words[4]
     assert words[4].startswith("Regression model to predict house prices with:\n")
-    assert words[5:7] == ("--data-table", "housing_features")
+    assert words[5:7] == ("--table", "housing_features")
 
 
 def test_completion(tmp_path, monkeypatch):
@@ -320,11 +322,11 @@ def test_completion(tmp_path, monkeypatch):
     assert texts("/ml ev") == ["evaluate"]
     assert texts("/ml jobs st") == ["status"]
     options = texts("/ml evaluate --")
-    assert {"--model", "--table", "--model-id", "--data-table", "--json"} <= set(options)
+    assert {"--model", "--table", "--json"} <= set(options) and "--model-id" not in options
     assert "--model" not in texts("/ml evaluate --model dia --")  # given already
-    assert {"--name", "--instruction", "--data-table", "--plan-id", "--dry-run", "--background"} <= \
+    assert {"--name", "--instruction", "--table", "--plan-id", "--dry-run", "--background"} <= \
         set(texts("/ml model --"))
-    assert texts("/ml evaluate --model-id di") == ["diabetes"]
+    assert texts("/ml evaluate --model di") == ["diabetes"]
     assert texts("/help pre") == ["predict"]
 
 

@@ -113,7 +113,7 @@ def test_predict_to_a_table_then_sql(home):
     counted = ok(specml(home, "sql", "select count(*) as n from preds", "--json"))
     assert json.loads(counted.stdout) == [{"n": 154}]
     rows = json.loads(ok(specml(home, "sql", "select * from preds order by row_number limit 3", "--json")).stdout)
-    assert list(rows[0]) == ["row_number", "outcome", "probability", "prediction"]
+    assert list(rows[0]) == ["row_number", "outcome", "probability", "prediction", "prob_0", "prob_1"]
     assert [r["row_number"] for r in rows] == [0, 1, 2]
 
 
@@ -124,7 +124,7 @@ def test_predict_to_a_csv_file(home):
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 154
-    assert list(rows[0]) == ["row_number", "outcome", "probability", "prediction"]
+    assert list(rows[0]) == ["row_number", "outcome", "probability", "prediction", "prob_0", "prob_1"]
     assert [int(r["row_number"]) for r in rows] == list(range(154))
     for r in rows:
         p = float(r["probability"])

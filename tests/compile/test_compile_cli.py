@@ -46,7 +46,7 @@ def test_model_dry_run_writes_under_home_and_prints(home, tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     result = run(home, cwd, "model", "--name", "dia", "--instruction",
-                 "Build a binary classifier to predict diabetes, use a cosine schedule", "--data-table", "pima",
+                 "Build a binary classifier to predict diabetes, use a cosine schedule", "--table", "pima",
                  "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     no_traceback(result)
@@ -68,7 +68,7 @@ def test_model_dry_run_writes_under_home_and_prints(home, tmp_path):
 def test_model_out_dir(home, tmp_path):
     out = tmp_path / "specs"
     result = run(home, tmp_path, "model", "-n", "dia2", "-i", "predict outcome with 2 hidden layers (16, 8)",
-                 "-t", "pima", "--out", str(out), "--dry-run")
+                 "-t", "pima", "--output", str(out), "--dry-run")
     assert result.returncode == 0, result.stderr
     model = yaml.safe_load((out / "model.yaml").read_text())
     assert [n["params"]["out_features"] for n in model["graph"] if n["name"].startswith("hidden")] == [16, 8]
@@ -98,7 +98,7 @@ def test_user_mistakes_are_one_line_errors(home, tmp_path):
 
 def test_plan_then_model_from_plan(home, tmp_path):
     made = run(home, tmp_path, "plan", "--instruction", "Build a binary classifier to predict diabetes with "
-                                                         "2 hidden layers (32, 16)", "--data-table", "pima")
+                                                         "2 hidden layers (32, 16)", "--table", "pima")
     assert made.returncode == 0, made.stdout + made.stderr
     plan_id = re.search(r"saved plan (plan-[0-9]+)", made.stdout).group(1)
     assert plan_id in run(home, tmp_path, "plan", "list").stdout
@@ -107,7 +107,7 @@ def test_plan_then_model_from_plan(home, tmp_path):
     shown = run(home, tmp_path, "plan", "show", plan_id)
     assert shown.returncode == 0 and plan_id in shown.stdout and "estimated training time" in shown.stdout
     built = run(home, tmp_path, "model", "--name", "from_plan", "--instruction", "Build the model according to the plan",
-                "--data-table", "pima", "--plan-id", plan_id, "--dry-run")
+                "--table", "pima", "--plan-id", plan_id, "--dry-run")
     assert built.returncode == 0, built.stdout + built.stderr
     model = yaml.safe_load((home / "models" / "from_plan" / "model.yaml").read_text())
     assert [n["params"]["out_features"] for n in model["graph"] if n["name"].startswith("hidden")] == [32, 16]

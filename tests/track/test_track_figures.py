@@ -128,12 +128,12 @@ def test_binary_evaluation_figures(tmp_path):
     y = rng.integers(0, 2, 300)
     prob = np.clip(0.3 * y + 0.7 * rng.random(300), 0, 1)
     paths = evaluation_figures("binary", y, prob, tmp_path, class_names=["healthy", "diabetic"])
-    assert [p.name for p in paths] == ["confusion_matrix.png", "roc.png", "pr.png"]
+    assert [p.name for p in paths] == ["confusion_matrix.png", "roc.png", "pr.png", "calibration.png", "threshold.png"]
     for path in paths:
         _assert_png(path)
     # [N, 2] probabilities are read as column 1, the same figures
     again = evaluation_figures("binary", y, np.stack([1 - prob, prob], 1), tmp_path / "two")
-    assert [p.name for p in again] == ["confusion_matrix.png", "roc.png", "pr.png"]
+    assert [p.name for p in again] == ["confusion_matrix.png", "roc.png", "pr.png", "calibration.png", "threshold.png"]
 
 
 def test_binary_with_one_class_has_only_a_confusion_matrix(tmp_path):

@@ -195,7 +195,7 @@ def test_launch_refuses_a_port_in_use(tmp_path):
 
 def test_specml_tensorboard_command_prints_a_url_that_answers(tmp_path):
     env = {**os.environ, "SPECML_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "specml", "tensorboard", "--port", "0"]
+    cmd = [sys.executable, "-m", "specml", "tensorboard", "--port", "0", "--foreground"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -234,7 +234,7 @@ def test_should_autolaunch_only_at_a_terminal_outside_ci():
 def test_ctrl_c_at_a_terminal_stops_the_command_and_the_server(tmp_path):
     pexpect = pytest.importorskip("pexpect")
     env = {**os.environ, "SPECML_HOME": str(tmp_path)}
-    child = pexpect.spawn(sys.executable, ["-m", "specml", "tensorboard", "--port", "0"], env=env,
+    child = pexpect.spawn(sys.executable, ["-m", "specml", "tensorboard", "--port", "0", "--foreground"], env=env,
                           encoding="utf-8", timeout=60, dimensions=(24, 200))
     child.expect(r"TensorBoard at (http://127\.0\.0\.1:\d+/)")
     url = child.match.group(1)
@@ -245,3 +245,33 @@ def test_ctrl_c_at_a_terminal_stops_the_command_and_the_server(tmp_path):
     child.close()
     assert child.exitstatus == 0
     assert not _answers(url + "data/environment")
+
+
+def test_specml_tensorboard_stays_is_reused_and_stops(tmp_path):
+    """The default server is detached: it outlives the command, the next command reuses it, a busy port
+    moves it to the next free one (said so), and --stop ends it."""
+    env = {**os.environ, "SPECML_HOME": str(tmp_path / "home")}
+
+    def specml(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "specml", "tensorboard", *args], capture_output=True,
+                              text=True, env=env, timeout=180, check=False)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        first = specml("--port", str(busy))
+        try:
+            assert first.returncode == 0, first.stderr
+            assert f"port {busy} is busy; serving on" in first.stderr
+            url = first.stdout.split("TensorBoard at ", 1)[1].split()[0]
+            assert url != f"http://127.0.0.1:{busy}/" and "started" in first.stdout
+            assert "specml tensorboard --stop" in first.stdout
+            assert _answers(url + "data/environment")  # the command ended; the server stays
+            again = specml("--port", str(busy))
+            assert again.returncode == 0 and f"TensorBoard at {url} (already running" in again.stdout
+        finally:
+            stopped = specml("--stop")
+        assert stopped.returncode == 0 and f"stopped TensorBoard at {url}" in stopped.stdout
+        assert not _answers(url + "data/environment")
+        assert "no TensorBoard was running" in specml("--stop").stdout

@@ -1,9 +1,11 @@
 """Models compared on one table: the task's main metric, fit time, scoring time, size on disk;
-neural and classical side by side.
+neural and classical side by side, with the trivial baseline (majority class / prior, or the mean).
 
-Every model in the specml home (or the ones named) is evaluated on the table. A model is skipped,
-with the reason, when the table lacks its columns, or when its task or target differs from the
-leaderboard's (the task and target most of the evaluable models share).
+Every model in the specml home (or the ones named) is ranked by its stored evaluation on the table
+(``models/<name>/evaluations/``) while it is current (same table fingerprint, model not trained
+since); otherwise, or with ``refresh=True``, it is evaluated now. A model is skipped, with the reason,
+when the table lacks its columns, or when its task or target differs from the leaderboard's (the task
+and target most of the evaluable models share).
 """
 
 from __future__ import annotations
@@ -31,6 +33,41 @@ def evaluate_any(name: str, table: str, *, workspace: Any = None, home: str | Pa
     return api.evaluate(name, table, workspace=workspace, home=home)
 
 
+def _targets(meta: dict) -> list[str]:
+    target = meta.get("target")
+    return [target] if isinstance(target, str) else [str(t) for t in target or []]
+
+
+def _key(meta: dict) -> tuple[str | None, tuple[str, ...]]:
+    """(task, targets): what models must share to be compared (a multi-output target is a list)."""
+    return meta.get("task"), tuple(_targets(meta))
+
+
+def baseline(ws: Any, table: str, task: str, targets: list[str]) -> dict[str, Any] | None:
+    """The trivial model's metrics on ``table``: the class frequencies as probabilities (classification)
+    or the mean (regression). None for other tasks."""
+    import numpy as np
+
+    from specml.classical.score import metrics
+
+    if task not in ("binary", "multiclass", "regression") or len(targets) != 1:
+        return None
+    col = ws.read_columns(table, targets).column(0).drop_null()
+    if len(col) == 0:
+        return None
+    values = np.asarray(col.to_pylist(), dtype=object)
+    if task == "regression":
+        y = values.astype(np.float64)
+        return metrics(task, y, np.full(len(y), y.mean()))
+    classes, y = np.unique(values.astype(str), return_inverse=True)
+    prior = np.bincount(y, minlength=len(classes)) / len(y)
+    if task == "binary":
+        if len(classes) != 2:
+            return None
+        return metrics(task, y, np.full(len(y), prior[1]))
+    return metrics(task, y, np.tile(prior, (len(y), 1)), len(classes))
+
+
 def _columns(meta: dict) -> list[str]:
     if meta.get("kind") == "classical":
         return list(meta.get("features", {}).get("columns", []))
@@ -54,13 +91,17 @@ def _fit_seconds(meta: dict) -> float | None:
 
 
 def leaderboard(table: str, models: list[str] | None = None, *, workspace: Any = None,
-                home: str | Path | None = None, metric: str | None = None) -> dict:
-    """``{"table", "task", "target", "metric", "higher_is_better", "rows": [...], "skipped": [...]}``, rows best
-    first. Each row: name, kind, type, metric, value, metrics, fit_s, predict_s, size_bytes, trained_on."""
+                home: str | Path | None = None, metric: str | None = None, refresh: bool = False) -> dict:
+    """``{"table", "task", "target", "metric", "higher_is_better", "rows": [...], "skipped": [...],
+    "baseline"}``, rows best first. Each row: name, kind, type, metric, value, metrics, fit_s, predict_s,
+    size_bytes, trained_on, stored (read from a stored evaluation, not evaluated now)."""
+    from specml.data.files import fingerprint
     from specml.data.workspace import Workspace
+    from specml.evaluation import stored_report
 
     ws = workspace if hasattr(workspace, "read_columns") else Workspace(workspace)
     ws.require_table(table)
+    current = fingerprint(ws, table)[1]
     have = set(ws.columns(table))
     names = models if models is not None else [r["name"] for r in list_models(home) if r.get("error") is None]
     skipped: list[dict] = []
@@ -71,7 +112,7 @@ def leaderboard(table: str, models: list[str] | None = None, *, workspace: Any =
         except ArtifactError as exc:
             skipped.append({"name": name, "reason": str(exc)})
             continue
-        missing = [c for c in [*_columns(meta), meta.get("target")] if c and c not in have]
+        missing = [c for c in [*_columns(meta), *_targets(meta)] if c and c not in have]
         if missing:
             skipped.append({"name": name, "reason": f"table '{table}' lacks column(s) {', '.join(missing)}"})
             continue
@@ -79,7 +120,8 @@ def leaderboard(table: str, models: list[str] | None = None, *, workspace: Any =
     if not candidates:
         return {"table": table, "task": None, "target": None, "metric": metric, "higher_is_better": None,
                 "rows": [], "skipped": skipped}
-    (task, target), _ = Counter((m.get("task"), m.get("target")) for _, m in candidates).most_common(1)[0]
+    (task, target_key), _ = Counter(_key(m) for _, m in candidates).most_common(1)[0]
+    target = target_key[0] if len(target_key) == 1 else list(target_key)
     main, higher = MAIN_METRIC.get(task, (None, True))
     if metric is not None:
         from specml.spec.metrics import ALLOWED, HIGHER_IS_BETTER
@@ -91,28 +133,49 @@ def leaderboard(table: str, models: list[str] | None = None, *, workspace: Any =
         main, higher = metric, HIGHER_IS_BETTER[metric]
     rows = []
     for name, meta in candidates:
-        if (meta.get("task"), meta.get("target")) != (task, target):
+        if _key(meta) != (task, target_key):
             skipped.append({"name": name, "reason": f"{meta.get('task')} model of '{meta.get('target')}'; the "
                                                     f"leaderboard compares {task} models of '{target}'"})
             continue
+        directory = ModelArtifact.for_name(name, home).directory
+        report = None if refresh else stored_report(directory, table, current, meta.get("updated_at"))
         t0 = time.perf_counter()
-        try:
-            report = evaluate_any(name, table, workspace=ws, home=home)
-        except Exception as exc:  # one broken model must not hide the others
-            skipped.append({"name": name, "reason": f"evaluation failed: {exc}"})
-            continue
-        seconds = time.perf_counter() - t0
+        if report is None:
+            try:
+                report = evaluate_any(name, table, workspace=ws, home=home)
+            except Exception as exc:  # one broken model must not hide the others
+                skipped.append({"name": name, "reason": f"evaluation failed: {exc}"})
+                continue
+            report["seconds"] = round(time.perf_counter() - t0, 4)
+            stored = False
+            _keep(directory, report, meta)
+        else:
+            stored = True
+        seconds = report.get("seconds")
         classical = meta.get("kind") == "classical"
         rows.append({
             "name": name, "kind": "classical" if classical else "neural",
             "type": str((meta.get("estimator") or {}).get("type")).rsplit(".", 1)[-1] if classical else "model spec",
             "metric": main, "value": report["metrics"].get(main), "metrics": report["metrics"],
-            "fit_s": _fit_seconds(meta), "predict_s": round(seconds, 4),
+            "fit_s": _fit_seconds(meta), "predict_s": seconds,
             "size_bytes": model_size(ModelArtifact.for_name(name, home).directory),
             "trained_on": meta.get("table", (meta.get("data") or {}).get("table")), "rows": report["rows"],
+            "stored": stored,
         })
     rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0.0) if higher else (r["value"] or 0.0)))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
+    trivial = baseline(ws, table, task, list(target_key))
     return {"table": table, "task": task, "target": target, "metric": main, "higher_is_better": higher,
-            "rows": rows, "skipped": skipped}
+            "rows": rows, "skipped": skipped,
+            "baseline": None if trivial is None else {"metric": main, "value": trivial.get(main), "metrics": trivial}}
+
+
+def _keep(directory: Path, report: dict, meta: dict) -> None:
+    """Store a fresh evaluation (as ``specml evaluate`` does) so that the next leaderboard reads it."""
+    from specml.evaluation import store_report
+
+    try:
+        store_report(directory, report, meta.get("updated_at"))
+    except OSError:
+        pass

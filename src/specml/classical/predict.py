@@ -118,7 +118,7 @@ def _class_ids(model: Classical, column) -> np.ndarray:
 
 
 def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
-                       model: Classical | None = None) -> dict:
+                       model: Classical | None = None, threshold: float | str | None = None) -> dict:
     """Metrics of a classical model on a table holding the features and the target."""
     from specml.classical.errors import ClassicalError
 
@@ -135,6 +135,14 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
             ws.close()
     if data.num_rows == 0:
         raise ClassicalError(f"table '{table}' is empty")
+    from specml.evaluation import classification_details, seen_rows
+    from specml.predictions import threshold_of
+
+    seen = seen_rows(ws, table, model.metadata.get("table"), columns,
+                     (model.metadata.get("lineage") or {}).get("data_fingerprint"))
+    from specml.data.files import fingerprint
+
+    rows, digest = fingerprint(ws, table)
     col = data.column(target)
     if col.null_count:
         raise ClassicalError(f"target '{target}' has {col.null_count} NULL value(s) in table '{table}'")
@@ -142,15 +150,59 @@ def evaluate_classical(name: str, table: str, *, workspace: Any = None, home: st
         else _class_ids(model, col)
     s = model.scores(data)
     values = metrics(model.task, y, s, len(model.classes) if model.classes else None)
-    return {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values}
+    cut = threshold_of(model.metadata, threshold)
+    details = classification_details(model.task, y, s, model.classes, cut)
+    report = {"model": name, "table": table, "rows": data.num_rows, "task": model.task, "metrics": values,
+              **details, "seen": seen, "data": {"rows": rows, "fingerprint": digest}}
+    stored = model.metadata.get("threshold")
+    if isinstance(stored, dict) and report.get("threshold") is not None:
+        report["chosen_threshold"] = {"f1": stored.get("value"), "youden": stored.get("youden")}
+    figures = _figures(name, home, table, model, y, s, cut)
+    if figures:
+        report["figures"] = figures
+    return report
+
+
+def _figures(name: str, home: Any, table: str, model: Classical, y: np.ndarray, s: np.ndarray, cut: float) -> list[str]:
+    """The evaluation figures, under the model's run (``figures/evaluate_<table>/``); a failure is a warning."""
+    import warnings
+
+    from specml.home import inside, slug, specml_home
+
+    artifact = ModelArtifact.for_name(name, home)
+    run_dir = artifact.run_dir
+    base = (run_dir / "figures" if run_dir is not None else artifact.directory / "figures") / f"evaluate_{slug(table)}"
+    try:
+        base = inside(base, specml_home(home))
+        from specml.track.figures import evaluation_figures
+
+        names = [str(c) for c in model.classes] if model.classes else None
+        paths = evaluation_figures(model.task, y, s, base, class_names=names, title=f"{name} on {table}",
+                                   threshold=cut)
+        if run_dir is not None:
+            from specml.track.figures import to_tensorboard
+
+            to_tensorboard(paths, run_dir / "tensorboard", f"evaluate/{slug(table)}")
+        return [str(p) for p in paths]
+    except Exception as err:  # noqa: BLE001 - a figure is worth less than the metrics
+        warnings.warn(f"evaluation figures were not written: {err}", stacklevel=2)
+        return []
 
 
 def predict_classical(name: str, table: str, *, output_table: str | None = None, output: str | Path | None = None,
                       keep: list[str] | None = None, workspace: Any = None, home: str | Path | None = None,
-                      model: Classical | None = None, replace: bool = False):
+                      model: Classical | None = None, replace: bool = False, keep_all: bool = False,
+                      threshold: float | str | None = None):
     """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
     and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
-    from specml.predictions import check_outputs, kept_columns, prediction_table, task_columns, write_predictions
+    from specml.predictions import (
+        check_outputs,
+        kept_columns,
+        prediction_table,
+        task_columns,
+        threshold_of,
+        write_predictions,
+    )
 
     model = model or load_classical(name, home)
     ws = _open_workspace(workspace)
@@ -159,13 +211,14 @@ def predict_classical(name: str, table: str, *, output_table: str | None = None,
         features = model.features.columns
         ws.require_columns(table, features)
         check_outputs(ws, output_table, output, replace)
-        keep = kept_columns(list(ws.columns(table)), features, keep)
+        keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
         ws.require_columns(table, keep)
+        cut = threshold_of(model.metadata, threshold)
         data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
     finally:
         if ws is not workspace:
             ws.close()
-    columns = task_columns(model.task, model.scores(data), classes=model.classes)
+    columns = task_columns(model.task, model.scores(data), classes=model.classes, threshold=cut)
     result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
     ws = _open_workspace(workspace, read_only=not output_table)
     try:

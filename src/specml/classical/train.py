@@ -101,6 +101,9 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
             ws.close()
     if data.num_rows == 0:
         raise ClassicalError(f"table '{table}' is empty: nothing to train on")
+    from specml.data.files import fingerprint
+
+    data_fingerprint = fingerprint(ws, table)
     features, said = choose_features(data.schema, target=spec.target, time_column=spec.time_column,
                                      requested=spec.features)
     notes += said
@@ -205,6 +208,7 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
     # scores on every split
     parts = {"train": split.train, "validation": split.validation, "test": split.test}
     results: dict[str, dict] = {}
+    scored: dict[str, tuple] = {}  # split -> (y, scores): the run's figures and the validation threshold
     predict_s = None
     n_classes = len(target.classes) if target.classes else None
     for part, rows in parts.items():
@@ -216,6 +220,7 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
         if part == "test" or predict_s is None:
             predict_s, predict_rows = elapsed, len(rows)
         results[part] = metrics(task, y[rows], s, n_classes)
+        scored[part] = (y[rows], s)
     titles = {"train": "Training Performance", "validation": "Validation Performance", "test": "Test Performance"}
     for part, values in results.items():
         report.metrics(titles[part], values, task)
@@ -266,7 +271,13 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
             "versions": library_versions(),
             "notes": notes,
         })
-        report.ok(f"Model saved to: {directory}")
+        from specml.classical.tracking import record_run
+
+        run_path = record_run(artifact, home, spec_text=spec_text, table=table, fingerprint=data_fingerprint,
+                              task=task, classes=target.classes, results=results, scored=scored,
+                              estimator=fitted.estimator, feature_names=list(features.columns), best=best,
+                              spec_hash=spec_hash(spec_text))
+        report.ok(f"Model saved to: {directory}" + (f" (run: {run_path})" if run_path else ""))
     else:
         report.line("Model not saved (save_model: false)")
     return ClassicalResult(name, directory, task, split.sizes(), results,

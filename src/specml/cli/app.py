@@ -15,15 +15,27 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.options import Group, version_callback
 from specml.cli.output import console, esc, fail, report, user_errors, warn
 
 app = typer.Typer(
     name="specml",
     help="Models and training recipes as reviewable YAML, trained from tables.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    cls=Group,
 )
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Models and training recipes as reviewable YAML, trained from tables."""
 
 
 class Kind(str, Enum):
@@ -154,7 +166,7 @@ def describe(
 @app.command()
 def schema(
     kind: Annotated[Kind, typer.Argument(help="model or trainer")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Print the JSON Schema of a spec kind (for editors: yaml-language-server, VS Code)."""
     from specml.spec.schema import json_schema
@@ -181,7 +193,7 @@ def _register() -> None:
     # each command group registers itself (no torch at import time: `specml --help` stays fast)
     import importlib
 
-    for module in ("track", "jobs", "registry", "classical", "compile", "shell"):
+    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell"):
         importlib.import_module(f"specml.cli.{module}").register(app)
 
 

@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
+from specml.cli.options import Group
 from specml.cli.options import WorkspaceOption as Workspace
 from specml.cli.output import console, esc, fail, report, user_errors
 from specml.compile.errors import AmbiguousTarget
 
-plan_app = typer.Typer(help="ML plans: analyse a table for a goal, store the plan, build from it.",
+plan_app = typer.Typer(cls=Group, help="ML plans: analyse a table for a goal, store the plan, build from it.",
                        invoke_without_command=True)
 
 
@@ -104,15 +105,17 @@ def _review(model_path: Path, trainer_path: Path) -> bool:
 def model(
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the model (models/<name>/).")],
     instruction: Annotated[str, typer.Option("--instruction", "-i", help="The goal in plain words.")],
-    data_table: Annotated[str, typer.Option("--data-table", "-t", help="Workspace table to learn from.")],
+    data_table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to learn from.")],
     plan_id: Annotated[str | None, typer.Option("--plan-id", help="Build from a stored plan (specml plan).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the specs here instead of "
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write the specs here instead of "
                                                                   "<SPECML_HOME>/models/<name>/.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write and show the specs; do not train.")] = False,
     review: Annotated[bool, typer.Option("--review", help="Ask before training (needs a terminal); "
                                                           "'e' opens $EDITOR.")] = False,
     background: Annotated[bool, typer.Option("--background", help="Train as a background job; print its id "
                                                                   "(specml jobs list|status|logs|cancel).")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Build and train again under a taken name (the old "
+                                                            "model is kept under models/.replaced/).")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Compile a goal in plain words and a table into model.yaml + trainer.yaml, show them, then train."""
@@ -128,9 +131,18 @@ def model(
     validate_name(name)
     artifact = ModelArtifact.for_name(name)
     directory = out if out is not None else artifact.directory
-    if out is None and artifact.exists():
-        fail(f"model '{name}' already exists in {artifact.directory} (trained); choose another --name, or --out DIR "
-             "for the specs")
+    if out is None and artifact.exists() and not replace:
+        from specml.track.names import free_name
+
+        fail(f"model '{name}' already exists in {artifact.directory} (trained); pass --replace to build and train "
+             f"it again (the old one is kept under models/.replaced/), choose another --name (e.g. "
+             f"{free_name(name)}), or --output DIR for the specs")
+    if out is None and replace:
+        from specml.track.names import claim
+
+        kept = claim(name, replace=True)
+        if kept is not None:
+            console(stderr=True).print(f"the previous model '{name}' is kept in {kept}")
     words = instruction
     plan = None
     if plan_id:
@@ -181,7 +193,7 @@ def model(
 def plan(
     ctx: typer.Context,
     instruction: Annotated[str | None, typer.Option("--instruction", "-i", help="The goal in plain words.")] = None,
-    data_table: Annotated[str | None, typer.Option("--data-table", "-t", help="Workspace table to analyse.")] = None,
+    data_table: Annotated[str | None, typer.Option("--table", "-t", help="Workspace table to analyse.")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Model name used in the compiled specs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     workspace: Workspace = None,
@@ -191,7 +203,7 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     if not instruction or not data_table:
-        fail("specml plan needs --instruction and --data-table (or: specml plan show ID)")
+        fail("specml plan needs --instruction and --table (or: specml plan show ID)")
     from specml.compile.plan import make_plan, save_plan
     from specml.data.workspace import Workspace as WS
 
@@ -203,7 +215,7 @@ def plan(
     else:
         _print_plan(made)
         console().print(f"saved plan [bold]{made.plan_id}[/bold]. Build it with: specml model --name NAME "
-                        f"--instruction \"Build the model according to the plan\" --data-table {esc(made.table)} "
+                        f"--instruction \"Build the model according to the plan\" --table {esc(made.table)} "
                         f"--plan-id {made.plan_id}")
 
 
@@ -240,7 +252,7 @@ def plan_list(
                                 "created_at": e.created_at} for e in entries], indent=2))
         return
     if not entries:
-        console().print("no plans yet (make one with: specml plan --instruction \"...\" --data-table TABLE)")
+        console().print("no plans yet (make one with: specml plan --instruction \"...\" --table TABLE)")
         return
     table = Table(title="plans", title_justify="left")
     for col in ("id", "table", "created", "goal"):

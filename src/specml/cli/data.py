@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from specml.cli.options import WorkspaceOption
+from specml.cli.options import Group, WorkspaceOption
 from specml.cli.output import console, esc, fail, user_errors
 
 if TYPE_CHECKING:
     from specml.data.workspace import Workspace
 
-data_app = typer.Typer(help="Tables in the workspace: load, list, describe, split.", no_args_is_help=True)
+data_app = typer.Typer(cls=Group, help="Tables in the workspace: load, list, describe, split.", no_args_is_help=True)
 
 @contextmanager
 def _workspace(path: str | None) -> Iterator[Workspace]:

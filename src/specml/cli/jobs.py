@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.options import Group
 from specml.cli.output import console, esc, fail, user_errors
 
-jobs_app = typer.Typer(help="Background jobs (specml train ... --background).", no_args_is_help=True)
+jobs_app = typer.Typer(cls=Group, help="Background jobs (specml train ... --background).", no_args_is_help=True)
 
 JobId = Annotated[str, typer.Argument(help="Job id (see specml jobs list).", show_default=False)]
 _STYLE = {"queued": "cyan", "running": "yellow", "completed": "green", "failed": "red", "cancelled": "magenta"}
@@ -60,7 +61,7 @@ def _status(job) -> str:
 @jobs_app.command("list")
 @user_errors
 def jobs_list(
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Show the latest N jobs only.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Show the latest N jobs only.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Jobs: id, name, status, progress (epoch/total), best metric, started, duration."""

@@ -9,19 +9,20 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.options import Group
 from specml.cli.output import console, esc, spec_warnings, user_errors
 
-registry_app = typer.Typer(help="Registered model and trainer specs, and lineage of trained models.",
+registry_app = typer.Typer(cls=Group, help="Registered model and trainer specs, and lineage of trained models.",
                            no_args_is_help=True)
 
 
 @user_errors
 def create_model(
     name: Annotated[str, typer.Option("--name", "-n", help="Name to register the model spec under.")],
-    spec: Annotated[Path, typer.Option("--spec", "--schema", "-s", help="The model spec file.")],
+    spec: Annotated[Path, typer.Option("--model-spec", "-m", help="The model spec file.")],
     replace: Annotated[bool, typer.Option("--replace", help="Register a new version under a taken name.")] = False,
 ) -> None:
-    """Validate a model spec and register it by name (for create-trainer and train --model)."""
+    """Validate a model spec and register it by name (for create-trainer and train --spec-name)."""
     from specml.track.registry import Registry
 
     with warnings.catch_warnings(record=True) as caught:
@@ -37,9 +38,9 @@ def create_model(
 @user_errors
 def create_trainer(
     name: Annotated[str, typer.Option("--name", "-n", help="Name to register the trainer spec under.")],
-    spec: Annotated[Path, typer.Option("--spec", "--schema", "-s", help="The trainer spec file.")],
+    spec: Annotated[Path, typer.Option("--trainer-spec", "-T", help="The trainer spec file.")],
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="The registered model spec it trains (default: its model_ref).")] = None,
+        "--spec-name", help="The registered model spec it trains (default: its model_ref).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Register a new version under a taken name.")] = False,
 ) -> None:
     """Validate a trainer spec and register it for a registered model (checks model_ref and the loss)."""
@@ -73,7 +74,7 @@ def registry_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
         return
     out = console()
     if not models and not trainers:
-        out.print("nothing registered yet (specml create-model --name NAME --spec MODEL.yaml)")
+        out.print("nothing registered yet (specml create-model --name NAME --model-spec MODEL.yaml)")
         return
     table = Table(title="model specs", title_justify="left")
     for col in ("name", "spec name", "loss", "sha256", "registered", "from"):

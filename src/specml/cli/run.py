@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
+from specml.cli.options import Group
 from specml.cli.options import WorkspaceOption as Workspace
-from specml.cli.output import console, fail, spec_warnings, user_errors
+from specml.cli.output import console, fail, spec_warnings, user_errors, warn
 
-models_app = typer.Typer(help="Trained models in the specml home.", no_args_is_help=True)
+models_app = typer.Typer(cls=Group, help="Trained models in the specml home.", no_args_is_help=True)
 
 
 @user_errors
@@ -23,8 +24,9 @@ def train(
     model_spec: Annotated[Path | None, typer.Option("--model-spec", "-m",
                                                     help="Model spec (may carry a training: section).")] = None,
     trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T", help="Trainer spec.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="A model spec registered with create-model.")] = None,
-    trainer: Annotated[str | None, typer.Option("--trainer",
+    model: Annotated[str | None, typer.Option("--spec-name",
+                                                help="A model spec registered with create-model.")] = None,
+    trainer: Annotated[str | None, typer.Option("--trainer-name",
                                                 help="A trainer spec registered with create-trainer.")] = None,
     estimator_spec: Annotated[Path | None, typer.Option(
         "--estimator-spec", "-e", help="Train a classical model (scikit-learn, XGBoost, LightGBM) instead.")] = None,
@@ -40,19 +42,22 @@ def train(
     tensorboard: Annotated[bool | None, typer.Option(
         "--tensorboard/--no-tensorboard", help="Serve TensorBoard over the runs while training "
                                                "(default: on a terminal, never in CI).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Train again under a taken name (the old model is "
+                                                            "kept under models/.replaced/).")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """Train a model on a workspace table: from spec files, registered specs (--model/--trainer) or an
+    """Train a model on a workspace table: from spec files, registered specs (--spec-name/--trainer-name) or an
     estimator spec. Every run gets runs/<time>_<name>/ (facts, figures, TensorBoard, checkpoints, log)."""
     params = dict(locals())
     sources = [x for x in (model_spec, model, estimator_spec) if x is not None]
     if len(sources) != 1:
-        fail("give one of --model-spec FILE, --model NAME (registered) or --estimator-spec FILE")
+        fail("give one of --model-spec FILE, --spec-name NAME (registered) or --estimator-spec FILE")
     if trainer is not None and model is None:
-        fail("--trainer NAME goes with --model NAME (registered specs); with spec files use --trainer-spec FILE")
+        fail("--trainer-name NAME goes with --spec-name NAME (registered specs); "
+             "with spec files use --trainer-spec FILE")
     if name is None:  # a registered model's name is the obvious name of what it trains into
         if model is None:
-            fail("say what to call the trained model: --name NAME (with --model NAME, that name is the default)")
+            fail("say what to call the trained model: --name NAME (with --spec-name NAME, that name is the default)")
         name = params["name"] = model
     # cheap checks first: spec kinds, model_ref, the table and its columns, before torch is imported
     from specml import preflight
@@ -68,6 +73,7 @@ def train(
                 model_spec, trainer_spec = resolve_registered(model, trainer)
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
                                      registered_model=model)
+    claim_name(name, replace=replace, resume=resume)
     if background:
         _start_background(params)
         return
@@ -118,6 +124,15 @@ def _cross_validate(model_spec: Path, trainer_spec: Path | None, *, k: int, **op
     return result
 
 
+def claim_name(name: str, *, replace: bool, resume: bool) -> None:
+    """One rule for taken names (:func:`specml.track.names.claim`); say where a replaced model went."""
+    from specml.track.names import claim
+
+    kept = claim(name, replace=replace, resume=resume)
+    if kept is not None:
+        console(stderr=True).print(f"the previous model '{name}' is kept in {kept}")
+
+
 def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | None, **options):
     """Run :func:`specml.api.train` (with TensorBoard beside it when asked) and print the outcome."""
     from specml import api
@@ -155,7 +170,7 @@ def _start_background(params: dict) -> None:
     from specml.track.jobs import start_background
 
     flags = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
-             "model": "--model", "trainer": "--trainer", "estimator_spec": "--estimator-spec", "cv": "--cv",
+             "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
              "target": "--target", "device": "--device", "workspace": "--workspace"}
     argv = ["train"]
     for key, flag in flags.items():
@@ -178,25 +193,66 @@ def _start_background(params: dict) -> None:
 def evaluate(
     model: Annotated[str, typer.Option("--model", help="Name of a trained model.")],
     table: Annotated[str, typer.Option("--table", "-t", help="Table holding the features and the target.")],
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Binary models: the decision threshold: a number, or f1 / youden for the one chosen "
+                            "on the validation rows at training (default: 0.5).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """Metrics of a trained model on a table (scikit-learn metrics)."""
+    """Metrics of a trained model on a table; for classifiers also the confusion matrix, per-class support
+    and the threshold used. Warns when the rows are rows the model trained or validated on."""
     from specml import api, preflight
+    from specml.evaluation import seen_warning
 
     preflight.check_scoring(model, table, workspace=workspace)  # the model, table and columns, before torch
-    report = api.evaluate(model, table, workspace=workspace)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = api.evaluate(model, table, workspace=workspace, threshold=threshold)
+    for w in caught:
+        warn(w.message)
+    said = seen_warning(model, table, report.get("seen"))
+    if said:
+        warn(said)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report, indent=2, default=str))
         return
+    print_evaluation(report)
+
+
+def print_evaluation(report: dict) -> None:
+    """Metrics, then (classifiers) the threshold, the confusion matrix with support, then the figures."""
     from rich.table import Table
 
-    out = Table(title=f"{model} on {table} ({report['rows']} rows, {report['task']})", title_justify="left")
-    out.add_column("metric")
-    out.add_column("value", justify="right")
+    out = console()
+    grid = Table(title=f"{report['model']} on {report['table']} ({report['rows']} rows, {report['task']})",
+                 title_justify="left")
+    grid.add_column("metric")
+    grid.add_column("value", justify="right")
     for k, v in report["metrics"].items():
-        out.add_row(k, "n/a" if v is None else f"{v:.4f}")
-    console().print(out)
+        grid.add_row(k, "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(grid)
+    details = report.get("details") or ({"": report} if report.get("confusion_matrix") else {})
+    for task, d in details.items():
+        prefix = f"{task}: " if task else ""
+        if d.get("threshold") is not None:
+            at = d.get("at_threshold") or {}
+            out.print(f"{prefix}threshold {d['threshold']:g} (positive class '{d['classes'][-1]}' above it): "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in at.items()))
+            chosen = d.get("chosen_threshold")
+            if chosen:
+                out.print(f"{prefix}chosen on the validation rows at training: f1 {chosen['f1']:.4g}, youden "
+                          f"{chosen['youden']:.4g} (use one with --threshold f1 or --threshold youden)")
+        if d.get("confusion_matrix"):
+            cm = Table(title=f"{prefix}confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+            cm.add_column("true class")
+            for c in d["classes"]:
+                cm.add_column(str(c), justify="right")
+            cm.add_column("support", justify="right")
+            for c, row in zip(d["classes"], d["confusion_matrix"], strict=True):
+                cm.add_row(str(c), *(str(n) for n in row), str(d["support"][str(c)]))
+            out.print(cm)
+    for path in report.get("figures") or []:
+        out.print(f"figure: {path}")
 
 
 @user_errors
@@ -208,16 +264,25 @@ def predict(
                                                 help="Write predictions to a .csv or .parquet file.")] = None,
     keep: Annotated[str | None, typer.Option("--keep", help="Comma-separated columns to copy "
                                                             "(default: non-feature columns).")] = None,
+    keep_all: Annotated[bool, typer.Option("--keep-all", help="Copy every column of the table.")] = False,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Binary models: the decision threshold: a number, or f1 / youden for the one chosen "
+                            "on the validation rows at training (default: 0.5).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite the output table or file if it exists.")]
+    = False,
     workspace: Workspace = None,
 ) -> None:
-    """Predict every row of a table: key columns + prediction (+ probabilities for classification)."""
+    """Predict every row of a table: key columns, the predicted label and every class's probability."""
     from specml import api, preflight
 
     if not output_table and not output:
         fail("say where the predictions go: --output-table NAME or --output FILE.csv|.parquet")
+    if keep and keep_all:
+        fail("give --keep COLS or --keep-all, not both")
     preflight.check_scoring(model, table, workspace=workspace, targets=False)  # before torch
     result = api.predict(model, table, output_table=output_table, output=output, workspace=workspace,
-                         keep=[c.strip() for c in keep.split(",")] if keep else None)
+                         keep=[c.strip() for c in keep.split(",") if c.strip()] if keep else None,
+                         keep_all=keep_all, threshold=threshold, replace=replace)
     where = " and ".join(x for x in (f"table '{output_table}'" if output_table else "",
                                      str(output) if output else "") if x)
     console().print(f"{result.num_rows} predictions ({', '.join(result.column_names)}) written to {where}")

@@ -3,10 +3,10 @@
 Every line becomes the argv of a ``specml`` command, run in this process through the same typer
 app as the CLI (:func:`parse_line` maps a line, :func:`run_argv` runs it)::
 
-    /ml model --name dia --instruction "..." --data-table pima   ->  specml model ... --background,
-                                                                     then the job's log until it ends
-    /ml evaluate --model-id dia --data-table pima                ->  specml evaluate --model dia --table pima
-    /ml predict --model dia --data pima --output out.csv         ->  specml predict ... --output out.csv
+    /ml model --name dia --instruction "..." --table pima   ->  specml model ... --background,
+                                                                then the job's log until it ends
+    /ml evaluate --model dia --table pima                   ->  specml evaluate --model dia --table pima
+    /ml predict --model dia --table pima --output out.csv   ->  specml predict ... --output out.csv
     /sql SELECT COUNT(*) FROM pima                               ->  specml sql "SELECT COUNT(*) FROM pima"
 
 On a terminal: prompt_toolkit with history (``<home>/shell_history``) and completion. Otherwise the
@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
+from specml.cli.options import ALIASES as _OPTION_ALIASES
 from specml.cli.output import console, esc, report
 from specml.errors import SpecmlError
 
@@ -38,27 +39,21 @@ SHELL_COMMANDS = {
 }
 #: the commands of the seed and their usual forms, shown first by /help
 FEATURED = (
-    ("model", 'model --name NAME --instruction "..." --data-table TABLE [--plan-id P] [--dry-run]',
+    ("model", 'model --name NAME --instruction "..." --table TABLE [--plan-id P] [--dry-run]',
      "build a model from words and train it as a job, showing its log (Ctrl-C stops showing, the job goes on)"),
-    ("plan", 'plan --instruction "..." --data-table TABLE | plan show ID | plan list',
+    ("plan", 'plan --instruction "..." --table TABLE | plan show ID | plan list',
      "analyse a table for a goal and store an ML plan"),
     ("jobs", "jobs list | jobs status ID | jobs logs ID [--follow] | jobs cancel ID", "background jobs"),
-    ("train", "train --model-spec M.yaml --trainer-spec T.yaml --data-table TABLE --name NAME | "
-              "train --model NAME [--trainer T] --data TABLE [--target COL]",
+    ("train", "train --model-spec M.yaml --trainer-spec T.yaml --table TABLE --name NAME | "
+              "train --spec-name NAME [--trainer-name T] --table TABLE [--target COL]",
      "train from spec files, or from registered specs (the model's name is the default --name)"),
-    ("evaluate", "evaluate --model-id NAME --data-table TABLE", "metrics of a trained model on a table"),
-    ("predict", "predict --model NAME --data TABLE [--output FILE.csv|FILE.parquet|TABLE]",
+    ("evaluate", "evaluate --model NAME --table TABLE", "metrics of a trained model on a table"),
+    ("predict", "predict --model NAME --table TABLE [--output FILE.csv|FILE.parquet|TABLE]",
      "predictions; without --output they go to table NAME_predictions and the first rows are shown"),
 )
-#: option names the shell accepts (as in the Arc docs) for the CLI's own, per command
-ALIASES: dict[str, dict[str, str]] = {
-    "model": {"--data": "--data-table", "--table": "--data-table"},
-    "plan": {"--data": "--data-table", "--table": "--data-table"},
-    "train": {"--data-table": "--table", "--data": "--table"},
-    "evaluate": {"--model-id": "--model", "--data-table": "--table", "--data": "--table"},
-    "predict": {"--model-id": "--model", "--data-table": "--table", "--data": "--table"},
-    "leaderboard": {"--data-table": "--table", "--data": "--table"},
-}
+#: old option spellings (``--data-table``, ``--model-id``, ``--data``): the CLI itself accepts them as hidden,
+#: deprecated aliases (:mod:`specml.cli.options`), so a line means the same in the shell and on the command line
+ALIASES = _OPTION_ALIASES
 HIDDEN = {"shell"}  # not offered inside the shell
 SQL_WORDS = {"select", "with", "show", "describe", "create", "insert", "update", "delete", "drop", "alter",
              "pragma", "from", "summarize", "copy", "explain", "values", "table", "attach"}
@@ -151,15 +146,8 @@ def _unknown(word: str, candidates: Iterable[str], what: str) -> LineError:
 
 
 def _map_options(command: str, args: list[str]) -> list[str]:
-    """Shell option names -> the CLI's (``--model-id`` -> ``--model``), ``--opt=value`` included."""
-    aliases = ALIASES.get(command, {})
-    out = []
-    for a in args:
-        name, eq, value = a.partition("=")
-        if a.startswith("--") and name in aliases:
-            a = aliases[name] + eq + value
-        out.append(a)
-    return out
+    """The words as they are: old spellings are the CLI's own hidden aliases (one vocabulary)."""
+    return list(args)
 
 
 def _option_value(args: list[str], *names: str) -> str | None:
@@ -190,7 +178,7 @@ def _predict_output(args: list[str]) -> tuple[list[str], tuple[tuple[str, ...], 
         i += 1
     if "--help" in out or any(a.partition("=")[0] in ("--output", "-o", "--output-table") for a in out):
         return out, ()
-    model = _option_value(out, "--model")
+    model = _option_value(out, "--model", "--model-id")
     if not model:
         return out, ()
     table = f"{model}_predictions"
@@ -204,7 +192,7 @@ def _plain_words(line: str) -> LineError:
     table = re.search(r"\b(?:using|from|on|in)\s+(?:the\s+)?([A-Za-z_][A-Za-z0-9_]*)\s+table\b", line, re.IGNORECASE)
     words = line.strip().replace('"', "'")
     return LineError('commands start with a slash (/help lists them). To build a model from words: /ml model --name '
-                     f'NAME --instruction "{words}" --data-table {table.group(1) if table else "TABLE"}')
+                     f'NAME --instruction "{words}" --table {table.group(1) if table else "TABLE"}')
 
 
 def parse_line(line: str) -> Action:
@@ -257,7 +245,7 @@ def logical_lines(lines: Iterable[str]) -> Iterator[str]:
 
         /ml model --name spam_detector
                   --instruction "Binary classifier ..."
-                  --data-table processed_emails
+                  --table processed_emails
     """
     pending: str | None = None
     for raw in lines:
@@ -387,9 +375,6 @@ def show_help(topic: tuple[str, ...] = ()) -> int:
         if name not in commands:
             _error(str(_unknown(name, [*commands, *(c[1:] for c in SHELL_COMMANDS)], "command")))
             return 1
-        aliases = ALIASES.get(name, {})
-        if aliases:
-            out.print("shell aliases: " + ", ".join(f"{a} = {o}" for a, o in aliases.items()))
         if name == "predict":
             out.print("--output X writes a file when X has a suffix (.csv, .parquet), else the table X")
         return run_argv([name, *topic[1:], "--help"])
@@ -401,8 +386,7 @@ def show_help(topic: tuple[str, ...] = ()) -> int:
     out.print("  /exit, /quit, Ctrl-D\n      leave the shell")
     others = [n for n in commands if n not in {f[0] for f in FEATURED}]
     out.print("other /ml commands: " + ", ".join(others))
-    out.print("aliases: " + "; ".join(f"{c}: " + ", ".join(f"{a} = {o}" for a, o in m.items())
-                                      for c, m in ALIASES.items()))
+    out.print("old spellings still work (deprecated): " + ", ".join(f"{a} = {o}" for a, o in ALIASES.items()))
     out.print("Up/Down: history; Tab: completion; an open quote or a trailing \\ continues on the next line")
     return 0
 
@@ -488,17 +472,14 @@ class ShellCompleter:
             if name == "plan" and not rest and not current.startswith("-"):
                 return [(p, "plan") for p in self._cached("plans", self._plans) if p.startswith(current)]
         last = done[-1]
-        values = {"--model": "models", "--model-id": "models", "--data-table": "tables", "--table": "tables",
-                  "--data": "tables", "--plan-id": "plans"}
-        if last in values and not (name == "train" and last == "--model"):
+        values = {"--model": "models", "--table": "tables", "--plan-id": "plans"}
+        if last in values:
             kind = values[last]
             fetch = {"models": self._models, "tables": self._tables, "plans": self._plans}[kind]
             return [(v, kind[:-1]) for v in self._cached(kind, fetch) if v.startswith(current)]
         if current.startswith("-") or not current:
-            opts = [*_options(cmd), *ALIASES.get(name, {})]
             used = set(done)
-            return [(o, "alias of " + ALIASES[name][o] if o in ALIASES.get(name, {}) else "")
-                    for o in dict.fromkeys(opts) if o.startswith(current) and o not in used]
+            return [(o, "") for o in dict.fromkeys(_options(cmd)) if o.startswith(current) and o not in used]
         return []
 
     def completer(self):

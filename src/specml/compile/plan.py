@@ -216,7 +216,7 @@ def load_plan(plan_id: str, home: str | Path | None = None) -> Plan:
             known = list_plans(home)
             hint = suggestion(plan_id, known)
             listed = (f"the latest are {', '.join(known[-5:])}; see specml plan list" if known else
-                      "there are no plans yet: specml plan --instruction \"...\" --data-table TABLE")
+                      "there are no plans yet: specml plan --instruction \"...\" --table TABLE")
             raise CompileError(f"plan '{plan_id}' not found ({hint or listed}; plan ids look like plan-3)")
         try:
             body = reg.get_plan(plan_id)

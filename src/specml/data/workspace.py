@@ -414,6 +414,8 @@ class Workspace:
             hint = None
             if path.parent.is_dir():
                 hint = suggestion(path.name, [p.name for p in path.parent.iterdir()])
+            if hint is None:
+                hint = _bundled_hint(path.name)
             raise DataError(f"file not found: {text}" + (f" ({hint})" if hint else ""))
         if path.is_dir():
             raise DataError(f"{text} is a folder; give a file, or a pattern such as '{Path(text) / '*.csv'}'")
@@ -596,3 +598,14 @@ class Workspace:
                             f"{err}") from None
         ids = np.asarray(ids)
         return [int(i) for i in np.sort(ids[test_pos])]
+
+
+def _bundled_hint(filename: str) -> str | None:
+    """For a missing file whose name is a bundled dataset's (``pima_diabetes.csv``): the command that loads it."""
+    from specml.data.builtin import DATASETS
+
+    stem = Path(filename).name.split(".")[0].lower()
+    for name in DATASETS:
+        if stem == name or stem.startswith(name + "_") or (name == "pima" and stem.startswith("pima")):
+            return f"bundled with specml: specml data sample {name}"
+    return None

@@ -105,7 +105,7 @@ class TrainerConfig(StrictModel):
         "auto", description="auto picks cuda, then mps, then cpu. The rows move to the device once when they fit "
                             "in half its free memory.")
     num_workers: NonNegativeInt = Field(0, description="Must be 0: rows are fed from memory, with no DataLoader "
-                                                       "workers. Other values (seed 001's examples write 4) are read, "
+                                                       "workers. Other values (some trainer specs write 4) are read, "
                                                        "and refused when training starts.")
     pin_memory: bool = Field(False, description="Rows that stay on the host are pinned and copied to the GPU "
                                                 "asynchronously.")
@@ -118,9 +118,8 @@ class TrainerConfig(StrictModel):
                                                                 "optimizer step: one N-times larger batch.")
     mixed_precision: bool = Field(False, description="Forward and loss under torch.autocast: bf16 on CPU, fp16 with "
                                                      "loss scaling on CUDA; weights stay fp32.")
-    amp_backend: Literal["native"] = Field("native", description="Only native (torch.amp); any other value (seed "
-                                                                 "001 mentions apex) is refused when the spec "
-                                                                 "is read.")
+    amp_backend: Literal["native"] = Field("native", description="Only native (torch.amp); any other value (e.g. "
+                                                                 "apex) is refused when the spec is read.")
     # distributed (torch DDP under torchrun)
     distributed: bool = Field(False, description="Train with torch DDP under torchrun. Refused when training "
                                                  "starts, until DDP support lands.")

@@ -180,13 +180,40 @@ class FigureWriter:
 
 
 def evaluation_figures(task: str, y_true: Any, y_score: Any, directory: str | Path,
-                       class_names: Sequence[str] | None = None) -> list[Path]:
+                       class_names: Sequence[str] | None = None, title: str | None = None,
+                       threshold: float = 0.5) -> list[Path]:
     """Evaluation plots of finished predictions, written into ``directory``; the paths written.
 
     ``y_score`` as :func:`specml.api.scores` returns it: the positive-class probability (binary, [N] or
     [N, 2]), class probabilities [N, C] (multiclass), or predicted values (regression). ``y_true``: 0/1,
-    class ids 0..C-1, or values. Binary predictions are positive above 0.5.
+    class ids 0..C-1, or values. Binary predictions are positive above ``threshold``; binary tasks also
+    get a calibration curve and precision / recall / F1 against the threshold. ``title`` (e.g. "model on
+    table") heads every figure.
     """
+    paths = _evaluation_figures(task, y_true, y_score, Path(directory), class_names, threshold)
+    if title:
+        _retitle(paths, title)
+    return paths
+
+
+def _retitle(paths: list[Path], title: str) -> None:
+    """Redraw nothing: stamp ``title`` above each PNG (a strip added on top)."""
+    from matplotlib.image import imread
+
+    for path in paths:
+        image = imread(path)
+        height, width = image.shape[:2]
+        fig = _figure(width / 100, height / 100 + 0.35)
+        ax = fig.add_axes((0, 0, 1, height / (height + 35)))
+        ax.imshow(image)
+        ax.axis("off")
+        fig.text(0.5, 1 - 12 / (height + 35), title, ha="center", va="top", fontsize=10, weight="bold")
+        fig.set_layout_engine(None)
+        _save(fig, path)
+
+
+def _evaluation_figures(task: str, y_true: Any, y_score: Any, directory: Path,
+                        class_names: Sequence[str] | None, threshold: float) -> list[Path]:
     from specml.spec.metrics import TASKS
 
     if task not in TASKS:
@@ -206,10 +233,12 @@ def evaluation_figures(task: str, y_true: Any, y_score: Any, directory: str | Pa
         names = list(class_names) if class_names is not None else ["0", "1"]
         if len(names) != 2:
             raise ValueError(f"a binary task has 2 class names, got {len(names)}")
-        paths = [_confusion(y, (prob > 0.5).astype(np.int64), names, directory / "confusion_matrix.png")]
+        paths = [_confusion(y, (prob > threshold).astype(np.int64), names, directory / "confusion_matrix.png")]
         if len(np.unique(y)) == 2:  # curves need both classes
             paths.append(_roc(y, prob, directory / "roc.png"))
             paths.append(_pr(y, prob, directory / "pr.png"))
+            paths.append(_calibration(y, prob, directory / "calibration.png"))
+            paths.append(_thresholds(y, prob, threshold, directory / "threshold.png"))
         return paths
     # multiclass
     if y_score.ndim != 2:
@@ -273,6 +302,67 @@ def _pr(y: np.ndarray, prob: np.ndarray, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _calibration(y: np.ndarray, prob: np.ndarray, path: Path, bins: int = 10) -> Path:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
+    mean_p, share, counts = [], [], []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            mean_p.append(prob[inside].mean())
+            share.append(y[inside].mean())
+            counts.append(int(inside.sum()))
+    fig = _figure(5.2, 4.8)
+    ax = fig.add_subplot()
+    ax.plot(mean_p, share, marker="o", label="model")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
+    _square(ax, "mean predicted probability", "share of positives", "Calibration curve")
+    return _save(fig, path)
+
+
+def _thresholds(y: np.ndarray, prob: np.ndarray, threshold: float, path: Path) -> Path:
+    cuts = np.linspace(0.01, 0.99, 99)
+    positives = max(int(y.sum()), 1)
+    precision, recall, f1 = [], [], []
+    for cut in cuts:
+        pred = prob > cut
+        tp = int(np.sum(pred & (y == 1)))
+        predicted = int(pred.sum())
+        p = tp / predicted if predicted else 1.0
+        r = tp / positives
+        precision.append(p)
+        recall.append(r)
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    fig = _figure(5.6, 4.4)
+    ax = fig.add_subplot()
+    ax.plot(cuts, precision, label="precision")
+    ax.plot(cuts, recall, label="recall")
+    ax.plot(cuts, f1, label="F1")
+    ax.axvline(threshold, linestyle="--", color="grey", linewidth=1, label=f"threshold {threshold:g}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("threshold on P(positive)")
+    ax.set_ylabel("value")
+    ax.set_title("Precision, recall and F1 against the threshold")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def feature_importance(names: Sequence[str], values: Any, path: str | Path, title: str | None = None,
+                       top: int = 30) -> Path:
+    """A horizontal bar chart of the ``top`` largest importances (absolute values), largest on top."""
+    values = np.abs(np.asarray(values, dtype=np.float64).reshape(-1))
+    order = np.argsort(values)[::-1][:top][::-1]
+    fig = _figure(6.4, max(2.5, 0.28 * len(order) + 1.2))
+    ax = fig.add_subplot()
+    ax.barh([str(names[i]) for i in order], values[order], color="#4a6fa5")
+    ax.set_xlabel("importance")
+    ax.set_title(title or "Feature importance")
+    ax.grid(True, axis="x", alpha=0.3)
+    return _save(fig, Path(path))
+
+
 def _roc_ovr(y: np.ndarray, prob: np.ndarray, names: list[str], path: Path) -> Path:
     from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -330,3 +420,32 @@ def _regression_figures(y: np.ndarray, pred: np.ndarray, directory: Path) -> lis
     ax.grid(True, alpha=0.3)
     paths.append(_save(fig, directory / "predicted_vs_true.png"))
     return paths
+
+
+def to_tensorboard(paths: Sequence[str | Path], logdir: str | Path, prefix: str, step: int = 0) -> int:
+    """Add PNG figures to TensorBoard's image plugin: one image each, tagged ``<prefix>/<file stem>``, in an
+    event file under ``logdir`` (a run's ``tensorboard/`` folder). Torch-free; the number of images added."""
+    import struct
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    values = []
+    for path in paths:
+        data = Path(path).read_bytes()
+        if data[:8] != b"\x89PNG\r\n\x1a\n":
+            continue
+        width, height = struct.unpack(">II", data[16:24])
+        values.append(Summary.Value(tag=f"{prefix}/{Path(path).stem}", image=Summary.Image(
+            height=height, width=width, colorspace=4, encoded_image_string=data)))
+    if not values:
+        return 0
+    Path(logdir).mkdir(parents=True, exist_ok=True)
+    writer = EventFileWriter(str(logdir))
+    try:
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+    finally:
+        writer.close()
+    return len(values)

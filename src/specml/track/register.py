@@ -30,7 +30,8 @@ def checked_model_spec(name: str, path: str | Path, *, check: bool = True) -> Ne
     loaded = load_spec(path, check=False, as_kind="model")
     if loaded.model is None:
         raise SpecError([SpecIssue((), "this file holds a trainer spec, not a model spec",
-                                   "register it with: specml create-trainer --name NAME --spec FILE --model MODEL",
+                                   "register it with: specml create-trainer --name NAME --trainer-spec FILE "
+                                   "--spec-name MODEL",
                                    str(path))])
     if check:
         loaded = load_spec(path, check=True, as_kind="model")  # builds the model, runs a dummy batch
@@ -52,7 +53,7 @@ def checked_trainer_spec(specs: SpecTable, name: str, path: str | Path, model: s
     if loaded.trainer is None or loaded.model is not None:
         what = "a model spec" if loaded.trainer is None else "a model spec with its training section"
         raise SpecError([SpecIssue((), f"this file holds {what}, not a trainer spec",
-                                   "register it with: specml create-model --name NAME --spec FILE", file)])
+                                   "register it with: specml create-model --name NAME --model-spec FILE", file)])
     trainer = loaded.trainer
     _, lines = read_yaml(path)
     entry = _model_for_trainer(specs, model, trainer.model_ref, file, lines)
@@ -78,14 +79,14 @@ def _model_for_trainer(specs: SpecTable, model: str | None, model_ref: str | Non
         if entry is None:
             raise RegistryError(not_registered("model spec", model, names,
                                                f"register it first: specml create-model --name {model} "
-                                               "--spec MODEL.yaml", prefix="--model "))
+                                               "--model-spec MODEL.yaml", prefix="--spec-name "))
         if model_ref is not None and model_ref not in (entry.name, entry.spec_name):
-            raise SpecError([SpecIssue(("model_ref",), f"model_ref is '{model_ref}' but --model is '{model}' "
+            raise SpecError([SpecIssue(("model_ref",), f"model_ref is '{model_ref}' but --spec-name is '{model}' "
                                        f"(whose spec is named '{entry.spec_name}')",
                                        "make them agree, or remove model_ref", file)]).with_file(file, lines)
         return entry
     if model_ref is None:
-        raise RegistryError(f"{file}: no model to register this trainer for: pass --model NAME "
+        raise RegistryError(f"{file}: no model to register this trainer for: pass --spec-name NAME "
                             "(a registered model spec) or set model_ref in the trainer spec")
     entry = specs.find_model(model_ref)
     if entry is not None:
@@ -96,10 +97,10 @@ def _model_for_trainer(specs: SpecTable, model: str | None, model_ref: str | Non
     if by_spec_name:
         raise SpecError([SpecIssue(("model_ref",), f"model_ref '{model_ref}' is the spec name of several "
                                    f"registered models ({', '.join(m.name for m in by_spec_name)})",
-                                   "say which with --model", file)]).with_file(file, lines)
+                                   "say which with --spec-name", file)]).with_file(file, lines)
     listed = f"registered: {', '.join(names)}" if names and len(names) <= 10 else None
     hint = suggestion(model_ref, names) or listed or \
-        f"register it first: specml create-model --name {model_ref} --spec MODEL.yaml"
+        f"register it first: specml create-model --name {model_ref} --model-spec MODEL.yaml"
     raise SpecError([SpecIssue(("model_ref",), f"model_ref '{model_ref}' is not a registered model spec",
                                hint, file)]).with_file(file, lines)
 

@@ -112,7 +112,7 @@ class Registry:
         return self.specs.list_trainers()
 
     def resolve(self, model: str, trainer: str | None) -> tuple[Path, Path | None]:
-        """Spec files for ``specml train --model M --trainer T`` (see :meth:`SpecTable.resolve`)."""
+        """Spec files for ``specml train --spec-name M --trainer-name T`` (see :meth:`SpecTable.resolve`)."""
         return self.specs.resolve(model, trainer)
 
     # -- runs, evaluations, lineage ------------------------------------------------------------------
@@ -182,5 +182,5 @@ class Registry:
 
 def resolve_registered(model_name: str, trainer_name: str | None,
                        registry: Registry | None = None) -> tuple[Path, Path | None]:
-    """(model spec path, trainer spec path) for ``specml train --model M --trainer T``."""
+    """(model spec path, trainer spec path) for ``specml train --spec-name M --trainer-name T``."""
     return (registry or Registry()).resolve(model_name, trainer_name)

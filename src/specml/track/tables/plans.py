@@ -58,7 +58,7 @@ class PlanTable:
             hint = suggestion(str(plan_id).strip(), ids) if ids and key is None else None  # a typo, not a number
             if hint is None:
                 hint = (f"the latest are {', '.join(ids[-5:])}; see specml plan list" if ids else
-                        "there are no plans yet: specml plan --instruction \"...\" --data-table TABLE")
+                        "there are no plans yet: specml plan --instruction \"...\" --table TABLE")
             raise RegistryError(f"plan '{plan_id}' not found ({hint})")
         return json.loads(rows[0][0])
 

@@ -135,7 +135,8 @@ class SpecTable:
         found = self.find_model(name)
         if found is None:
             raise RegistryError(not_registered("model spec", name, self.model_names(),
-                                               "register one with: specml create-model --name NAME --spec MODEL.yaml"))
+                                               "register one with: specml create-model --name NAME "
+                                               "--model-spec MODEL.yaml"))
         return found
 
     def model_names(self) -> list[str]:
@@ -177,7 +178,8 @@ class SpecTable:
         if found is None:
             names = [r[0] for r in self.store.read("SELECT name FROM trainer_specs ORDER BY name")]
             raise RegistryError(not_registered("trainer spec", name, names, "register one with: specml "
-                                               "create-trainer --name NAME --spec TRAINER.yaml --model MODEL"))
+                                               "create-trainer --name NAME --trainer-spec TRAINER.yaml "
+                                               "--spec-name MODEL"))
         return found
 
     def list_trainers(self) -> list[TrainerSpecEntry]:
@@ -187,7 +189,7 @@ class SpecTable:
     # -- training from registered specs ------------------------------------------------------------
 
     def resolve(self, model: str, trainer: str | None) -> tuple[Path, Path | None]:
-        """Spec files for ``specml train --model M --trainer T``: the stored texts, written under the home.
+        """Spec files for ``specml train --spec-name M --trainer-name T``: the stored texts, written under the home.
 
         The trainer must be registered for that model. Without a trainer the model spec must carry its
         own ``training:`` section (checked by the training itself).
@@ -200,5 +202,5 @@ class SpecTable:
         if t.model_ref != entry.name:
             raise RegistryError(f"trainer '{trainer}' is registered for model '{t.model_ref}', not '{model}' "
                                 f"(register it for '{model}' too: specml create-trainer --name NAME --spec "
-                                f"{t.source_path} --model {model})")
+                                f"{t.source_path} --spec-name {model})")
         return model_path, self.file("trainer", t.name, t.spec_hash)
