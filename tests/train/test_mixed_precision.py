@@ -1,6 +1,5 @@
 """config.mixed_precision: autocast (bf16 on CPU) in the real engine; config.distributed without torchrun."""
 
-import pytest
 import torch
 from torch import nn
 
