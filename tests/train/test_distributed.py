@@ -251,10 +251,10 @@ def _worker_pids(parent: int) -> dict[int, int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc (Linux)")
 def test_a_killed_worker_restarts_the_group_which_resumes_and_ends_with_a_model(project):
-    (project / "long.yaml").write_text(trainer_yaml(epochs=12, batch_size=8))
+    (project / "long.yaml").write_text(trainer_yaml(epochs=8, batch_size=16))
     proc = subprocess.Popen([sys.executable, "-m", "specml", *train_args(project, "elastic", "long.yaml"),
                              "--nproc", "2", "--max-restarts", "1"], cwd=project, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         last = None
@@ -269,7 +269,7 @@ def test_a_killed_worker_restarts_the_group_which_resumes_and_ends_with_a_model(
         out, err = proc.communicate(timeout=400)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher, torchrun and its workers
     assert proc.returncode == 0, err[-3000:]
     meta = metadata(project, "elastic")
     assert meta["epochs"]["run"] == 12
