@@ -52,9 +52,21 @@ def setup(device: torch.device, backend: str | None = None) -> bool:
                             "use backend: gloo (or leave it unset)")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    minutes = float(os.environ.get("SPECML_DIST_TIMEOUT_MIN", "30"))
-    dist.init_process_group(chosen, timeout=timedelta(minutes=minutes))
+    timeout = timedelta(minutes=float(os.environ.get("SPECML_DIST_TIMEOUT_MIN", "30")))
+    rank_, world = placement()
+    dist.init_process_group(chosen, store=_store(rank_, world, timeout), rank=rank_, world_size=world,
+                            timeout=timeout)
     return True
+
+
+def _store(rank_: int, world: int, timeout: timedelta) -> dist.Store:
+    """torchrun's store, under a prefix of its own per restart: a restarted group never reads the keys
+    (the gloo addresses) its dead predecessor left in a store that outlived it."""
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun's agent hosts the store
+    store = dist.TCPStore(host, port, world, is_master=not agent and rank_ == 0, timeout=timeout,
+                          multi_tenant=not agent)
+    return dist.PrefixStore(f"specml/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def teardown() -> None:
