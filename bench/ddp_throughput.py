@@ -43,7 +43,8 @@ def worker(rows: int, batch: int, epochs: int) -> None:
             return self.body(x).squeeze(-1)
 
     batches = TensorBatches({"x": x}, y, batch, shuffle=True, seed=0, rank=rank, world_size=world)
-    trainer = Trainer(Net(), batches, None, device="cpu", verbose=False, task="binary", log_interval=50)
+    trainer = Trainer(Net(), batches, None, device="cpu", verbose=False, task="binary", log_interval=50,
+                      monitor="train_loss")
     times: list[float] = []
 
     class Clock:
