@@ -18,8 +18,8 @@ from specml.train.errors import TrainingError
 
 
 def launched() -> bool:
-    """True when this process is one of several started by torchrun."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True when this process is one of several started by torchrun (which also sets MASTER_ADDR)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "MASTER_ADDR" in os.environ
 
 
 def placement() -> tuple[int, int]:

@@ -447,7 +447,7 @@ class Trainer:
             raise TrainingError("no training data: pass train_loader")
         keys = self._check_monitors(lr_scheduler)
         self._num_epochs = num_epochs
-        if self.runtime.world_size > 1 and self._net is self.model:
+        if distributed.active() and self._net is self.model:
             # wrapped after a restore: DDP starts every rank from rank 0's weights
             from torch.nn.parallel import DistributedDataParallel
 
