@@ -89,21 +89,26 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         raise DataError(f"table '{table}' is empty: nothing to train on")
 
     # 4. the split, the preprocessing fitted on the training rows, the model, its heads and batches
-    from specml.track.lifecycle import RunLifecycle
-    from specml.train.callbacks import build_callbacks
-    from specml.train.engine import Trainer
-    from specml.train.prepare import place_data, prepare
+    from specml.track.lifecycle import FollowerLifecycle, RunLifecycle
+    from specml.train import distributed
+    from specml.train.engine import Runtime
+    from specml.train.prepare import prepare
 
     p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None)
     del data  # the tensors hold what the run reads
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
+    # under torchrun: join the process group; only rank 0 writes the run, the registry and the model
+    created = distributed.setup(Runtime.resolve(trainer.config.device).device, cfg.backend)
+    main = distributed.rank() == 0
+    if main and not resume and distributed.restarted() and RunLifecycle.resumable(artifact.directory):
+        resume = True  # torchrun restarted the workers: continue from the last checkpoint
 
     # 5. the run: its directory, what it trains with (a resume must match it), its trackers, the loop
     model_text = Path(model_spec).read_text(encoding="utf-8")
     trainer_text = Path(trainer_spec).read_text(encoding="utf-8") if trainer_spec is not None else None
     run_info = {"model_spec": p.model_spec.model_dump(mode="json"),
-                "trainer_spec": trainer.model_dump(mode="json", exclude={"config": {"verbose", "device"}}),
+                "trainer_spec": _comparable(trainer),
                 "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols}
     said = {k: v for k, v in {"target": target, "device": device, **(overrides or {})}.items() if v is not None}
     hashes = {"model": spec_hash(model_text), "trainer": spec_hash(trainer_text) if trainer_text else None}
@@ -112,45 +117,75 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
                              registry={"model_spec_name": model_spec_name, "trainer_spec_name": trainer_spec_name,
                                        "model_spec_hash": hashes["model"], "trainer_spec_hash": hashes["trainer"],
                                        "table_name": table, "data_rows": rows, "data_hash": data_hash,
-                                       "epochs_total": cfg.epochs})
-    with lifecycle as life:
-        run_meta = {"name": name, "task": p.task, "table": table, "seed": cfg.seed,
-                    "rows_train": int(len(p.train_rows)), "rows_validation": int(len(p.val_rows)),
-                    "spec_hashes": hashes, **({"resumed_from_epoch": life.resumed_from} if life.resume else {})}
-        engine = Trainer.from_config(
-            trainer, p.model, p.train_batches, p.val_batches, task=p.task if p.simple else p.criterion,
-            output_key=p.output_key, logits=p.heads[0].logits, run_info=run_info,
-            checkpoint_dir=life.run.checkpoints if cfg.save_artifacts else None, verbose=verbose, progress=progress,
-            callbacks=[*build_callbacks(trainer.callbacks),  # the spec's first: their logs reach the trackers
-                       *life.callbacks(run_meta, histogram_every=cfg.histogram_every,
-                                       figures_every=cfg.figures_every, tensorboard=cfg.tensorboard and
-                                       cfg.save_artifacts, plots=cfg.make_plots and cfg.save_artifacts,
-                                       keep_figures=cfg.keep_epoch_figures),
-                       *(callbacks or [])])
-        place_data(p, engine.runtime.device, cfg.pin_memory)
-        if life.restore_from is not None:
-            engine.restore(life.restore_from, engine.optimizer, engine.lr_scheduler)
-            p.notes.append(f"resumed run {life.run.run_id} after epoch {life.resumed_from}")
-        history = engine.train(criterion=p.criterion)
+                                       "epochs_total": cfg.epochs}) if main else FollowerLifecycle()
+    try:
+        with lifecycle as life:
+            if distributed.active():  # the other ranks learn rank 0's run and checkpoint
+                life.adopt(distributed.broadcast(life.shared() if main else None))
+            result = _train_run(life, main, name, table, p, trainer, cfg, run_info, hashes, verbose, progress,
+                                callbacks, artifact, rows, data_hash, model_spec_name, trainer_spec_name, started)
+        distributed.barrier()  # no rank leaves before rank 0 has written the model
+    finally:
+        if created:
+            distributed.teardown()
+    return result
 
-        # 6. the artifact: the best weights, what was learned from the data, the metrics
-        if engine.best.state is not None:
-            p.model.load_state_dict(engine.best.state)
-        at = (engine.best.epoch or len(history["train_loss"])) - 1
-        best = _finite({k: v[at] for k, v in history.items() if k.startswith(("train_", "val_"))})
-        final = _finite({k: v[-1] for k, v in history.items() if k.startswith(("train_", "val_"))})
-        seconds = time.perf_counter() - started
+
+def _train_run(life, main, name, table, p, trainer, cfg, run_info, hashes, verbose, progress, callbacks, artifact,
+               rows, data_hash, model_spec_name, trainer_spec_name, started) -> TrainResult:
+    """The loop and the artifact, inside the run's lifecycle (rank 0 writes; other ranks only train)."""
+    from specml.train.callbacks import build_callbacks
+    from specml.train.engine import Trainer
+    from specml.train.prepare import place_data
+
+    target_cols = run_info["target"]
+    run_meta = {"name": name, "task": p.task, "table": table, "seed": cfg.seed,
+                "rows_train": int(len(p.train_rows)), "rows_validation": int(len(p.val_rows)),
+                "spec_hashes": hashes, **({"resumed_from_epoch": life.resumed_from} if life.resume else {})}
+    engine = Trainer.from_config(
+        trainer, p.model, p.train_batches, p.val_batches, task=p.task if p.simple else p.criterion,
+        output_key=p.output_key, logits=p.heads[0].logits, run_info=run_info,
+        checkpoint_dir=life.run.checkpoints if cfg.save_artifacts else None, verbose=verbose, progress=progress,
+        callbacks=[*build_callbacks(trainer.callbacks),  # the spec's first: their logs reach the trackers
+                   *life.callbacks(run_meta, histogram_every=cfg.histogram_every,
+                                   figures_every=cfg.figures_every, tensorboard=cfg.tensorboard and
+                                   cfg.save_artifacts, plots=cfg.make_plots and cfg.save_artifacts,
+                                   keep_figures=cfg.keep_epoch_figures),
+                   *(callbacks or [])])
+    place_data(p, engine.runtime.device, cfg.pin_memory)
+    if life.restore_from is not None:
+        engine.restore(life.restore_from, engine.optimizer, engine.lr_scheduler)
+        p.notes.append(f"resumed run {life.run.run_id} after epoch {life.resumed_from}")
+    history = engine.train(criterion=p.criterion)
+
+    # 7. the artifact: the best weights, what was learned from the data, the metrics
+    if engine.best.state is not None:
+        p.model.load_state_dict(engine.best.state)
+    at = (engine.best.epoch or len(history["train_loss"])) - 1
+    best = _finite({k: v[at] for k, v in history.items() if k.startswith(("train_", "val_"))})
+    final = _finite({k: v[-1] for k, v in history.items() if k.startswith(("train_", "val_"))})
+    seconds = time.perf_counter() - started
+    if main:
         metadata = _metadata(name, table, p, cfg, engine, history, best, final, seconds, target_cols, hashes,
                              life.run, model_spec_name, trainer_spec_name, rows, data_hash)
         threshold = _validation_threshold(p)
         if threshold is not None:
             metadata["threshold"] = threshold
         artifact.write_trained(p.model, metadata)
-        life.completed(epochs_done=len(history["train_loss"]), best_metric=engine.monitor,
-                       best_value=best.get(engine.monitor))
+    life.completed(epochs_done=len(history["train_loss"]), best_metric=engine.monitor,
+                   best_value=best.get(engine.monitor))
     return TrainResult(name, artifact.directory, p.task,
                        {"train": int(len(p.train_rows)), "validation": int(len(p.val_rows))},
                        history, engine.best.epoch, best, final, seconds, p.notes, life.run.path)
+
+
+def _comparable(trainer) -> dict:
+    """The trainer spec as a resume compares it: without the settings that may change between runs of one
+    model (device, verbose, and how many processes train it: a checkpoint resumes with any world size)."""
+    launch = {"distributed": False, "world_size": None, "backend": None}
+    config = trainer.config.model_copy(update=launch)
+    exclude = {"verbose", "device"} | ({"batch_size_per_device"} if not config.batch_size_per_device else set())
+    return trainer.model_copy(update={"config": config}).model_dump(mode="json", exclude={"config": exclude})
 
 
 def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True):
@@ -187,6 +222,7 @@ def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target
         "spec_hashes": hashes,
         "versions": library_versions(),
         "device": str(engine.runtime.device),
+        "world_size": engine.runtime.world_size,
         "timings": {"total_s": round(seconds, 3), "epoch_mean_s": round(float(np.mean(history["epoch_time_s"])), 4)},
         "notes": p.notes,
         "run": {"run_id": run.run_id, "run_dir": str(run.path)},

@@ -340,7 +340,7 @@ def test_tensor_batches_ranks_are_disjoint_and_cover_all_rows(shuffle):
     assert len(orders[0]) == 26 and len(orders[1]) == 25
     assert not set(orders[0]) & set(orders[1])
     assert sorted(orders[0] + orders[1]) == list(range(51))
-    assert [len(tb) for tb in ranks] == [4, 4]
+    assert [len(tb) for tb in ranks] == [7, 7]  # batch_size is the global batch: 7 global batches of 51 rows
     for tb in ranks:
         for b, t in tb:
             assert torch.equal(t, b["x"] * 10)

@@ -335,10 +335,11 @@ def test_num_workers_is_refused_when_training_starts():
     assert str(err.value).startswith("config.num_workers: 4 DataLoader workers") and "num_workers: 0" in str(err.value)
 
 
-def test_distributed_is_refused_when_training_starts():
+def test_distributed_outside_torchrun_trains_in_one_process(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
     train, val = scalar_loaders()
-    with pytest.raises(TrainingError, match="config.distributed: multi-process training"):
-        Trainer.from_config(spec_of({"distributed": True}), scalar_model(), train, val)
+    trainer = Trainer.from_config(spec_of({"distributed": True, "backend": "gloo"}), scalar_model(), train, val)
+    assert trainer.backend == "gloo" and trainer.runtime.world_size == 1
 
 
 def test_an_amp_backend_other_than_native_is_refused_when_read():

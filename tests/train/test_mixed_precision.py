@@ -1,6 +1,5 @@
-"""config.mixed_precision: autocast (bf16 on CPU) in the real engine; config.distributed is refused, not ignored."""
+"""config.mixed_precision: autocast (bf16 on CPU) in the real engine; config.distributed without torchrun."""
 
-import pytest
 import torch
 from torch import nn
 
@@ -48,16 +47,17 @@ def test_without_mixed_precision_the_forward_is_float32_and_results_differ():
     assert any(not torch.equal(a, b) for a, b in zip(w32, w16))
 
 
-def test_distributed_in_a_trainer_spec_is_refused_with_a_message(tmp_path, monkeypatch):
+def test_distributed_in_a_trainer_spec_trains_in_one_process_outside_torchrun(tmp_path, monkeypatch):
     from specml import api
     from specml.data.workspace import Workspace
-    from specml.train.engine import TrainingError
 
     monkeypatch.setenv("SPECML_HOME", str(tmp_path))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
     root = __import__("pathlib").Path(__file__).resolve().parents[2]
     ws = Workspace(tmp_path / "ws.duckdb")
     ws.load(root / "src" / "specml" / "sample_data" / "pima_diabetes.csv", "pima")
     trainer = tmp_path / "t.yaml"
     trainer.write_text("optimizer: {type: adam, lr: 0.01}\nconfig: {epochs: 1, batch_size: 32, distributed: true}\n")
-    with pytest.raises(TrainingError, match="distributed"):
-        api.train(root / "examples" / "pima_mlp" / "model.yaml", trainer, table="pima", name="d", workspace=ws)
+    result = api.train(root / "examples" / "pima_mlp" / "model.yaml", trainer, table="pima", name="d", workspace=ws,
+                       verbose=False, track=False)
+    assert (result.directory / "metadata.json").is_file()

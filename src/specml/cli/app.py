@@ -193,7 +193,7 @@ def _register() -> None:
     # each command group registers itself (no torch at import time: `specml --help` stays fast)
     import importlib
 
-    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell"):
+    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit"):
         importlib.import_module(f"specml.cli.{module}").register(app)
 
 

@@ -44,6 +44,19 @@ def train(
                                                "(default: on a terminal, never in CI).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Train again under a taken name (the old model is "
                                                             "kept under models/.replaced/).")] = False,
+    nproc: Annotated[int | None, typer.Option("--nproc", help="Train with torch DDP in N processes on this node, "
+                                                              "started through torchrun (docs/distributed.md).",
+                                              rich_help_panel="Distributed")] = None,
+    nnodes: Annotated[int, typer.Option("--nnodes", help="Nodes taking part (run the same command on each).",
+                                        rich_help_panel="Distributed")] = 1,
+    node_rank: Annotated[int | None, typer.Option("--node-rank", help="This node's rank (0..nnodes-1).",
+                                                  rich_help_panel="Distributed")] = None,
+    rdzv_endpoint: Annotated[str | None, typer.Option("--rdzv-endpoint", help="HOST:PORT of the c10d rendezvous, "
+                                                                              "the same on every node.",
+                                                      rich_help_panel="Distributed")] = None,
+    max_restarts: Annotated[int, typer.Option("--max-restarts", help="Restart the group up to N times when a "
+                                                                     "worker dies; it resumes from the last "
+                                                                     "checkpoint.", rich_help_panel="Distributed")] = 0,
     workspace: Workspace = None,
 ) -> None:
     """Train a model on a workspace table: from spec files, registered specs (--spec-name/--trainer-name) or an
@@ -74,9 +87,16 @@ def train(
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
                                      registered_model=model)
     claim_name(name, replace=replace, resume=resume)
+    launch = _launch(params, model_spec, trainer_spec)
+    if launch is not None and estimator_spec is not None:
+        fail("--nproc/--nnodes train a network with torch DDP; estimator specs train in one process")
     if background:
         _start_background(params)
         return
+    if launch is not None:
+        from specml.cli import launch as launcher
+
+        raise typer.Exit(launcher.run(launch, _argv(params, launcher=False)))
     if estimator_spec is not None:
         from specml.classical.train import train_estimator
 
@@ -135,11 +155,14 @@ def claim_name(name: str, *, replace: bool, resume: bool) -> None:
 
 def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | None, **options):
     """Run :func:`specml.api.train` (with TensorBoard beside it when asked) and print the outcome."""
+    import os
+
     from specml import api
 
     tb = None
+    worker = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 speaks
     try:
-        if tensorboard is not False:
+        if tensorboard is not False and worker == 0:
             from specml.cli.track import tensorboard_for_training
             from specml.track.run import runs_dir
 
@@ -153,6 +176,8 @@ def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | N
 
             stop(tb)
             console(stderr=True).print("TensorBoard stopped; `specml tensorboard` serves every run again")
+    if worker != 0:
+        return
     spec_warnings(caught)
     out = console()
     for note in result.notes:
@@ -165,22 +190,56 @@ def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | N
     return result
 
 
-def _start_background(params: dict) -> None:
-    """Re-issue this train command as a background job (same options, without --background)."""
-    from specml.track.jobs import start_background
+_FLAGS = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
+          "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
+          "target": "--target", "device": "--device", "workspace": "--workspace", "replace": "--replace"}
+_LAUNCH_FLAGS = {"nproc": "--nproc", "nnodes": "--nnodes", "node_rank": "--node-rank",
+                 "rdzv_endpoint": "--rdzv-endpoint", "max_restarts": "--max-restarts"}
 
-    flags = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
-             "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
-             "target": "--target", "device": "--device", "workspace": "--workspace"}
+
+def _argv(params: dict, launcher: bool = True) -> list[str]:
+    """This train command as arguments of ``specml`` (paths made absolute; no --background, no TensorBoard
+    server); ``launcher=False`` leaves out the torchrun options (what each DDP worker runs)."""
     argv = ["train"]
-    for key, flag in flags.items():
+    for key, flag in {**_FLAGS, **(_LAUNCH_FLAGS if launcher else {})}.items():
         value = params.get(key)
         if value is not None:
             value = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
             argv += [flag, value]
     if params.get("resume"):
         argv.append("--resume")
-    argv.append("--no-tensorboard")
+    return [*argv, "--no-tensorboard"]
+
+
+def _launch(params: dict, model_spec: Path | None, trainer_spec: Path | None):
+    """The torchrun launch this command asks for (--nproc, --nnodes, or config.distributed with world_size),
+    or None: one process, or already a torchrun worker."""
+    import os
+
+    from specml.cli.launch import Launch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("TORCHELASTIC_RUN_ID"):
+        return None  # a worker: torchrun started it
+    nproc = params.get("nproc")
+    if nproc is None and model_spec is not None:
+        from specml import preflight
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, spec = preflight.check_spec_kinds(model_spec, trainer_spec, deep=False)
+        if spec.config.distributed and spec.config.world_size:
+            nproc = spec.config.world_size
+    if nproc is None and params.get("nnodes", 1) == 1 and params.get("rdzv_endpoint") is None:
+        return None
+    return Launch(nproc or 1, params.get("nnodes", 1), params.get("node_rank"), params.get("rdzv_endpoint"),
+                  rdzv_id=params["name"], max_restarts=params.get("max_restarts", 0)).check()
+
+
+def _start_background(params: dict) -> None:
+    """Re-issue this train command as a background job (same options, without --background)."""
+    from specml.track.jobs import start_background
+
+    argv = _argv(params)
     try:
         job = start_background(argv, params["name"])
     except Exception as err:  # noqa: BLE001 - a bad home, the registry or the process could not start

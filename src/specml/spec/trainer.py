@@ -121,9 +121,15 @@ class TrainerConfig(StrictModel):
     amp_backend: Literal["native"] = Field("native", description="Only native (torch.amp); any other value (e.g. "
                                                                  "apex) is refused when the spec is read.")
     # distributed (torch DDP under torchrun)
-    distributed: bool = Field(False, description="Train with torch DDP under torchrun. Refused when training "
-                                                 "starts, until DDP support lands.")
-    world_size: PositiveInt | None = Field(None, description="Expected number of processes; needs distributed.")
+    distributed: bool = Field(False, description="Train with torch DDP (docs/distributed.md): `specml train` "
+                                                 "starts world_size processes through torchrun (with --nproc, "
+                                                 "or under torchrun, DDP is used whatever this says).")
+    world_size: PositiveInt | None = Field(None, description="Processes `specml train` starts on this machine when "
+                                                             "distributed is true and no --nproc is given; needs "
+                                                             "distributed.")
+    batch_size_per_device: bool = Field(False, description="false: batch_size is the global batch, split across "
+                                                           "the DDP processes; true: each process takes batch_size "
+                                                           "rows (global batch = batch_size x processes).")
     backend: Literal["gloo", "nccl"] | None = Field(None, description="Process-group backend (null: nccl on CUDA, "
                                                                       "gloo otherwise).")
     # logging and tracking (docs/tracking.md)
@@ -173,10 +179,6 @@ def unsupported_settings(config: TrainerConfig) -> list[tuple[str, str]]:
         out.append(("config.num_workers", f"{config.num_workers} DataLoader workers were asked for, but specml feeds "
                                           "rows from memory with no DataLoader workers; set num_workers: 0 "
                                           "(or remove it)"))
-    if config.distributed:
-        out.append(("config.distributed", "multi-process training (torch DDP under torchrun) is not part of this "
-                                          "version yet; remove distributed/world_size/backend to train in one "
-                                          "process"))
     return out
 
 

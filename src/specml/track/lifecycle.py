@@ -72,6 +72,20 @@ class RunLifecycle:
             if hasattr(tracker, "draw"):
                 tracker.draw()
 
+    def shared(self) -> dict[str, Any]:
+        """What the other DDP ranks need to know about this run (see :class:`FollowerLifecycle`)."""
+        return {"run": str(self.run.path), "resume": self.resume, "resumed_from": self.resumed_from,
+                "restore_from": None if self.restore_from is None else str(self.restore_from)}
+
+    def adopt(self, shared: dict[str, Any]) -> None:
+        """Rank 0 keeps its own view."""
+
+    @staticmethod
+    def resumable(model_dir: Path) -> bool:
+        """True when the model's last run has a checkpoint to continue from."""
+        run = model_run(Path(model_dir))
+        return run is not None and (run.checkpoints / "last.safetensors").is_file()
+
     def __exit__(self, kind, error, tb) -> bool:
         try:
             self._wait_trackers()
@@ -119,6 +133,33 @@ class RunLifecycle:
                                 "checkpoint:\n  " + "\n  ".join(diff) + "\nresume with the run's own specs "
                                 f"({run.specs}) or train a new model")
         return run, last, int(state["epoch"])
+
+
+class FollowerLifecycle:
+    """The run as a DDP rank other than 0 sees it: rank 0's run directory and checkpoint (via
+    :meth:`adopt`), and nothing written: no run directory, registry row, trackers or status."""
+
+    def __init__(self) -> None:
+        self.run: RunDir | None = None
+        self.resume = False
+        self.restore_from: Path | None = None
+        self.resumed_from: int | None = None
+
+    def __enter__(self) -> FollowerLifecycle:
+        return self
+
+    def __exit__(self, kind, error, tb) -> bool:
+        return False
+
+    def adopt(self, shared: dict[str, Any]) -> None:
+        self.run, self.resume, self.resumed_from = RunDir(Path(shared["run"])), shared["resume"], shared["resumed_from"]
+        self.restore_from = None if shared["restore_from"] is None else Path(shared["restore_from"])
+
+    def callbacks(self, metadata: dict, **_: Any) -> list:
+        return []
+
+    def completed(self, **values: Any) -> None:
+        pass
 
 
 class _EpochCounter:

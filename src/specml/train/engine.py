@@ -18,12 +18,15 @@ an index and slices in-memory tensors (no per-row Python, no collation).
 
 The hot path (``_fit_epoch``) never reads a tensor back to the host per step: losses and metrics
 accumulate on the device and are read once per ``log_interval`` batches and at the end of an epoch.
-Device and rank live in :class:`Runtime`, so torch DDP under torchrun slots in: the batch feeder
-shards by rank, and only rank 0 writes checkpoints and prints.
+Device and rank live in :class:`Runtime`. Under torchrun the engine joins the process group and trains
+the model wrapped in DistributedDataParallel (:mod:`specml.train.distributed`): the batch feeder shards
+each global batch by rank, metrics are computed on every rank's gathered outputs, every rank stops
+together, and only rank 0 writes checkpoints and runs the callbacks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -37,6 +40,7 @@ from torch import nn
 
 from specml.spec.metrics import mode_of, with_monitored
 from specml.spec.trainer import DEFAULT_MONITOR, SchedulerSpec, TrainerConfig, TrainerSpec, unsupported_settings
+from specml.train import distributed
 from specml.train.errors import TrainingError
 from specml.train.optim import build_optimizer, build_scheduler
 from specml.train.pairs import align
@@ -114,7 +118,9 @@ class TensorBatches:
     ``inputs`` is a dict of tensors with the same first dimension, ``target`` a tensor, a dict of
     tensors (multi-task), or None.
     Shuffling uses its own generator seeded with ``(seed, epoch)``: never the global RNG. With
-    ``world_size > 1`` each rank takes every ``world_size``-th row of the (shared) permutation.
+    ``world_size > 1`` (DDP) ``batch_size`` is the global batch: each rank takes every ``world_size``-th
+    row of each global batch of the shared permutation, so the global batches do not depend on the
+    number of ranks; a shuffled epoch's last batch is dropped when it has fewer rows than ranks.
     """
 
     def __init__(self, inputs: Mapping[str, torch.Tensor], target: torch.Tensor | Mapping[str, torch.Tensor] | None,
@@ -146,35 +152,48 @@ class TensorBatches:
             self.target = _to_device(self.target, device, non_blocking)
         return self
 
-    def _local_rows(self) -> int:
-        return len(range(self.rank, self.rows, self.world_size))
+    def _spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each global batch in the epoch's order."""
+        n, bs = self.rows, self.batch_size
+        end = n - n % bs if self.drop_last else n
+        spans = [(s, min(s + bs, n)) for s in range(0, end, bs)]
+        if self.world_size > 1 and spans and self.shuffle and spans[-1][1] - spans[-1][0] < self.world_size:
+            spans.pop()  # a training tail smaller than the world would leave a rank without rows
+        return spans
 
     def __len__(self) -> int:
-        n = self._local_rows()
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self._spans())
+
+    def _local_rows(self) -> int:
+        """Rows this rank reads in one epoch."""
+        return sum(len(range(s + self.rank, e, self.world_size)) for s, e in self._spans())
+
+    def batch_weights(self) -> list[float]:
+        """Per batch, this rank's rows x world size / the global batch's rows: the factor that makes DDP's
+        average of per-rank mean losses the mean over the global batch (1.0 in one process)."""
+        w = self.world_size
+        return [len(range(s + self.rank, e, w)) * w / (e - s) for s, e in self._spans()]
 
     def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor | None]]:
         device = next(iter(self.inputs.values())).device
         if self.shuffle:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.rows, generator=gen)
-            if self.world_size > 1:
-                order = order[self.rank::self.world_size]
-            order = order.to(device)
+            order = torch.randperm(self.rows, generator=gen).to(device)
         elif self.world_size > 1:
-            order = torch.arange(self.rank, self.rows, self.world_size, device=device)
+            order = torch.arange(self.rows, device=device)
         else:
             order = None  # contiguous slices: views, no copy
-        n, bs = self._local_rows(), self.batch_size
-        end = n - n % bs if self.drop_last else n
         target, keyed = self.target, isinstance(self.target, Mapping)
-        for start in range(0, end, bs):
+        for start, end in self._spans():
             if order is None:
-                sl = slice(start, min(start + bs, n))
+                sl = slice(start, end)
                 yield {k: v[sl] for k, v in self.inputs.items()}, (
                     None if target is None else {k: v[sl] for k, v in target.items()} if keyed else target[sl])
             else:
-                idx = order[start:start + bs]  # index_select: a plain row gather, cheaper than v[idx]
+                # a rank takes every world_size-th row of each global batch: the global batches (and so
+                # the training) do not depend on the number of ranks
+                idx = order[start + self.rank:end:self.world_size]
+                # index_select: a plain row gather, cheaper than v[idx]
                 yield ({k: v.index_select(0, idx) for k, v in self.inputs.items()},
                        None if target is None else {k: v.index_select(0, idx) for k, v in target.items()} if keyed
                        else target.index_select(0, idx))
@@ -306,6 +325,7 @@ class Trainer:
     epochs: int | None = None           # train()'s num_epochs when not given (from_config: config.epochs)
     optimizer: Any = None               # train()'s optimizer and scheduler when not given (from_config builds them)
     lr_scheduler: Any = None
+    backend: str | None = _config_default("backend")  # DDP process group (null: nccl on CUDA, gloo otherwise)
 
     @classmethod
     def from_config(cls, spec: TrainerSpec, model: nn.Module, train_loader: Iterable | None,
@@ -327,7 +347,8 @@ class Trainer:
         keyword); ``metrics`` (unless given), plus any metric a monitor watches. The data settings
         (batch_size, shuffle, validation_split, seed, class_weights, oversample) shape the loaders and
         the tracking settings the callbacks: they are the caller's. A setting this version cannot run
-        (``num_workers`` > 0, ``distributed``) is a :class:`TrainingError`.
+        (``num_workers`` > 0) is a :class:`TrainingError`. Under torchrun the process group uses
+        ``config.backend``.
         """
         unknown = sorted(set(runtime) - set(RUNTIME_KEYWORDS))
         if unknown:
@@ -363,13 +384,15 @@ class Trainer:
                                DEFAULT_MONITOR if has_val else "train_loss"),
             pin_memory=cfg.pin_memory, mixed_precision=cfg.mixed_precision,
             checkpoint_every=cfg.checkpoint_every, save_best_only=cfg.save_best_only, epochs=cfg.epochs,
-            **runtime)
+            backend=cfg.backend, **runtime)
         trainer.optimizer = build_optimizer(spec.optimizer, trainer.model.parameters())
         trainer.lr_scheduler = build_scheduler(sched, trainer.optimizer) if sched else None
         return trainer
 
     def __post_init__(self) -> None:
         self.runtime = Runtime.resolve(self.device)
+        distributed.setup(self.runtime.device, self.backend)  # under torchrun: join the process group
+        self._net: nn.Module = self.model  # what the training forward runs: the model, or its DDP wrapper
         self.history: dict[str, list[float]] = {}
         self.best = _Best()
         self.epoch = 0
@@ -408,6 +431,12 @@ class Trainer:
             raise TrainingError("no training data: pass train_loader")
         keys = self._check_monitors(lr_scheduler)
         self._num_epochs = num_epochs
+        if distributed.active() and self._net is self.model:
+            # wrapped after a restore: DDP starts every rank from rank 0's weights
+            from torch.nn.parallel import DistributedDataParallel
+
+            cuda = self.runtime.device.type == "cuda"
+            self._net = DistributedDataParallel(self.model, device_ids=[self.runtime.device] if cuda else None)
         train_meter, val_meter = self._meter("train"), self._meter("val")
         self._call("on_train_start", keys=keys, num_epochs=num_epochs)
         try:
@@ -485,33 +514,41 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         i = -1
         move = not (isinstance(self.train_loader, TensorBatches) and self.train_loader.device == device)
+        ddp = self._net is not self.model
+        # DDP averages the ranks' gradients; each rank's loss is weighted by its share of the global batch
+        weights = self.train_loader.batch_weights() if ddp and hasattr(self.train_loader, "batch_weights") else None
         for i, (inputs, target) in enumerate(self.train_loader):
             if move:
                 inputs, target = _to_device(inputs, device, non_blocking), _to_device(target, device, non_blocking)
-            pred, target, loss = self._loss(inputs, target, criterion)
-            scaled = loss / accum if accum > 1 else loss
-            (self._scaler.scale(scaled) if self._scaler is not None else scaled).backward()
-            last = n_batches is not None and i + 1 == n_batches
-            if (i + 1) % accum == 0 or last:
+            stepping = (i + 1) % accum == 0 or (n_batches is not None and i + 1 == n_batches)
+            with self._net.no_sync() if ddp and not stepping else contextlib.nullcontext():
+                pred, target, loss = self._loss(inputs, target, criterion, self._net)
+                scaled = loss * weights[i] if weights is not None and weights[i] != 1.0 else loss
+                scaled = scaled / accum if accum > 1 else scaled
+                (self._scaler.scale(scaled) if self._scaler is not None else scaled).backward()
+            if stepping:
                 self._optimizer_step(optimizer, lr_scheduler)
             meter.update(loss.detach(), pred.detach() if type(pred) is torch.Tensor else pred, target)
             if (i + 1) % self.log_interval == 0:  # the one host read per interval
                 loss_sum = meter.loss_sum_tensor()
-                if not torch.isfinite(loss_sum).item():  # a NaN/inf batch loss poisons the sum
+                # a NaN/inf batch loss poisons the sum; every rank stops when one does
+                if not distributed.all_true(bool(torch.isfinite(loss_sum).item()), device):
                     raise self._diverged(i + 1)
                 self._call("on_batches", epoch=self.epoch, batch=i + 1, loss_sum=loss_sum)
         if i < 0:
             raise TrainingError("the training data yielded no batches")
         if n_batches is None and (i + 1) % accum != 0:  # a loader without len: step the leftover gradients
             self._optimizer_step(optimizer, lr_scheduler)
-        if not torch.isfinite(meter.loss_sum_tensor()).item():
+        if not distributed.all_true(bool(torch.isfinite(meter.loss_sum_tensor()).item()), device):
             raise self._diverged(i + 1)
         return meter.compute()
 
-    def _loss(self, inputs: Any, target: Any, criterion: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward, pick the output the loss reads, align shapes, compute the loss (under autocast if asked)."""
+    def _loss(self, inputs: Any, target: Any, criterion: Any,
+              net: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward (through ``net``, default the model), pick the output the loss reads, align shapes, compute
+        the loss (under autocast if asked)."""
         with torch.autocast(self.runtime.device.type, dtype=self._amp_dtype, enabled=self.mixed_precision):
-            output = _forward(self.model, inputs)
+            output = _forward(net if net is not None else self.model, inputs)
             pred = output[self.output_key] if self.output_key is not None else output
             if type(pred) is torch.Tensor:  # task heads (multi-task) shape their own pairs
                 pred, target = align(pred, target)
@@ -587,6 +624,11 @@ class Trainer:
         return names
 
     def _meter(self, split: str):
+        if self.runtime.world_size > 1:  # metrics over every rank's rows
+            return distributed.GatheredMeter(lambda: self._local_meter(split))
+        return self._local_meter(split)
+
+    def _local_meter(self, split: str):
         if self.task is None:
             return _LossOnly(self.runtime.device)
         if not isinstance(self.task, str):
@@ -641,14 +683,16 @@ class Trainer:
     def _check_finite_weights(self, epoch: int) -> None:
         """Weights an overflowing last step made infinite are never saved as a good checkpoint."""
         params = [p.detach() for p in self.model.parameters()]
-        if params and not torch.stack([torch.isfinite(p).all() for p in params]).all().item():
+        finite = not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all().item())
+        if not distributed.all_true(finite, self.runtime.device):
             raise self._diverged(None, f"the weights became NaN or infinite in epoch {epoch}")
 
     def _should_stop(self, logs: dict[str, float], epoch: int) -> bool:
         es = self.early_stopping
         if es is None:
             return False
-        if es.step(logs[es.monitor]):
+        # every rank sees the same (gathered) metrics; rank 0's decision is broadcast all the same
+        if distributed.broadcast(es.step(logs[es.monitor])):
             es.stopped_epoch = epoch
             self._call("on_early_stop", epoch=epoch, best_epoch=self.best.epoch, best_value=self.best.value)
             return True

@@ -22,6 +22,7 @@ from specml.graph.allowlist import resolve_loss
 from specml.graph.check import loss_params
 from specml.spec.errors import suggestion
 from specml.spec.load import merge_loss
+from specml.train import distributed
 from specml.train.engine import TensorBatches, seed_everything
 from specml.train.errors import TrainingError
 from specml.train.metrics import ALLOWED
@@ -100,9 +101,16 @@ def prepare(model_spec, trainer, data, target: str | None,
         xs = {k: v[part] for k, v in inputs.items()}
         return xs, ({k: v[idx] for k, v in y.items()} if isinstance(y, dict) else y[idx])
 
-    train_batches = TensorBatches(*subset(train_rows, slice(0, n_train)), cfg.batch_size, shuffle=cfg.shuffle,
-                                  seed=split_seed)
-    val_batches = (TensorBatches(*subset(val_rows, slice(n_train, None)), max(cfg.batch_size, 1024), shuffle=False)
+    # under torchrun each rank reads its share of every global batch (docs/distributed.md)
+    rank, world = distributed.placement()
+    batch = cfg.batch_size * world if cfg.batch_size_per_device else cfg.batch_size
+    if world > 1 and batch < world:
+        raise TrainingError(f"config.batch_size: {cfg.batch_size} rows cannot be split across {world} processes; "
+                            f"use batch_size >= {world} or batch_size_per_device: true")
+    train_batches = TensorBatches(*subset(train_rows, slice(0, n_train)), batch, shuffle=cfg.shuffle,
+                                  seed=split_seed, rank=rank, world_size=world)
+    val_batches = (TensorBatches(*subset(val_rows, slice(n_train, None)), max(batch, 1024), shuffle=False,
+                                 rank=rank, world_size=world)
                    if len(val_rows) else None)
 
     return Prepared(model_spec, model, prep, heads, criterion, task, simple, output_key, train_rows, val_rows,
