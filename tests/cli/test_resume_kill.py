@@ -110,23 +110,28 @@ def plan(full: Full, rng: random.Random, *, sweep: bool) -> list[str]:
 
     Not the sweep: inside the epoch after the first one that improves after a non-improving epoch (its
     early-stopping counters must survive), and between an epoch's facts and its checkpoint. The sweep:
-    every epoch boundary, a step inside every other epoch, each kind inside the checkpoint writes, and
-    the write of ``best.safetensors`` of each improving epoch."""
-    last = full.epochs_run
-    epochs = range(2, last + 1)
+    every epoch boundary (after the rename of ``last.safetensors``, or once the epoch is done), steps
+    inside epochs, between facts and checkpoint, inside the write of ``last.safetensors`` and of each
+    improving epoch's ``best.safetensors``."""
+    epochs = list(range(2, full.epochs_run + 1))
     late = [e for e in full.improved if e > 1 and e - 1 not in full.improved]
     assert late, f"{context(SEED, [])}: no epoch improves after one that did not (improved: {full.improved})"
     if not sweep:
         e = late[0] + 1
         points = [f"step:{(e - 1) * full.batches + rng.randint(1, full.batches)}", f"facts:{rng.choice(epochs)}"]
     else:
-        points = [f"epoch:{e}" for e in [1, *epochs]]
-        points += [f"step:{(e - 1) * full.batches + rng.randint(1, full.batches)}" for e in epochs if e % 2 == 1]
+        renamed = rng.sample(epochs, 2)
+        points = [f"renamed:{e}" if e in renamed else f"epoch:{e}" for e in [1, *epochs]]
+        points += [f"step:{(e - 1) * full.batches + rng.randint(1, full.batches)}" for e in rng.sample(epochs, 4)]
         points += [f"step:{late[0] * full.batches + 1}"]  # the first step after the improving epoch
-        for kind in ("facts", "last", "renamed"):
-            points += [f"{kind}:{e}" for e in rng.sample(list(epochs), 3)]
+        points += [f"{kind}:{e}" for kind in ("facts", "last") for e in rng.sample(epochs, 2)]
         points += [f"best:{e}" for e in full.improved if e > 1]
-    return sorted(set(points), key=lambda p: position(p, full.batches))
+    chain: list[str] = []
+    for point in sorted(set(points), key=lambda p: position(p, full.batches)):
+        # a resume starts after the checkpoint the last kill left: points in that epoch do not come again
+        if not chain or position(point, full.batches)[0] > checkpoint_left(chain[-1], full.batches):
+            chain.append(point)
+    return chain
 
 
 def context(seed: int, points: list[str]) -> str:
