@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "specml"
 SAMPLE_DATA = PACKAGE / "sample_data"
@@ -87,6 +89,25 @@ def invoke(*args: str | Path, home: str | Path | None = None, cwd: str | Path | 
     error = result.exception if not isinstance(result.exception, SystemExit) else None
     trace = "".join(traceback.format_exception(error)) if error is not None else ""
     return Ran(argv, result.exit_code, result.stdout, result.stderr, error, trace)
+
+
+def run_as(how: str, home: str | Path | None, *args: str | Path, cwd: str | Path | None = None,
+           env: dict[str, str | None] | None = None, input: str | None = None) -> subprocess.CompletedProcess | Ran:
+    """``specml ARGS`` run ``how``: ``"in_process"`` (:func:`invoke`) or ``"console_script"`` (:func:`specml`);
+    ``env``: variables to set for it (None: unset)."""
+    if how == "in_process":
+        return invoke(*args, home=home, cwd=cwd, env=env, input=input)
+    full = specml_env(home)
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return specml(home, *args, cwd=cwd, env=full, input=input)
+
+
+#: parametrize a test over both ways to run the command: in process (fast tier), the console script (slow)
+BOTH_WAYS = pytest.mark.parametrize("how", ["in_process", pytest.param("console_script", marks=pytest.mark.slow)])
 
 
 def no_traceback(result: subprocess.CompletedProcess | Ran) -> None:
