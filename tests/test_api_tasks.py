@@ -17,11 +17,10 @@ import torch
 from specml import api
 from specml.data.workspace import DataError, Workspace
 from specml.train.engine import TrainingError
+from testkit import PIMA, ROOT
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[1]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
 
 
 def write(path: Path, text: str) -> Path:

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from test_classical_helpers import PIMA, ROOT, write_spec
+from test_classical_helpers import write_spec
 
-from testkit import BOTH_WAYS, invoke, no_traceback, ok, run_as
+from testkit import BOTH_WAYS, PIMA, ROOT, invoke, no_traceback, ok, run_as
 
 
 def run(args, home: Path):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from test_classical_helpers import ROOT, load_tables, write_spec
+from test_classical_helpers import load_tables, write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.classical.leaderboard import evaluate_any, leaderboard
 from specml.classical.train import train_estimator
 from specml.data.workspace import Workspace
+from testkit import ROOT
 
 
 @pytest.fixture(scope="module")

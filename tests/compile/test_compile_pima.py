@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from specml import api
 from specml.compile.build import compile_spec
 from specml.compile.profile import profile_table
 from specml.data.workspace import Workspace
+from testkit import PIMA, PIMA_MLP
 
-ROOT = Path(__file__).resolve().parents[2]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-EXAMPLE = ROOT / "examples" / "pima_mlp"
+EXAMPLE = PIMA_MLP
 EPOCHS = 30
 
 

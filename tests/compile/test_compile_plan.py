@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from specml.compile.errors import CompileError
 from specml.compile.plan import estimate_seconds, list_plans, load_plan, make_plan, save_plan
 from specml.data.workspace import Workspace
-
-PIMA = Path(__file__).resolve().parents[2] / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
+from testkit import PIMA
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from torch import nn
 
 from specml.graph import SpecModel, build_model
 from specml.spec import SpecError, SpecIssue, load_model_spec, load_spec
+from testkit import ROOT as REPO
 
 torch.set_num_threads(1)
 
@@ -22,7 +23,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
 ]
 
-REPO = Path(__file__).parents[2]
 EXAMPLES = sorted(REPO.glob("examples/*/model.yaml"))
 VARIANTS = REPO / "tests" / "fixtures" / "variants"
 

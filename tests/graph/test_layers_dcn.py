@@ -3,20 +3,18 @@ hand-computed on tiny cases, and as spec nodes (load, check, build, run, describ
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from specml.graph import build_model
 from specml.graph.layers import CrossLayer, CrossNetwork
 from specml.spec import SpecError, load_spec
+from testkit import FIXTURES as ALL_FIXTURES
 from testkit import invoke
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "layers"
+FIXTURES = ALL_FIXTURES / "layers"
 
 
 def set_(param: torch.nn.Parameter, values) -> None:

@@ -3,8 +3,6 @@ and vocabulary sizes filled by the builder from the data (or the spec, or a plac
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -15,12 +13,12 @@ from specml.graph import build_model
 from specml.graph.check import PLACEHOLDER_VOCAB, check_model_torch
 from specml.graph.layers import FeatureEmbedding
 from specml.spec import SpecError, load_model_spec, load_spec
+from testkit import FIXTURES as ALL_FIXTURES
 from testkit import invoke
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "layers"
+FIXTURES = ALL_FIXTURES / "layers"
 
 
 def ids(rows) -> torch.Tensor:

@@ -3,14 +3,13 @@ gate-weighted sum written out, gradients, and the spec forms (``mmoe.output.0``,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from specml.graph import build_model
 from specml.graph.layers import MMoE
 from specml.spec import SpecError, load_spec
+from testkit import FIXTURES as ALL_FIXTURES
 from testkit import invoke
 
 torch.set_num_threads(1)
@@ -18,8 +17,7 @@ torch.set_num_threads(1)
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
               pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")]
 
-REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "layers"
+FIXTURES = ALL_FIXTURES / "layers"
 
 
 def make(**kwargs) -> MMoE:

@@ -5,7 +5,6 @@ a nested ``encoder_layer: {_target_: ...}``, MultiheadAttention's tuple read as 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,12 +13,11 @@ from torch import nn
 from specml.graph import build_model
 from specml.spec import SpecError, load_spec
 from specml.spec.yaml_io import read_yaml
-from testkit import invoke
+from testkit import FIXTURES, invoke
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
-FIXTURE = REPO / "tests" / "fixtures" / "layers" / "transformer.yaml"
+FIXTURE = FIXTURES / "layers" / "transformer.yaml"
 
 
 def fixture_dict() -> dict:

@@ -14,7 +14,6 @@ import copy
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,10 @@ from specml.spec import SpecError, SpecFile, SpecIssue, load_spec
 from specml.spec.model import InputSpec, LossInputs, LossSpec, ModelSpec, ModuleDef, NodeSpec
 from specml.spec.trainer import OptimizerSpec, SchedulerSpec, TrainerConfig, TrainerSpec
 from specml.spec.yaml_io import read_yaml
+from testkit import ROOT
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[2]
 # model and trainer specs (estimator specs have their own tests in tests/classical)
 EXAMPLE_FILES = sorted(p for p in (ROOT / "examples").glob("*/*.yaml") if "estimator" not in read_yaml(p)[0])
 EXAMPLES: dict[str, dict] = {f"{p.parent.name}/{p.name}": read_yaml(p)[0] for p in EXAMPLE_FILES}

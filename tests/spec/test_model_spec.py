@@ -24,10 +24,10 @@ from specml.spec import (
     load_trainer_spec,
     merge_loss,
 )
+from testkit import ROOT as REPO
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
 VARIANTS = REPO / "tests" / "fixtures" / "variants"
 
 

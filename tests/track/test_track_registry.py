@@ -20,10 +20,10 @@ from specml.track.registry import (
     resolve_registered,
     text_hash,
 )
+from testkit import PIMA_MLP, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-PIMA_MODEL = ROOT / "examples" / "pima_mlp" / "model.yaml"
-PIMA_TRAINER = ROOT / "examples" / "pima_mlp" / "trainer.yaml"
+PIMA_MODEL = PIMA_MLP / "model.yaml"
+PIMA_TRAINER = PIMA_MLP / "trainer.yaml"
 VARIANTS = ROOT / "tests" / "fixtures" / "variants"
 
 
