@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from specml import api
@@ -23,6 +24,7 @@ def _short(trainer: dict) -> dict:
     return trainer
 
 
+@pytest.mark.slow  # trains two models
 def test_generated_spec_matches_the_hand_written_example(tmp_path, monkeypatch):
     import torch
 

@@ -168,6 +168,7 @@ def test_jit_trace_matches_eager(path):
         torch.testing.assert_close(got[name], eager[name])
 
 
+@pytest.mark.slow  # torch.compile traces every example
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
 def test_compile_fullgraph_eager_backend(path):
     torch._dynamo.reset()
@@ -181,6 +182,7 @@ def test_compile_fullgraph_eager_backend(path):
         torch.testing.assert_close(got[name], eager[name])
 
 
+@pytest.mark.slow  # inductor compiles C++
 def test_compile_inductor_small_mlp():
     torch._dynamo.reset()
     model = build_model(mlp()).eval()

@@ -400,48 +400,56 @@ def test_seeds_are_found_and_valid():
         assert isinstance(result, SpecFile), f"{name} is not valid: {result}"
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("drop",)))
 def test_dropped_key(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("rename",)))
 def test_renamed_key(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("wrong_type",)))
 def test_value_of_wrong_type(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("bad_reference",)))
 def test_bad_reference(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("duplicate_node", "delete_node")))
 def test_duplicated_or_deleted_node(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("swap_type",)))
 def test_swapped_type_name(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(max_mutations=3))
 def test_several_mutations(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(max_mutations=3))
 def test_without_deep_check_only_spec_errors(case):
@@ -468,6 +476,7 @@ REFUSED_TYPES = st.one_of(
 )
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(data=st.data())
 def test_refused_type_is_reported_at_its_path(data):
@@ -526,6 +535,7 @@ def strict_key_paths(seed: str, spec: dict) -> list[Path_]:
     return out
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(data=st.data())
 def test_misspelt_key_is_reported_with_did_you_mean(data):
@@ -559,6 +569,7 @@ def _outputs_of(spec: dict) -> dict:
     return outputs if isinstance(outputs, dict) else {}
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(data=st.data())
 def test_bad_loss_wiring_is_reported_where_written(data):

@@ -245,6 +245,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # eight writer processes
 def test_eight_writer_processes_lose_nothing(tmp_path):
     path = tmp_path / "registry.sqlite"
     script = tmp_path / "writer.py"
