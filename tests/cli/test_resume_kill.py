@@ -77,7 +77,9 @@ def full(tmp_path_factory) -> Full:
     home, specs = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("specs")
     load_pima(home)
     (specs / "trainer.yaml").write_text(TRAINER, encoding="utf-8")
-    ok(specml(home, *train_args(specs, "full")))
+    # the uninterrupted run, in this process (one thread, as the subprocesses): a process start saved
+    torch.set_num_threads(1)
+    ok(invoke(*train_args(specs, "full"), home=home))
     run = run_dir(home, "full")
     ends = [e for e in read_events(run / "facts") if e["event"] == "on_epoch_end"]
     stops = [e["epoch"] for e in read_events(run / "facts") if e["event"] == "on_early_stop"]

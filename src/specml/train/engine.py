@@ -296,7 +296,8 @@ class Trainer:
         self.best = _Best()
         self.epoch = 0
         self.global_step = 0
-        self._resume_rng: tuple | None = None
+        self._resume_rng: tuple | None = None  # RNG states of a restored checkpoint, set again by train()
+        self._restored_stopped = False  # the restored checkpoint is of a run that had stopped early
         self.model.to(self.runtime.device)
         # mixed precision: autocast to bf16 (cpu) or fp16 (cuda, mps); fp16 gradients are loss-scaled
         device_type = self.runtime.device.type
@@ -323,8 +324,7 @@ class Trainer:
 
             restore_rng_state(*self._resume_rng)
             self._resume_rng = None
-        stopped = self.early_stopping is not None and self.early_stopping.stopped_epoch is not None
-        last_epoch = self.epoch if stopped else num_epochs  # a run restored after it stopped early is done
+        last_epoch = self.epoch if self._restored_stopped else num_epochs  # restored after it stopped early: done
         try:
             for epoch in range(self.epoch + 1, last_epoch + 1):
                 self.epoch = epoch
@@ -389,6 +389,7 @@ class Trainer:
             self.early_stopping.wait = int(state.get("early_stopping_wait") or 0)
             self.early_stopping.best = state.get("early_stopping_best")
             self.early_stopping.stopped_epoch = state.get("early_stopping_stopped_epoch")
+            self._restored_stopped = self.early_stopping.stopped_epoch is not None
         from specml.train.checkpoint import capture_rng_state
 
         self._resume_rng = capture_rng_state()  # set again by train() after its on_train_start callbacks
