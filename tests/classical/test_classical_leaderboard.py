@@ -35,6 +35,7 @@ def board_env(tmp_path_factory):
     ws.close()
 
 
+@pytest.mark.slow  # trains a neural model and classical ones
 def test_neural_and_classical_side_by_side(board_env):
     home, ws = board_env
     board = leaderboard("pima", workspace=ws, home=home)
