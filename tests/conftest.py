@@ -2,7 +2,7 @@
 
 * ``specml_home``: an empty specml home for one test, set as ``SPECML_HOME`` (``SPECML_WORKSPACE`` unset);
 * ``pima_home``: a specml home whose default workspace holds the bundled Pima table ``pima``, one per
-  test module (load nothing else into it);
+  test module (not set as ``SPECML_HOME``: pass it to the runners);
 * ``cli``: ``cli(*args, home=..., cwd=..., input=...)`` runs ``specml ARGS`` in this process
   (:func:`testkit.invoke`);
 * ``cli_runner``: a typer ``CliRunner`` and the app, for tests that drive click directly.

@@ -34,9 +34,7 @@ def trainer(tmp: Path, epochs: int, lr: float = 0.01, batch: int = 32, extra: st
 
 
 @pytest.fixture()
-def ws(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SPECML_WORKSPACE", raising=False)
+def ws(specml_home):
     w = Workspace()
     yield w
     w.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_classical_helpers import write_spec
 
-from testkit import BOTH_WAYS, PIMA, ROOT, invoke, no_traceback, ok, run_as
+from testkit import BOTH_WAYS, ROOT, invoke, no_traceback, ok, run_as
 
 
 def run(args, home: Path):
@@ -20,13 +20,8 @@ def run(args, home: Path):
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    from specml.data.workspace import Workspace
-
-    home = tmp_path_factory.mktemp("home")
-    with Workspace(home / "workspace.duckdb") as ws:
-        ws.load(PIMA, "pima")
-    return home
+def home(pima_home):
+    return pima_home
 
 
 @BOTH_WAYS

@@ -19,7 +19,7 @@ from specml.cli.shell import (
     run_argv,
     run_line,
 )
-from testkit import ROOT, SPECML, invoke, load_pima, no_traceback, specml_env
+from testkit import ROOT, SPECML, invoke, no_traceback, specml_env
 
 ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B]|[=>])")
 MODEL_LINE = ('/ml model --name dia --instruction "Build a model to predict diabetes with 2 hidden layers (16, 8), '
@@ -33,10 +33,8 @@ def _env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    h = tmp_path_factory.mktemp("shell") / "home"
-    load_pima(h)
-    return h
+def home(pima_home) -> Path:
+    return pima_home
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,9 +298,8 @@ def test_continuation_rules():
     assert words[5:7] == ("--data-table", "housing_features")
 
 
-def test_completion(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path))
-    (tmp_path / "models" / "diabetes").mkdir(parents=True)
+def test_completion(specml_home):
+    (specml_home / "models" / "diabetes").mkdir(parents=True)
     c = ShellCompleter()
 
     def texts(before: str) -> list[str]:
@@ -320,8 +317,7 @@ def test_completion(tmp_path, monkeypatch):
     assert texts("/help pre") == ["predict"]
 
 
-def test_run_argv_never_raises(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path))
+def test_run_argv_never_raises(specml_home, capsys):
     assert run_argv(["jobs", "status", "7"]) == 1
     assert "no job 7 (there are no jobs yet" in capsys.readouterr().err
     assert run_argv(["evaluate", "--nmae", "x"]) == 2

@@ -10,17 +10,15 @@ import pytest
 import yaml
 
 from specml.data.workspace import Workspace
-from testkit import BOTH_WAYS, PIMA, SPECML, invoke, no_traceback, run_as, specml_env
+from testkit import BOTH_WAYS, SPECML, invoke, no_traceback, run_as, specml_env
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    with Workspace(home / "workspace.duckdb") as ws:
-        ws.load(PIMA, "pima")
+def home(pima_home) -> Path:
+    with Workspace(pima_home / "workspace.duckdb") as ws:
         ws.sql("CREATE TABLE prices AS SELECT i * 10 AS sqft, 1000.5 * i AS sale_price, 990.5 * i AS list_price "
                "FROM range(50) t(i)")
-    return home
+    return pima_home
 
 
 def run(home: Path, cwd: Path, *args: str, stdin: str | None = None):

@@ -42,7 +42,8 @@ def test_generated_spec_matches_the_hand_written_example(tmp_path, monkeypatch):
     hand_dir = tmp_path / "hand"
     hand_dir.mkdir()
     (hand_dir / "model.yaml").write_text((EXAMPLE / "model.yaml").read_text())
-    (hand_dir / "trainer.yaml").write_text(yaml.safe_dump(_short(yaml.safe_load((EXAMPLE / "trainer.yaml").read_text()))))
+    hand_trainer = _short(yaml.safe_load((EXAMPLE / "trainer.yaml").read_text()))
+    (hand_dir / "trainer.yaml").write_text(yaml.safe_dump(hand_trainer))
 
     generated = api.train(model_path, trainer_path, table="pima", name="generated", workspace=ws, verbose=False,
                           progress=False)

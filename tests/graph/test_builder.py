@@ -468,7 +468,8 @@ def test_lstm_nested_tuple_reference():
     spec = {
         "inputs": {"seq": {"dtype": "float32", "shape": [None, 7, 3], "columns": []}},
         "graph": [
-            {"name": "lstm", "type": "torch.nn.LSTM", "params": {"input_size": 3, "hidden_size": 5, "batch_first": True},
+            {"name": "lstm", "type": "torch.nn.LSTM",
+             "params": {"input_size": 3, "hidden_size": 5, "batch_first": True},
              "inputs": {"input": "seq"}},
             {"name": "last", "type": "torch.squeeze", "params": {"dim": 0}, "inputs": {"input": "lstm.output.1.0"}},
         ],

@@ -27,7 +27,7 @@ from specml.track.jobs import (
     tail,
 )
 from specml.track.registry import Registry
-from testkit import PIMA_MLP, SPECML, load_pima, specml, specml_env
+from testkit import PIMA_MLP, SPECML, specml, specml_env
 
 EXAMPLE = PIMA_MLP
 
@@ -51,9 +51,8 @@ def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("jobs_home")
-    load_pima(home)
+def home(pima_home) -> Path:
+    home = pima_home
     trainer_spec(home / "short.yaml", 2)
     trainer_spec(home / "long.yaml", 100000)
     return home

@@ -28,8 +28,7 @@ VARIANTS = ROOT / "tests" / "fixtures" / "variants"
 
 
 @pytest.fixture
-def reg(tmp_path, monkeypatch) -> Registry:
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path / "home"))
+def reg(specml_home) -> Registry:
     r = Registry()
     yield r
     r.close()

@@ -52,12 +52,12 @@ def test_distributed_in_a_trainer_spec_is_refused_with_a_message(tmp_path, monke
     from specml import api
     from specml.data.workspace import Workspace
     from specml.train.engine import TrainingError
+    from testkit import PIMA, PIMA_MLP
 
     monkeypatch.setenv("SPECML_HOME", str(tmp_path))
-    root = __import__("pathlib").Path(__file__).resolve().parents[2]
     ws = Workspace(tmp_path / "ws.duckdb")
-    ws.load(root / "src" / "specml" / "sample_data" / "pima_diabetes.csv", "pima")
+    ws.load(PIMA, "pima")
     trainer = tmp_path / "t.yaml"
     trainer.write_text("optimizer: {type: adam, lr: 0.01}\nconfig: {epochs: 1, batch_size: 32, distributed: true}\n")
     with pytest.raises(TrainingError, match="distributed"):
-        api.train(root / "examples" / "pima_mlp" / "model.yaml", trainer, table="pima", name="d", workspace=ws)
+        api.train(PIMA_MLP / "model.yaml", trainer, table="pima", name="d", workspace=ws)
