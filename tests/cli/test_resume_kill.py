@@ -146,9 +146,12 @@ def context(seed: int, points: list[str]) -> str:
 # comparing runs
 
 
-def tensors_and_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+def tensors_and_state(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
+    """A checkpoint's tensors, its ``state`` and the rest of its JSON (optimizer, scheduler, RNG states)."""
     with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["specml.state"])
+        metadata = f.metadata()
+        return ({k: f.get_tensor(k) for k in f.keys()}, json.loads(metadata["specml.state"]),
+                {k: json.loads(metadata[k]) for k in ("specml.optimizer", "specml.scheduler", "specml.rng")})
 
 
 COUNTERS = ("epoch", "global_step", "best_value", "best_epoch", "early_stopping_wait", "early_stopping_best",
@@ -156,10 +159,11 @@ COUNTERS = ("epoch", "global_step", "best_value", "best_epoch", "early_stopping_
 
 
 def assert_same_checkpoint(a: Path, b: Path, why: str) -> None:
-    """The same training state: every tensor (model, optimizer, scheduler, RNG, best weights) bitwise, and
-    the counters; the history's timings may differ."""
-    ta, sa = tensors_and_state(a)
-    tb, sb = tensors_and_state(b)
+    """The same training state: every tensor (model, optimizer, scheduler, RNG, best weights) bitwise, the
+    optimizer's, scheduler's and RNGs' JSON, and the counters; the history's timings may differ."""
+    ta, sa, ja = tensors_and_state(a)
+    tb, sb, jb = tensors_and_state(b)
+    assert ja == jb, f"{why}: {[k for k in ja if ja[k] != jb[k]]} differ"
     assert ta.keys() == tb.keys(), f"{why}: {sorted(ta.keys() ^ tb.keys())[:5]}"
     differ = [k for k in ta if not torch.equal(ta[k], tb[k])]
     assert not differ, f"{why}: tensors differ: {differ[:8]}"
