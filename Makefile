@@ -1,11 +1,12 @@
-# The two commands of the README: `make demo` (the main job) and `make test`.
+# The commands of the README: `make demo` (the main job), `make test` (everything, as CI runs it) and
+# `make test-fast` (the tests not marked slow).
 # Each creates .venv when missing, installing with constraints.txt (torch==2.13.0, the CPU wheel).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast venv clean
 
 venv: $(STAMP)
 
@@ -20,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -24,12 +24,11 @@ from specml import api
 from specml.artifact import ModelArtifact
 from specml.data.tensors import validation_split
 from specml.data.workspace import DataError, Workspace
+from testkit import PIMA, PIMA_MLP, ROOT
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[1]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-EXAMPLE = ROOT / "examples" / "pima_mlp"
+EXAMPLE = PIMA_MLP
 VARIANTS = ROOT / "tests" / "fixtures" / "variants"
 FEATURES = ["pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi", "diabetes_pedigree", "age"]
 EPOCHS = 15

@@ -17,11 +17,10 @@ import torch
 from specml import api
 from specml.data.workspace import DataError, Workspace
 from specml.train.engine import TrainingError
+from testkit import PIMA, ROOT
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[1]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
 
 
 def write(path: Path, text: str) -> Path:
@@ -35,9 +34,7 @@ def trainer(tmp: Path, epochs: int, lr: float = 0.01, batch: int = 32, extra: st
 
 
 @pytest.fixture()
-def ws(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SPECML_WORKSPACE", raising=False)
+def ws(specml_home):
     w = Workspace()
     yield w
     w.close()
@@ -93,6 +90,7 @@ def test_multiclass_text_labels_through_stored_vocabulary(ws, tmp_path):
         report["metrics"]["accuracy"])
 
 
+@pytest.mark.slow  # > 3 s of CPU
 def test_regression_target_standardized_and_inverted(ws, tmp_path):
     from sklearn.datasets import load_diabetes
 
@@ -150,6 +148,7 @@ loss:
 """
 
 
+@pytest.mark.slow  # > 3 s of CPU
 def test_multi_task_weighted_losses_and_per_task_reports(ws, tmp_path):
     ws.load(PIMA, "pima")
     ws.split("pima", test_size=0.2, stratify="outcome", seed=4)
@@ -205,7 +204,7 @@ def seq_table(ws, n=600, seed=0):
     ws.write_table("seqs", pa.table({"x": pa.array(xs, pa.list_(pa.int32())), "y": pa.array(ys, pa.list_(pa.int32()))}))
 
 
-@pytest.mark.parametrize("ignored", [False, True])
+@pytest.mark.parametrize("ignored", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_token_sequences_pad_is_never_a_digit_and_exact_match(ws, tmp_path, ignored):
     seq_table(ws)
     spec = write(tmp_path / "m.yaml", SEQ.replace("LOSS_PARAMS", ", params: {ignore_index: 10}" if ignored else ""))

@@ -1,9 +1,8 @@
 """The demo's bundled specs and data are the repository's own, not drifting copies."""
 
-from pathlib import Path
+from testkit import ROOT, SAMPLE_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "src" / "specml" / "sample_data"
+SAMPLE = SAMPLE_DATA
 
 
 def test_bundled_pima_specs_are_the_example_specs():

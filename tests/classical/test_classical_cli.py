@@ -1,45 +1,35 @@
-"""The classical commands through the real CLI (subprocesses): train-estimator with CV, leaderboard,
-validate and schema for estimator specs, user mistakes without tracebacks."""
+"""The classical commands through the real CLI: train-estimator with CV (the installed console script in a
+subprocess, end to end), leaderboard, validate and schema for estimator specs, user mistakes without
+tracebacks (in this process, typer's ``CliRunner``)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_classical_helpers import write_spec
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
-from clitools import no_traceback, ok  # noqa: E402
-from test_classical_helpers import PIMA, ROOT, write_spec  # noqa: E402
-
-SPECML = [sys.executable, "-m", "specml"]
+from testkit import BOTH_WAYS, ROOT, invoke, no_traceback, ok, run_as
 
 
-def run(args, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SPECML_HOME": str(home), "COLUMNS": "160", "OMP_NUM_THREADS": "1"}
-    env.pop("SPECML_WORKSPACE", None)
-    return subprocess.run([*SPECML, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+def run(args, home: Path):
+    """``specml ARGS`` in this process (160 columns), in the repository root."""
+    return invoke(*args, home=home, cwd=ROOT, env={"COLUMNS": "160"})
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    from specml.data.workspace import Workspace
-
-    home = tmp_path_factory.mktemp("home")
-    with Workspace(home / "workspace.duckdb") as ws:
-        ws.load(PIMA, "pima")
-    return home
+def home(pima_home):
+    return pima_home
 
 
-def test_train_with_cv_prints_each_fold_and_the_mean(home, tmp_path):
+@BOTH_WAYS
+def test_train_with_cv_prints_each_fold_and_the_mean(home, tmp_path, how):
     spec = write_spec(tmp_path, "rf", "estimator: {type: RandomForestClassifier, params: {n_estimators: 15, "
                                       "n_jobs: 1}}\ntarget: outcome\ncross_validation: {scoring: f1}\n")
-    result = ok(run(["train-estimator", "--estimator-spec", str(spec), "--table", "pima", "--name", "rf_cv",
-                     "--cv", "4"], home))
+    result = ok(run_as(how, home, "train-estimator", "--estimator-spec", str(spec), "--table", "pima", "--name",
+                       "rf_cv", "--cv", "4", cwd=ROOT, env={"COLUMNS": "160"}))
     out = result.stdout
     folds = re.findall(r"^Fold (\d): F1 = (0\.\d{4}) \(completed in [\d.]+s\)$", out, re.M)
     assert [f[0] for f in folds] == ["1", "2", "3", "4"], out

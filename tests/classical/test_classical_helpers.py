@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-ROOT = Path(__file__).parents[2]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
+from testkit import PIMA
 
 
 def load_tables(ws) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from test_classical_helpers import ROOT, load_tables, write_spec
+from test_classical_helpers import load_tables, write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.classical.leaderboard import evaluate_any, leaderboard
 from specml.classical.train import train_estimator
 from specml.data.workspace import Workspace
+from testkit import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def board_env(tmp_path_factory):
     ws.close()
 
 
+@pytest.mark.slow  # trains a neural model and classical ones
 def test_neural_and_classical_side_by_side(board_env):
     home, ws = board_env
     board = leaderboard("pima", workspace=ws, home=home)

@@ -6,7 +6,7 @@ import json
 import pickle
 
 import pytest
-from test_classical_helpers import PIMA, write_spec
+from test_classical_helpers import write_spec
 from threadpoolctl import threadpool_limits
 
 from specml.artifact import ArtifactError, ModelArtifact
@@ -14,6 +14,7 @@ from specml.classical import persist
 from specml.classical.predict import evaluate_classical, load_classical
 from specml.classical.train import train_estimator
 from specml.data.workspace import Workspace
+from testkit import PIMA
 
 
 class Boom:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from test_classical_helpers import ROOT
 
 from specml.spec import SpecError, load_spec
 from specml.spec.load import load_estimator_spec
 from specml.spec.schema import json_schema
 from specml.spec.yaml_io import parse_yaml
+from testkit import ROOT
 
 EXAMPLES = sorted((ROOT / "examples" / "classical").glob("*.yaml"))
 

@@ -1,14 +1,14 @@
-"""The ``specml`` console script, run for real in a subprocess: validate, describe, schema.
+"""The ``specml`` command: validate, describe, schema.
 
-Every test runs the installed entry point (``<venv>/bin/specml``) the way a user does, and reads its
-exit code, stdout and stderr. Import-time checks (``--help`` and ``validate --no-deep`` do not import
+Most tests run the command in this process (typer's ``CliRunner``, :func:`testkit.invoke`) and read its
+exit code, stdout and stderr as a user would. A few run the installed entry point (``<venv>/bin/specml``)
+in a subprocess, end to end. Import-time checks (``--help`` and ``validate --no-deep`` do not import
 torch) run in a fresh interpreter, where ``sys.modules`` tells what was imported.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,29 +17,22 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
+from testkit import ROOT, SPECML, invoke, no_traceback, specml_env
+from testkit import specml as specml_process
+
 EXAMPLE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*/*.yaml"))
 MODEL_FILES = [f for f in EXAMPLE_FILES if f.endswith("model.yaml")]
 TRAINER_FILES = [f for f in EXAMPLE_FILES if f.endswith("trainer.yaml")]
-ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
-ENV.pop("FORCE_COLOR", None)
 
 
-def specml(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SPECML), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          env=env or ENV, timeout=300)
+def specml(*args: str | Path):
+    """``specml ARGS`` in this process, in the repository root."""
+    return invoke(*args, cwd=ROOT)
 
 
 def python(code: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT, capture_output=True,
-                          text=True, env=env or ENV, timeout=300)
-
-
-def no_traceback(result: subprocess.CompletedProcess) -> None:
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both, both
-    assert not re.search(r"^\w+(Error|Exception): ", both, re.M), both
+                          text=True, env=env or specml_env(), timeout=300)
 
 
 def test_console_script_is_installed():
@@ -52,7 +45,7 @@ def test_console_script_is_installed():
 
 
 def test_help_lists_the_commands():
-    result = specml("--help")
+    result = specml_process(None, "--help")  # the installed console script, end to end
     assert result.returncode == 0, result.stderr
     for command in ("validate", "describe", "schema"):
         assert re.search(rf"^\W*{command}\s", result.stdout, re.M), result.stdout
@@ -77,24 +70,36 @@ IN_PROCESS = """
     import sys, json
     from typer.testing import CliRunner
     from specml.cli.app import app
-    args = json.loads(sys.argv[1])
-    result = CliRunner().invoke(app, args)
-    print(json.dumps({"exit_code": result.exit_code, "output": result.output,
-                      "exception": repr(result.exception) if result.exception and
-                                   not isinstance(result.exception, SystemExit) else None,
-                      "torch": "torch" in sys.modules,
-                      "torch_modules": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))[:5]}))
+    for args in json.loads(sys.argv[1]):
+        result = CliRunner().invoke(app, args)
+        print(json.dumps({"args": args, "exit_code": result.exit_code, "output": result.output,
+                          "exception": repr(result.exception) if result.exception and
+                                       not isinstance(result.exception, SystemExit) else None,
+                          "torch": "torch" in sys.modules,
+                          "torch_modules": sorted(m for m in sys.modules
+                                                  if m == "torch" or m.startswith("torch."))[:5]}))
 """
 
 
-def invoke_in_fresh_interpreter(*args: str) -> dict:
-    result = python(IN_PROCESS, json.dumps(list(args)))
+def invoke_in_fresh_interpreter(*commands: list[str]) -> list[dict]:
+    """Run the commands one after the other in one new interpreter; what each did, and whether torch was
+    imported by then (torch stays imported: a command that imports it fails the ones after it too)."""
+    result = python(IN_PROCESS, json.dumps([list(c) for c in commands]))
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in result.stdout.strip().splitlines()[-len(commands):]]
 
 
-def test_help_does_not_import_torch():
-    out = invoke_in_fresh_interpreter("--help")
+@pytest.fixture(scope="module")
+def torch_free(tmp_path_factory) -> dict[tuple[str, ...], dict]:
+    """``--help`` and ``validate --no-deep`` (every example, a broken file) in one fresh interpreter."""
+    broken = write_broken(tmp_path_factory.mktemp("broken"), "unknown_key")[0]
+    commands = [["--help"], *(["validate", "--no-deep", f] for f in EXAMPLE_FILES),
+                ["validate", "--no-deep", str(broken)]]
+    return {tuple(out["args"]): out for out in invoke_in_fresh_interpreter(*commands)} | {("broken",): broken}
+
+
+def test_help_does_not_import_torch(torch_free):
+    out = torch_free[("--help",)]
     assert out["exit_code"] == 0, out
     assert "validate" in out["output"]
     assert not out["torch"], f"--help imported torch: {out['torch_modules']}"
@@ -102,7 +107,7 @@ def test_help_does_not_import_torch():
 
 def test_console_script_help_does_not_import_torch():
     """The real entry point, with Python's import-time log (PYTHONPROFILEIMPORTTIME = -X importtime)."""
-    result = specml("--help", env={**ENV, "PYTHONPROFILEIMPORTTIME": "1"})
+    result = specml_process(None, "--help", env=specml_env(PYTHONPROFILEIMPORTTIME="1"))
     assert result.returncode == 0, result.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")]
@@ -112,25 +117,25 @@ def test_console_script_help_does_not_import_torch():
 
 
 @pytest.mark.parametrize("file", EXAMPLE_FILES)
-def test_validate_no_deep_does_not_import_torch(file):
-    out = invoke_in_fresh_interpreter("validate", "--no-deep", file)
+def test_validate_no_deep_does_not_import_torch(torch_free, file):
+    out = torch_free[("validate", "--no-deep", file)]
     assert out["exception"] is None, out
     assert out["exit_code"] == 0, out
     assert re.search(rf"^ok {re.escape(file)}\b", out["output"], re.M), out["output"]
-    assert not out["torch"], f"validate --no-deep imported torch: {out['torch_modules']}"
+    assert not out["torch"], f"validate --no-deep imported torch (by this file or one before): {out['torch_modules']}"
 
 
-def test_validate_no_deep_on_a_broken_file_does_not_import_torch(tmp_path):
-    broken = write_broken(tmp_path, "unknown_key")[0]
-    out = invoke_in_fresh_interpreter("validate", "--no-deep", str(broken))
+def test_validate_no_deep_on_a_broken_file_does_not_import_torch(torch_free):
+    out = torch_free[("validate", "--no-deep", str(torch_free[("broken",)]))]
     assert out["exit_code"] == 1, out
     assert "unknown key" in out["output"]
     assert not out["torch"], f"validate --no-deep imported torch: {out['torch_modules']}"
 
 
+@pytest.mark.slow
 def test_deep_validate_does_import_torch():
     """Control for the tests above: the same probe does see torch when the deep check runs."""
-    out = invoke_in_fresh_interpreter("validate", "examples/pima_mlp/model.yaml")
+    (out,) = invoke_in_fresh_interpreter(["validate", "examples/pima_mlp/model.yaml"])
     assert out["exit_code"] == 0, out
     assert out["torch"]
 

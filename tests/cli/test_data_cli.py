@@ -1,7 +1,8 @@
-"""``specml data ...`` and ``specml sql``, run through the installed console script in a subprocess.
+"""``specml data ...`` and ``specml sql``, run in this process (typer's ``CliRunner``).
 
 Each test gets its own specml home (``SPECML_HOME=tmp_path``), so the default workspace is
-``tmp_path/workspace.duckdb``; exit codes, stdout and stderr are read as a user would see them.
+``tmp_path/workspace.duckdb``; exit codes, stdout and stderr are read as a user would see them. The
+import-time check of ``--help`` runs the installed console script in a subprocess.
 """
 
 from __future__ import annotations
@@ -9,39 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from clitools import no_traceback, ok
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
-_PIMA_CANDIDATES = [ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"]  # the bundled copy
-PIMA = next((p for p in _PIMA_CANDIDATES if p.exists()), _PIMA_CANDIDATES[0])
+import testkit
+from testkit import PIMA, invoke, ok, specml_env
 
 
-def env_for(home: Path, **extra: str) -> dict:
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
-    env.pop("FORCE_COLOR", None)
-    env.pop("SPECML_WORKSPACE", None)
-    env.update(extra)
-    return env
+def run(home: Path, *args: str | Path, env: dict | None = None):
+    """``specml ARGS`` in this process with ``SPECML_HOME=home``; ``env``: variables to set for the call."""
+    return invoke(*args, home=home, env=env)
 
 
-def run(home: Path, *args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SPECML), *map(str, args)], cwd=home, capture_output=True, text=True,
-                          env=env or env_for(home), timeout=120)
-
-
-def failed(result: subprocess.CompletedProcess, code: int = 1) -> str:
-    assert result.returncode == code, result.stdout + result.stderr
-    no_traceback(result)
-    assert result.stderr.startswith("error: "), result.stderr
-    return result.stderr
+def failed(result, code: int = 1) -> str:
+    return testkit.failed(result, code, prefix="error: ")
 
 
 @pytest.fixture
@@ -68,8 +52,6 @@ def small(home) -> Path:
 
 @pytest.fixture
 def pima(home) -> Path:
-    if not PIMA.exists():
-        pytest.skip(f"Pima data not found at {_PIMA_CANDIDATES}")
     preload(home, PIMA, "pima")
     return PIMA
 
@@ -81,7 +63,7 @@ def test_data_commands_are_listed(home):
 
 
 def test_help_lists_data_and_sql_without_importing_duckdb_or_pyarrow(home):
-    result = run(home, "--help", env=env_for(home, PYTHONPROFILEIMPORTTIME="1"))
+    result = testkit.specml(home, "--help", env=specml_env(home, PYTHONPROFILEIMPORTTIME="1"))  # a fresh process
     assert result.returncode == 0, result.stderr
     assert re.search(r"^\W*data\s", result.stdout, re.M) and re.search(r"^\W*sql\s", result.stdout, re.M)
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
@@ -92,7 +74,7 @@ def test_help_lists_data_and_sql_without_importing_duckdb_or_pyarrow(home):
 
 
 def test_load_tables_describe(home, small):
-    result = ok(run(home, "data", "load", small, "--table", "again"))
+    result = ok(testkit.specml(home, "data", "load", small, "--table", "again"))  # the console script, end to end
     assert re.search(r"loaded 4 rows, 3 columns from .*small\.csv into table 'again'", result.stdout), result.stdout
     assert (home / "workspace.duckdb").exists()  # the default workspace under SPECML_HOME
 
@@ -186,7 +168,7 @@ def test_workspace_option_and_envvar(home, tmp_path):
     assert elsewhere.exists() and not (home / "workspace.duckdb").exists()
     data = json.loads(ok(run(home, "sql", "SELECT count(*) AS n FROM t", "--json", "--workspace", elsewhere)).stdout)
     assert data == [{"n": 2}]
-    result = run(home, "data", "tables", env=env_for(home, SPECML_WORKSPACE=str(elsewhere)))
+    result = run(home, "data", "tables", env={"SPECML_WORKSPACE": str(elsewhere)})
     assert re.search(r"│ t\s+│\s+2 │", ok(result).stdout)
     failed(run(home, "data", "describe", "t"))  # the default workspace does not have it
 

@@ -1,30 +1,20 @@
-"""``specml data sample`` and ``specml data collatz`` through the installed console script."""
+"""``specml data sample`` and ``specml data collatz``, run in this process (typer's ``CliRunner``)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from clitools import no_traceback, ok
-
-SPECML = Path(sys.executable).parent / "specml"
-
-
-def run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
-    env.pop("SPECML_WORKSPACE", None)
-    return subprocess.run([str(SPECML), *args], cwd=home, capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+import testkit
+from testkit import invoke, ok
 
 
-def failed(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
-    no_traceback(result)
-    assert result.stderr.startswith("error: "), result.stderr
-    return result.stderr
+def run(home: Path, *args: str):
+    return invoke(*args, home=home)
+
+
+def failed(result) -> str:
+    return testkit.failed(result, prefix="error: ")
 
 
 def workspace(home: Path):

@@ -1,33 +1,21 @@
-"""``specml create-model | create-trainer | registry list | registry lineage`` and ``jobs`` errors, as a user runs them."""
+"""``specml create-model | create-trainer | registry list | registry lineage`` and ``jobs`` errors, as a user
+runs them (in this process: typer's ``CliRunner``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from clitools import no_traceback, ok
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
-EXAMPLE = ROOT / "examples" / "pima_mlp"
-VARIANTS = ROOT / "tests" / "fixtures" / "variants"
+from testkit import FIXTURES, PIMA_MLP, failed, invoke, ok
 
-
-def specml(home: Path, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run([str(SPECML), *map(str, args)], cwd=home, capture_output=True, text=True, env=env, check=False,
-                          timeout=120)
+EXAMPLE = PIMA_MLP
+VARIANTS = FIXTURES / "variants"
 
 
-def failed(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
-    no_traceback(result)
-    assert result.stderr.startswith("error"), result.stderr
-    return result.stderr
+def specml(home: Path, *args):
+    return invoke(*args, home=home)
 
 
 @pytest.fixture(scope="module")

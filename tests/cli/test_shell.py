@@ -1,18 +1,13 @@
-"""``specml shell``: a real pseudo-terminal (pexpect), piped stdin, and the line -> argv mapping."""
+"""``specml shell``: a real pseudo-terminal (pexpect, slow: each trains a job), piped stdin (in process),
+and the line -> argv mapping."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from clitools import no_traceback
 
 from specml.cli.shell import (
     Action,
@@ -24,36 +19,29 @@ from specml.cli.shell import (
     run_argv,
     run_line,
 )
+from testkit import ROOT, SPECML, invoke, no_traceback, specml_env
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
 ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B]|[=>])")
 MODEL_LINE = ('/ml model --name dia --instruction "Build a model to predict diabetes with 2 hidden layers (16, 8), '
               '3 epochs" --table pima')
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "SPECML_HOME": str(home), "CI": "1", "NO_COLOR": "1", "TERM": "xterm",
-           "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "200"}
-    for key in ("FORCE_COLOR", "SPECML_WORKSPACE", "SPECML_LLM_BASE_URL"):
-        env.pop(key, None)
+    env = specml_env(home, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+    env.pop("SPECML_LLM_BASE_URL", None)
     return env
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    h = tmp_path_factory.mktemp("shell") / "home"
-    done = subprocess.run([str(SPECML), "data", "load", str(PIMA), "--table", "pima"], env=_env(h),
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return h
+def home(pima_home) -> Path:
+    return pima_home
 
 
 # ----------------------------------------------------------------------------------------------
 # (a) a real terminal
 
 
+@pytest.mark.slow
 def test_interactive_session_through_a_pseudo_terminal(home):
     pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(str(SPECML), ["shell"], cwd=str(ROOT), env=_env(home), encoding="utf-8", timeout=60,
@@ -116,6 +104,7 @@ def test_interactive_session_through_a_pseudo_terminal(home):
     assert "+/ml jobs list" in history and "+" + MODEL_LINE in history
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_showing_a_job_that_goes_on_and_ctrl_d_leaves(home):
     pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(str(SPECML), ["shell"], cwd=str(ROOT), env=_env(home), encoding="utf-8", timeout=120,
@@ -156,9 +145,10 @@ def test_ctrl_c_stops_showing_a_job_that_goes_on_and_ctrl_d_leaves(home):
 # (b) piped stdin
 
 
-def _pipe(home: Path, text: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SPECML), "shell", *args], input=text, env=_env(home), capture_output=True, text=True,
-                          timeout=240, cwd=str(ROOT), check=False)
+def _pipe(home: Path, text: str, *args: str):
+    """``specml shell ARGS`` with ``text`` on its (piped) stdin, in this process."""
+    return invoke("shell", *args, home=home, cwd=ROOT, input=text,
+                  env={"TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "SPECML_LLM_BASE_URL": None})
 
 
 def test_piped_lines_run_in_order(home):
@@ -310,9 +300,8 @@ def test_continuation_rules():
     assert words[5:7] == ("--table", "housing_features")
 
 
-def test_completion(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path))
-    (tmp_path / "models" / "diabetes").mkdir(parents=True)
+def test_completion(specml_home):
+    (specml_home / "models" / "diabetes").mkdir(parents=True)
     c = ShellCompleter()
 
     def texts(before: str) -> list[str]:
@@ -330,8 +319,7 @@ def test_completion(tmp_path, monkeypatch):
     assert texts("/help pre") == ["predict"]
 
 
-def test_run_argv_never_raises(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path))
+def test_run_argv_never_raises(specml_home, capsys):
     assert run_argv(["jobs", "status", "7"]) == 1
     assert "no job 7 (there are no jobs yet" in capsys.readouterr().err
     assert run_argv(["evaluate", "--nmae", "x"]) == 2

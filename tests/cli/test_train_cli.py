@@ -1,48 +1,33 @@
-"""``specml train | evaluate | predict | models | demo`` end to end, through the installed console script.
+"""``specml train | evaluate | predict | models | demo`` end to end.
 
-Each module run gets its own specml home (``SPECML_HOME`` -> tmp): the Pima CSV is loaded and split with
-``specml data``, a short training runs once, and the other verbs use that model. Output is read as a
-user sees it (``NO_COLOR=1``, ``COLUMNS=200``).
+Each module run gets its own specml home: the Pima CSV is loaded and split with ``specml data``, a short
+training runs once, and the other verbs use that model. The commands run in this process (typer's
+``CliRunner``); the demo runs the installed console script in a subprocess. Output is read as a user
+sees it (no colour, 200 columns).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from clitools import no_traceback, ok
+import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-EXAMPLE = ROOT / "examples" / "pima_mlp"
+from testkit import PIMA, PIMA_MLP, failed, invoke, ok
+from testkit import specml as specml_process
+
+torch.set_num_threads(1)
+
+EXAMPLE = PIMA_MLP
 EPOCHS = 8
 
 
-def env_for(home: Path) -> dict:
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
-    for key in ("FORCE_COLOR", "SPECML_WORKSPACE"):
-        env.pop(key, None)
-    return env
-
-
-def specml(home: Path, *args: str | Path, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SPECML), *map(str, args)], cwd=home, capture_output=True, text=True,
-                          env=env_for(home), timeout=timeout)
-
-
-def failed(result: subprocess.CompletedProcess) -> str:
-    """Exit 1 with a one-line-per-problem message on stderr and no traceback; the message."""
-    assert result.returncode == 1, result.stdout + result.stderr
-    no_traceback(result)
-    assert result.stderr.startswith("error"), result.stderr
-    return result.stderr
+def specml(home: Path, *args: str | Path):
+    """``specml ARGS`` in this process, with ``SPECML_HOME=home``, in ``home``."""
+    return invoke(*args, home=home)
 
 
 def short_trainer(path: Path, epochs: int = EPOCHS) -> Path:
@@ -178,8 +163,9 @@ def test_evaluate_an_unknown_model(home):
 # the demo
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
-    result = ok(specml(tmp_path, "demo", timeout=300))
+    result = ok(specml_process(tmp_path, "demo", timeout=300))  # the installed console script
     out = result.stdout
     assert "2. loaded 768 rows into table 'pima'" in out
     assert "'pima_train' (614 rows) / 'pima_test' (154 rows)" in out

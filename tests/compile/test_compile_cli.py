@@ -1,53 +1,39 @@
-"""``specml model`` and ``specml plan`` through the installed console script, as a user runs them."""
+"""``specml model`` and ``specml plan`` as a user runs them: in this process (typer's ``CliRunner``), the
+first one through the installed console script, and the review on a real terminal (pexpect, slow)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from specml.data.workspace import Workspace
-
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-
-
-def no_traceback(result: subprocess.CompletedProcess) -> None:
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both, both
-    assert not re.search(r"^\w+(Error|Exception): ", both, re.MULTILINE), both
+from testkit import BOTH_WAYS, SPECML, invoke, no_traceback, run_as, specml_env
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    with Workspace(home / "workspace.duckdb") as ws:
-        ws.load(PIMA, "pima")
+def home(pima_home) -> Path:
+    with Workspace(pima_home / "workspace.duckdb") as ws:
         ws.sql("CREATE TABLE prices AS SELECT i * 10 AS sqft, 1000.5 * i AS sale_price, 990.5 * i AS list_price "
                "FROM range(50) t(i)")
-    return home
+    return pima_home
 
 
-def run(home: Path, cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
-    for key in ("FORCE_COLOR", "SPECML_WORKSPACE", "SPECML_LLM_BASE_URL"):
-        env.pop(key, None)
-    return subprocess.run([str(SPECML), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=180, check=False,
-                          input=stdin if stdin is not None else "")
+def run(home: Path, cwd: Path, *args: str, stdin: str | None = None):
+    """``specml ARGS`` in this process, in ``cwd``, with no LLM configured."""
+    return invoke(*args, home=home, cwd=cwd, input=stdin if stdin is not None else "",
+                  env={"SPECML_LLM_BASE_URL": None})
 
 
-def test_model_dry_run_writes_under_home_and_prints(home, tmp_path):
+@BOTH_WAYS
+def test_model_dry_run_writes_under_home_and_prints(home, tmp_path, how):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    result = run(home, cwd, "model", "--name", "dia", "--instruction",
-                 "Build a binary classifier to predict diabetes, use a cosine schedule", "--table", "pima",
-                 "--dry-run")
+    result = run_as(how, home, "model", "--name", "dia", "--instruction",
+                    "Build a binary classifier to predict diabetes, use a cosine schedule", "--table", "pima",
+                    "--dry-run", cwd=cwd, env={"SPECML_LLM_BASE_URL": None}, input="")
     assert result.returncode == 0, result.stdout + result.stderr
     no_traceback(result)
     assert list(cwd.iterdir()) == []  # never the current directory
@@ -106,8 +92,8 @@ def test_plan_then_model_from_plan(home, tmp_path):
     assert "--stratify outcome" in made.stdout
     shown = run(home, tmp_path, "plan", "show", plan_id)
     assert shown.returncode == 0 and plan_id in shown.stdout and "estimated training time" in shown.stdout
-    built = run(home, tmp_path, "model", "--name", "from_plan", "--instruction", "Build the model according to the plan",
-                "--table", "pima", "--plan-id", plan_id, "--dry-run")
+    built = run(home, tmp_path, "model", "--name", "from_plan", "--instruction",
+                "Build the model according to the plan", "--table", "pima", "--plan-id", plan_id, "--dry-run")
     assert built.returncode == 0, built.stdout + built.stderr
     model = yaml.safe_load((home / "models" / "from_plan" / "model.yaml").read_text())
     assert [n["params"]["out_features"] for n in model["graph"] if n["name"].startswith("hidden")] == [32, 16]
@@ -117,14 +103,14 @@ def test_plan_then_model_from_plan(home, tmp_path):
 def _spawn(home: Path, cwd: Path, *args: str):
     pexpect = pytest.importorskip("pexpect")
     # the "editor" edits the trainer spec the way a user would: 2 epochs -> 1
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200",
-           "EDITOR": "sed -i 's/epochs: 2$/epochs: 1/'"}
-    for key in ("FORCE_COLOR", "SPECML_WORKSPACE", "SPECML_LLM_BASE_URL", "VISUAL"):
+    env = specml_env(home, EDITOR="sed -i 's/epochs: 2$/epochs: 1/'")
+    for key in ("SPECML_LLM_BASE_URL", "VISUAL"):
         env.pop(key, None)
     return pexpect.spawn(str(SPECML), list(args), cwd=str(cwd), env=env, encoding="utf-8", timeout=180,
                          dimensions=(50, 200))
 
 
+@pytest.mark.slow
 def test_review_on_a_terminal_asks_then_trains(home, tmp_path):
     yes = _spawn(home, tmp_path, "model", "-n", "reviewed_yes", "-i", "predict diabetes, train for 2 epochs",
                  "-t", "pima", "--review")

@@ -209,7 +209,7 @@ def test_loss_and_outputs_follow_the_task(ws):
     reg = compile_spec("predict house prices with MAE loss", profile_table(ws, "housing_features"), validate=False)
     assert reg.model["loss"]["type"] == "torch.nn.L1Loss"
     several = compile_spec("predict both price and demand", profile_table(ws, "sales_data"), validate=False)
-    assert [(l["name"], l["inputs"]["target"]) for l in several.model["loss"]] == [("price", "price"),
+    assert [(lo["name"], lo["inputs"]["target"]) for lo in several.model["loss"]] == [("price", "price"),
                                                                                    ("demand", "demand")]
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import pytest
 import yaml
 
 from specml import api
 from specml.compile.build import compile_spec
 from specml.compile.profile import profile_table
 from specml.data.workspace import Workspace
+from testkit import PIMA, PIMA_MLP
 
-ROOT = Path(__file__).resolve().parents[2]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-EXAMPLE = ROOT / "examples" / "pima_mlp"
+EXAMPLE = PIMA_MLP
 EPOCHS = 30
 
 
@@ -26,6 +24,7 @@ def _short(trainer: dict) -> dict:
     return trainer
 
 
+@pytest.mark.slow  # trains two models
 def test_generated_spec_matches_the_hand_written_example(tmp_path, monkeypatch):
     import torch
 
@@ -43,7 +42,8 @@ def test_generated_spec_matches_the_hand_written_example(tmp_path, monkeypatch):
     hand_dir = tmp_path / "hand"
     hand_dir.mkdir()
     (hand_dir / "model.yaml").write_text((EXAMPLE / "model.yaml").read_text())
-    (hand_dir / "trainer.yaml").write_text(yaml.safe_dump(_short(yaml.safe_load((EXAMPLE / "trainer.yaml").read_text()))))
+    hand_trainer = _short(yaml.safe_load((EXAMPLE / "trainer.yaml").read_text()))
+    (hand_dir / "trainer.yaml").write_text(yaml.safe_dump(hand_trainer))
 
     generated = api.train(model_path, trainer_path, table="pima", name="generated", workspace=ws, verbose=False,
                           progress=False)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from specml.compile.errors import CompileError
 from specml.compile.plan import estimate_seconds, list_plans, load_plan, make_plan, save_plan
 from specml.data.workspace import Workspace
-
-PIMA = Path(__file__).resolve().parents[2] / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
+from testkit import PIMA
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +79,8 @@ def test_unknown_plan_id(ws, tmp_path):
         load_plan("plan-4", tmp_path)
     for _ in range(3):
         save_plan(make_plan("predict outcome", ws, "pima"), tmp_path)
-    with pytest.raises(CompileError, match=r"plan 'plan-4' not found \(the latest are plan-1, plan-2, plan-3; see specml plan list\)"):
+    with pytest.raises(CompileError, match=r"plan 'plan-4' not found \(the latest are plan-1, plan-2, plan-3; "
+                                           r"see specml plan list\)"):
         load_plan("plan-4", tmp_path)
     with pytest.raises(CompileError, match="plan ids look like plan-3"):
         load_plan("dia", tmp_path)

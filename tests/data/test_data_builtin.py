@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pytest
 
 from specml.data import builtin
+from testkit import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 SHAPES = {  # name -> (rows, columns, target columns)

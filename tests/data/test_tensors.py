@@ -19,12 +19,10 @@ from specml.data import tensors as T
 from specml.data.tensors import Preprocessor, fit, infer_loss, task_of, validation_split
 from specml.data.workspace import DataError, Workspace
 from specml.spec.model import LossSpec, ModelSpec
+from testkit import PIMA, PIMA_MLP
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[2]
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-PIMA_MLP = ROOT / "examples" / "pima_mlp"
 
 
 def make_spec(inputs: dict, outputs: tuple[str, ...] = ("logits",)) -> ModelSpec:

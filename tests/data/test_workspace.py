@@ -18,13 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from specml.data.workspace import ColumnStats, DataError, TableInfo, Workspace
+from testkit import PIMA
 
-ROOT = Path(__file__).resolve().parents[2]
-_PIMA_CANDIDATES = [ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"]  # the bundled copy
-PIMA = next((p for p in _PIMA_CANDIDATES if p.exists()), _PIMA_CANDIDATES[0])
 PIMA_COLUMNS = ["pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi", "diabetes_pedigree",
                 "age", "outcome"]
-needs_pima = pytest.mark.skipif(not PIMA.exists(), reason=f"Pima data not found at {_PIMA_CANDIDATES}")
+needs_pima = pytest.mark.skipif(not PIMA.exists(), reason=f"Pima data not found at {PIMA}")
 
 
 @pytest.fixture
@@ -37,7 +35,7 @@ def ws(tmp_path):
 def pima(ws):
     """The workspace with the Pima data as table 'pima' and as 'pima_id' (an ``id`` column = source position)."""
     if not PIMA.exists():
-        pytest.skip(f"Pima data not found at {_PIMA_CANDIDATES}")
+        pytest.skip(f"Pima data not found at {PIMA}")
     ws.load(PIMA, "pima")
     data = ws.read_columns("pima", PIMA_COLUMNS)
     ws.write_table("pima_id", data.add_column(0, "id", pa.array(np.arange(data.num_rows), pa.int64())))

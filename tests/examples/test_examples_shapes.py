@@ -3,17 +3,13 @@ output names, shapes and exact parameter count (each count is worked out by hand
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from specml.graph import build_model
 from specml.spec import load_spec
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+from testkit import EXAMPLES
 
 # the categorical bands of pima_categorical share one vocabulary: 5 age bands + 6 BMI classes + 4 pregnancy
 # bands + 3 glucose classes, 'normal' counted once (BMI and glucose) = 17 values, + id 0 = 18

@@ -14,9 +14,9 @@ from specml import api
 from specml.data import builtin
 from specml.data.collatz import PAD, collatz_table
 from specml.data.workspace import Workspace
+from testkit import EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+pytestmark = pytest.mark.slow  # each example trains for real (the collatz transformer for minutes)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from torch import nn
 
 from specml.graph import SpecModel, build_model
 from specml.spec import SpecError, SpecIssue, load_model_spec, load_spec
+from testkit import ROOT as REPO
 
 torch.set_num_threads(1)
 
@@ -22,7 +23,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
 ]
 
-REPO = Path(__file__).parents[2]
 EXAMPLES = sorted(REPO.glob("examples/*/model.yaml"))
 VARIANTS = REPO / "tests" / "fixtures" / "variants"
 
@@ -168,6 +168,7 @@ def test_jit_trace_matches_eager(path):
         torch.testing.assert_close(got[name], eager[name])
 
 
+@pytest.mark.slow  # torch.compile traces every example
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
 def test_compile_fullgraph_eager_backend(path):
     torch._dynamo.reset()
@@ -181,6 +182,7 @@ def test_compile_fullgraph_eager_backend(path):
         torch.testing.assert_close(got[name], eager[name])
 
 
+@pytest.mark.slow  # inductor compiles C++
 def test_compile_inductor_small_mlp():
     torch._dynamo.reset()
     model = build_model(mlp()).eval()
@@ -466,7 +468,8 @@ def test_lstm_nested_tuple_reference():
     spec = {
         "inputs": {"seq": {"dtype": "float32", "shape": [None, 7, 3], "columns": []}},
         "graph": [
-            {"name": "lstm", "type": "torch.nn.LSTM", "params": {"input_size": 3, "hidden_size": 5, "batch_first": True},
+            {"name": "lstm", "type": "torch.nn.LSTM",
+             "params": {"input_size": 3, "hidden_size": 5, "batch_first": True},
              "inputs": {"input": "seq"}},
             {"name": "last", "type": "torch.squeeze", "params": {"dim": 0}, "inputs": {"input": "lstm.output.1.0"}},
         ],

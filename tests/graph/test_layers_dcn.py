@@ -3,23 +3,18 @@ hand-computed on tiny cases, and as spec nodes (load, check, build, run, describ
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from specml.graph import build_model
 from specml.graph.layers import CrossLayer, CrossNetwork
 from specml.spec import SpecError, load_spec
+from testkit import FIXTURES as ALL_FIXTURES
+from testkit import invoke
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "layers"
-SPECML = Path(sys.executable).parent / "specml"
+FIXTURES = ALL_FIXTURES / "layers"
 
 
 def set_(param: torch.nn.Parameter, values) -> None:
@@ -216,9 +211,7 @@ def test_wrong_width_is_found_by_the_dry_run():
 
 
 def test_describe_shows_cross_network_shapes_and_parameters(tmp_path):
-    env = {**os.environ, "SPECML_HOME": str(tmp_path), "COLUMNS": "200"}
-    result = subprocess.run([str(SPECML), "describe", str(FIXTURES / "dcn_v2.yaml")], capture_output=True, check=False,
-                            text=True, env=env, timeout=120)
+    result = invoke("describe", FIXTURES / "dcn_v2.yaml", home=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in result.stdout.splitlines() if line.count("│") >= 5}

@@ -3,11 +3,6 @@ and vocabulary sizes filled by the builder from the data (or the spec, or a plac
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -18,12 +13,12 @@ from specml.graph import build_model
 from specml.graph.check import PLACEHOLDER_VOCAB, check_model_torch
 from specml.graph.layers import FeatureEmbedding
 from specml.spec import SpecError, load_model_spec, load_spec
+from testkit import FIXTURES as ALL_FIXTURES
+from testkit import invoke
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "layers"
-SPECML = Path(sys.executable).parent / "specml"
+FIXTURES = ALL_FIXTURES / "layers"
 
 
 def ids(rows) -> torch.Tensor:
@@ -219,10 +214,7 @@ def test_stacked_embeddings_feed_attention():
 
 
 def test_describe_marks_placeholder_counts(tmp_path):
-    env = {**os.environ, "SPECML_HOME": str(tmp_path), "COLUMNS": "200"}
-    result = subprocess.run([str(SPECML), "describe", str(FIXTURES / "embedding_stack.yaml")], capture_output=True,
-                            check=False,
-                            text=True, env=env, timeout=120)
+    result = invoke("describe", FIXTURES / "embedding_stack.yaml", home=tmp_path)
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if "FeatureEmbedding" in line)
     assert "[B, 4, 8]" in row and "384" in row and "*" not in row  # 4 columns x 12 ids x 8, vocab_size given

@@ -3,26 +3,21 @@ gate-weighted sum written out, gradients, and the spec forms (``mmoe.output.0``,
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from specml.graph import build_model
 from specml.graph.layers import MMoE
 from specml.spec import SpecError, load_spec
+from testkit import FIXTURES as ALL_FIXTURES
+from testkit import invoke
 
 torch.set_num_threads(1)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
               pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")]
 
-REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "layers"
-SPECML = Path(sys.executable).parent / "specml"
+FIXTURES = ALL_FIXTURES / "layers"
 
 
 def make(**kwargs) -> MMoE:
@@ -220,14 +215,11 @@ def test_missing_parameter_is_named():
 
 
 def test_cli_validate_and_describe(tmp_path):
-    env = {**os.environ, "SPECML_HOME": str(tmp_path), "COLUMNS": "200"}
-    bad = subprocess.run([str(SPECML), "validate", str(FIXTURES / "mmoe_typo.yaml")], capture_output=True, check=False,
-                         text=True, env=env, timeout=120)
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    bad = invoke("validate", FIXTURES / "mmoe_typo.yaml", home=tmp_path)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and bad.exception is None
     said = bad.stderr + bad.stdout
     assert "graph[0].params.num_expert" in said and "did you mean 'num_experts'" in said
-    good = subprocess.run([str(SPECML), "describe", str(FIXTURES / "mmoe.yaml")], capture_output=True, check=False,
-                          text=True, env=env, timeout=120)
+    good = invoke("describe", FIXTURES / "mmoe.yaml", home=tmp_path)
     assert good.returncode == 0, good.stderr
     row = next(line for line in good.stdout.splitlines() if "specml.layers.MMoE" in line)
     assert "([B, 8], [B, 8])" in row and "1,002" in row

@@ -5,10 +5,6 @@ a nested ``encoder_layer: {_target_: ...}``, MultiheadAttention's tuple read as 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,12 +13,11 @@ from torch import nn
 from specml.graph import build_model
 from specml.spec import SpecError, load_spec
 from specml.spec.yaml_io import read_yaml
+from testkit import FIXTURES, invoke
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
-FIXTURE = REPO / "tests" / "fixtures" / "layers" / "transformer.yaml"
-SPECML = Path(sys.executable).parent / "specml"
+FIXTURE = FIXTURES / "layers" / "transformer.yaml"
 
 
 def fixture_dict() -> dict:
@@ -136,10 +131,7 @@ def test_mistakes_are_field_path_errors(change, path, words):
 
 
 def test_describe_prints_shapes_and_parameter_counts(tmp_path):
-    env = {**os.environ, "SPECML_HOME": str(tmp_path), "COLUMNS": "200"}
-    result = subprocess.run([str(SPECML), "describe", str(FIXTURE)], capture_output=True, text=True, env=env,
-                            check=False,
-                            timeout=120)
+    result = invoke("describe", FIXTURE, home=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in result.stdout.splitlines() if line.count("│") >= 5}

@@ -14,7 +14,6 @@ import copy
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,10 @@ from specml.spec import SpecError, SpecFile, SpecIssue, load_spec
 from specml.spec.model import InputSpec, LossInputs, LossSpec, ModelSpec, ModuleDef, NodeSpec
 from specml.spec.trainer import OptimizerSpec, SchedulerSpec, TrainerConfig, TrainerSpec
 from specml.spec.yaml_io import read_yaml
+from testkit import ROOT
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[2]
 # model and trainer specs (estimator specs have their own tests in tests/classical)
 EXAMPLE_FILES = sorted(p for p in (ROOT / "examples").glob("*/*.yaml") if "estimator" not in read_yaml(p)[0])
 EXAMPLES: dict[str, dict] = {f"{p.parent.name}/{p.name}": read_yaml(p)[0] for p in EXAMPLE_FILES}
@@ -401,48 +400,56 @@ def test_seeds_are_found_and_valid():
         assert isinstance(result, SpecFile), f"{name} is not valid: {result}"
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("drop",)))
 def test_dropped_key(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("rename",)))
 def test_renamed_key(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("wrong_type",)))
 def test_value_of_wrong_type(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("bad_reference",)))
 def test_bad_reference(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("duplicate_node", "delete_node")))
 def test_duplicated_or_deleted_node(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(("swap_type",)))
 def test_swapped_type_name(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(max_mutations=3))
 def test_several_mutations(case):
     run_property(case)
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(mutated_specs(max_mutations=3))
 def test_without_deep_check_only_spec_errors(case):
@@ -469,6 +476,7 @@ REFUSED_TYPES = st.one_of(
 )
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(data=st.data())
 def test_refused_type_is_reported_at_its_path(data):
@@ -527,6 +535,7 @@ def strict_key_paths(seed: str, spec: dict) -> list[Path_]:
     return out
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(data=st.data())
 def test_misspelt_key_is_reported_with_did_you_mean(data):
@@ -560,6 +569,7 @@ def _outputs_of(spec: dict) -> dict:
     return outputs if isinstance(outputs, dict) else {}
 
 
+@pytest.mark.slow  # 150 examples
 @FUZZ
 @given(data=st.data())
 def test_bad_loss_wiring_is_reported_where_written(data):

@@ -24,10 +24,10 @@ from specml.spec import (
     load_trainer_spec,
     merge_loss,
 )
+from testkit import ROOT as REPO
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).parents[2]
 VARIANTS = REPO / "tests" / "fixtures" / "variants"
 
 
@@ -301,7 +301,8 @@ def test_input_reference_and_tuple_references_are_accepted():
             {"name": "attn", "type": "torch.nn.MultiheadAttention",
              "params": {"embed_dim": 4, "num_heads": 2, "batch_first": True},
              "inputs": {"query": "seq", "key": "seq", "value": "seq"}},
-            {"name": "lstm", "type": "torch.nn.LSTM", "params": {"input_size": 4, "hidden_size": 3, "batch_first": True},
+            {"name": "lstm", "type": "torch.nn.LSTM",
+             "params": {"input_size": 4, "hidden_size": 3, "batch_first": True},
              "inputs": {"input": "attn.output.0"}},
         ],
         "outputs": {"h_n": "lstm.output.1.0", "c_n": "lstm.output.1.1", "weights": "attn.output.1"},
@@ -594,7 +595,8 @@ def mmoe() -> dict:
     data["graph"] = [n for n in data["graph"] if n["name"] != "prob"]
     data["outputs"] = {"click": "head.output", "spend": "reg.output"}
     data["loss"] = [
-        {"type": "torch.nn.functional.binary_cross_entropy_with_logits", "inputs": {"input": "click", "target": "clicked"},
+        {"type": "torch.nn.functional.binary_cross_entropy_with_logits",
+         "inputs": {"input": "click", "target": "clicked"},
          "weight": 1.0, "name": "ctr"},
         {"type": "torch.nn.MSELoss", "inputs": {"input": "spend", "target": "amount"}, "weight": 0.25},
     ]
@@ -666,8 +668,8 @@ def with_block(count=2) -> dict:
             "outputs": {"output": "add.output"},
         }
     }
-    data["graph"].insert(2, {"name": "blocks", "type": "arc.stack", "params": {"module": "ResidualBlock", "count": count},
-                             "inputs": {"z": "act.output"}})
+    data["graph"].insert(2, {"name": "blocks", "type": "arc.stack",
+                             "params": {"module": "ResidualBlock", "count": count}, "inputs": {"z": "act.output"}})
     data["graph"][3]["inputs"] = {"input": "blocks.output"}
     return data
 
@@ -851,7 +853,7 @@ def test_variant2_training_section():
     assert loaded.kind == "model+trainer"
     model, trainer = loaded.model, loaded.trainer
     assert model.name == "pima-single-file"  # model_name -> name
-    assert [(l.type, l.inputs.input, l.inputs.target) for l in model.losses] == [
+    assert [(lo.type, lo.inputs.input, lo.inputs.target) for lo in model.losses] == [
         ("torch.nn.functional.binary_cross_entropy_with_logits", "logits", "outcome")]
     assert trainer.loss is None  # moved to the model, its canonical place
     assert (trainer.optimizer.type, trainer.optimizer.lr) == ("torch.optim.Adam", 0.001)

@@ -11,9 +11,8 @@ import pytest
 
 from specml.spec.schema import json_schema
 from specml.spec.yaml_io import parse_yaml
+from testkit import EXAMPLES, ROOT
 
-ROOT = Path(__file__).parents[2]
-EXAMPLES = ROOT / "examples"
 SEED001 = ROOT / "tests" / "fixtures" / "seed001"
 
 MODEL_FILES = sorted(EXAMPLES.glob("*/model.yaml"))

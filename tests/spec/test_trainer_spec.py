@@ -17,10 +17,10 @@ import torch
 import yaml
 
 from specml.spec import SpecError, SpecWarning, TrainerSpec, load_spec, load_trainer_spec
+from testkit import ROOT
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).parents[2]
 SEED001 = ROOT / "tests" / "fixtures" / "seed001"
 SEED001_FILES = sorted(SEED001.glob("*.yaml"))
 

@@ -184,6 +184,45 @@ def test_early_stop_is_an_event(tmp_path):
     assert events[3]["best_epoch"] == 1 and events[3]["monitor"] == "val_loss"
 
 
+class DieAfterFacts:
+    """A crash between the facts of epoch ``epoch`` (written by the writer before it) and its checkpoint."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, epoch, logs, improved):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_the_facts_of_an_epoch_are_written_before_its_checkpoint(tmp_path):
+    trainer = _trainer("regression", [FactsWriter(tmp_path / "facts"), DieAfterFacts(3)],
+                       checkpoint_dir=tmp_path / "ckpt")
+    with pytest.raises(KeyboardInterrupt):
+        _fit(trainer, "regression", epochs=5)
+    from specml.train.checkpoint import read_checkpoint_state
+
+    assert read_checkpoint_state(tmp_path / "ckpt" / "last.safetensors")["epoch"] == 2
+    _, rows = read_scalars(tmp_path / "facts")
+    assert sorted({r["epoch"] for r in rows}) == [1, 2, 3]  # epoch 3 is logged, not yet committed
+
+
+def test_a_resumed_run_drops_what_was_logged_after_its_checkpoint(tmp_path):
+    first = _trainer("regression", [FactsWriter(tmp_path, run_id="run-1")],
+                     early_stopping=EarlyStopping(patience=1, min_delta=1e9))
+    _fit(first, "regression", epochs=5)  # epochs 1, 2 and the early stop at 2 are logged
+    resumed = _trainer("regression", [FactsWriter(tmp_path, run_id="run-1")])
+    resumed.epoch, resumed.global_step = 1, 4  # as the checkpoint of epoch 1 restores them
+    _fit(resumed, "regression", epochs=3)
+
+    _, rows = read_scalars(tmp_path)
+    assert [(r["epoch"], r["split"]) for r in rows] == [(e, s) for e in (1, 2, 3) for s in ("train", "val")]
+    events = read_events(tmp_path)
+    assert [(e["event"], e["epoch"]) for e in events] == [
+        ("on_start", 0), ("on_epoch_end", 1), ("on_train_end", 2),  # the first process's end is history
+        ("on_start", 1), ("on_epoch_end", 2), ("on_epoch_end", 3), ("on_train_end", 3)]
+
+
 def test_a_resumed_run_appends_with_one_header(tmp_path):
     first = FactsWriter(tmp_path, run_id="run-1")
     trainer = _trainer("regression", [first])

@@ -174,6 +174,7 @@ def test_evaluation_figures_reject_bad_input(tmp_path, args, message):
         evaluation_figures(task, np.asarray(y), np.asarray(s), tmp_path, *(rest[1:] if rest else []))
 
 
+@pytest.mark.slow  # a fresh interpreter importing matplotlib
 def test_figures_leave_pyplot_alone(tmp_path):
     code = ("import sys, numpy as np; from specml.track.figures import evaluation_figures, write_curves; "
             f"evaluation_figures('regression', np.arange(5.0), np.arange(5.0), {str(tmp_path)!r}); "

@@ -1,4 +1,5 @@
-"""Background jobs, for real: `specml train` processes started by start_background, killed, cancelled.
+"""Background jobs, for real: `specml train` processes started by start_background, killed, cancelled
+(those tests are slow: each trains in subprocesses).
 
 Each job trains on its own copy of the workspace: DuckDB lets one process at a time open a database
 file for writing, and `specml train` opens it read-write (see the report on api.train).
@@ -10,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,22 +27,9 @@ from specml.track.jobs import (
     tail,
 )
 from specml.track.registry import Registry
+from testkit import PIMA_MLP, SPECML, specml, specml_env
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECML = Path(sys.executable).parent / "specml"
-PIMA = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
-EXAMPLE = ROOT / "examples" / "pima_mlp"
-
-
-def env_for(home: Path) -> dict:
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
-    env.pop("SPECML_WORKSPACE", None)
-    return env
-
-
-def specml(home: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SPECML), *map(str, args)], cwd=home, capture_output=True, text=True, check=False,
-                          env=env_for(home), timeout=120)
+EXAMPLE = PIMA_MLP
 
 
 def trainer_spec(path: Path, epochs: int) -> Path:
@@ -64,10 +51,8 @@ def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("jobs_home")
-    loaded = specml(home, "data", "load", PIMA, "--table", "pima")
-    assert loaded.returncode == 0, loaded.stderr
+def home(pima_home) -> Path:
+    home = pima_home
     trainer_spec(home / "short.yaml", 2)
     trainer_spec(home / "long.yaml", 100000)
     return home
@@ -97,6 +82,7 @@ def finished(reg: Registry, job_id: int):
     return job if job.finished else None
 
 
+@pytest.mark.slow
 def test_eight_background_jobs_complete(env_home):
     reg = Registry()
     ids = [start_background(train_argv(env_home, f"bg{i}", "short.yaml"), f"bg{i}", env_home, total_epochs=2,
@@ -137,6 +123,7 @@ def long_jobs(home):
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_killed_training_process_shows_failed(long_jobs):
     reg, ids = long_jobs
     job = reg.get_job(ids["kill_child"])
@@ -147,6 +134,7 @@ def test_killed_training_process_shows_failed(long_jobs):
     assert "SIGKILL" in job.error
 
 
+@pytest.mark.slow
 def test_job_whose_processes_all_died_shows_failed(long_jobs):
     reg, ids = long_jobs
     job = reg.get_job(ids["kill_group"])
@@ -156,6 +144,7 @@ def test_job_whose_processes_all_died_shows_failed(long_jobs):
     assert job.status == "failed" and "died" in job.error and job.exit_code is None
 
 
+@pytest.mark.slow
 def test_killed_runner_takes_the_training_with_it(long_jobs):
     reg, ids = long_jobs
     job = reg.get_job(ids["kill_runner"])
@@ -165,6 +154,7 @@ def test_killed_runner_takes_the_training_with_it(long_jobs):
     assert job.status == "failed"
 
 
+@pytest.mark.slow
 def test_cli_logs_status_cancel_and_list(long_jobs, home):
     reg, ids = long_jobs
     job_id = ids["cancel_me"]
@@ -174,7 +164,7 @@ def test_cli_logs_status_cancel_and_list(long_jobs, home):
     assert status.returncode == 0 and "running" in status.stdout and "last 3 log line(s)" in status.stdout
     job = reg.get_job(job_id)
     follower = subprocess.Popen([str(SPECML), "jobs", "logs", str(job_id), "--follow"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env_for(home))
+                                stderr=subprocess.PIPE, text=True, env=specml_env(home))
     done = specml(home, "jobs", "cancel", job_id, "--grace", "5")
     assert done.returncode == 0 and "cancelled" in done.stdout, done.stderr
     followed, err = follower.communicate(timeout=60)  # --follow ends with the job

@@ -22,16 +22,15 @@ from specml.track.registry import (
     text_hash,
 )
 from specml.track.tables.specs import NewModelSpec
+from testkit import PIMA_MLP, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-PIMA_MODEL = ROOT / "examples" / "pima_mlp" / "model.yaml"
-PIMA_TRAINER = ROOT / "examples" / "pima_mlp" / "trainer.yaml"
+PIMA_MODEL = PIMA_MLP / "model.yaml"
+PIMA_TRAINER = PIMA_MLP / "trainer.yaml"
 VARIANTS = ROOT / "tests" / "fixtures" / "variants"
 
 
 @pytest.fixture
-def reg(tmp_path, monkeypatch) -> Registry:
-    monkeypatch.setenv("SPECML_HOME", str(tmp_path / "home"))
+def reg(specml_home) -> Registry:
     r = Registry()
     yield r
     r.close()
@@ -259,6 +258,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # eight writer processes
 def test_eight_writer_processes_lose_nothing(tmp_path):
     path = tmp_path / "registry.sqlite"
     script = tmp_path / "writer.py"

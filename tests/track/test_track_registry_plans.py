@@ -87,6 +87,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # four writer processes
 def test_concurrent_saves_from_four_processes_keep_every_plan(tmp_path):
     Registry(home=tmp_path).close()  # created (and migrated) once, as the first CLI call would
     start = time.time() + 1.5

@@ -22,6 +22,7 @@ from torch import nn
 from specml.graph.builder import build_model
 from specml.track.tensorboard import TensorBoardLogger, launch, scalar_tag, stop
 from specml.train.engine import TensorBatches, Trainer
+from testkit import invoke, no_traceback
 
 torch.set_num_threads(1)
 
@@ -161,6 +162,7 @@ def test_a_graph_that_cannot_be_traced_is_a_warning(tmp_path):
 # the real server
 
 
+@pytest.mark.slow
 def test_the_server_serves_the_run_scalars(tmp_path):
     _, history, _ = _spec_run(tmp_path / "runs" / "pima" / "tb", epochs=3)
     process, url = launch(tmp_path / "runs", port=0, reload_interval=1)
@@ -193,6 +195,7 @@ def test_launch_refuses_a_port_in_use(tmp_path):
             launch(tmp_path, port=port)
 
 
+@pytest.mark.slow
 def test_specml_tensorboard_command_prints_a_url_that_answers(tmp_path):
     env = {**os.environ, "SPECML_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "specml", "tensorboard", "--port", "0", "--foreground"]
@@ -213,11 +216,10 @@ def test_specml_tensorboard_command_prints_a_url_that_answers(tmp_path):
 
 
 def test_specml_tensorboard_with_a_missing_logdir_is_an_error(tmp_path):
-    env = {**os.environ, "SPECML_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "specml", "tensorboard", "--logdir", str(tmp_path / "nope")],
-                          check=False, capture_output=True, text=True, env=env, timeout=60)
+    done = invoke("tensorboard", "--logdir", tmp_path / "nope", home=tmp_path)
     assert done.returncode == 1
-    assert "error:" in done.stderr and "nope" in done.stderr and "Traceback" not in done.stderr
+    assert "error:" in done.stderr and "nope" in done.stderr
+    no_traceback(done)
 
 
 def test_should_autolaunch_only_at_a_terminal_outside_ci():
@@ -231,6 +233,7 @@ def test_should_autolaunch_only_at_a_terminal_outside_ci():
         child.expect(pexpect.EOF)
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_a_terminal_stops_the_command_and_the_server(tmp_path):
     pexpect = pytest.importorskip("pexpect")
     env = {**os.environ, "SPECML_HOME": str(tmp_path)}

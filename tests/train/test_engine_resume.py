@@ -16,11 +16,17 @@ class Stop(Exception):
 
 
 class StopAfter:
+    """Interrupt the run once epoch ``epoch`` is committed (checkpoint written): as the next one starts."""
+
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def on_epoch_end(self, trainer, epoch, logs, improved):
-        if epoch == self.epoch:
+    def on_epoch_start(self, trainer, epoch, num_epochs, batches):
+        if epoch == self.epoch + 1:
+            raise Stop
+
+    def on_train_end(self, trainer, history, best_epoch, best_value):
+        if trainer.epoch == self.epoch:  # the run's last epoch (it stopped early): after its checkpoint
             raise Stop
 
 
@@ -40,7 +46,7 @@ class Net(nn.Module):
         return {"logit": self.body(x)}
 
 
-def build(tmp, opt_name, sched_name, callbacks=()):
+def build(tmp, opt_name, sched_name, callbacks=(), min_delta=0.0):
     torch.manual_seed(11)
     model = Net()
     train, val = data()
@@ -50,7 +56,7 @@ def build(tmp, opt_name, sched_name, callbacks=()):
              "plateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=1),
              "none": lambda o: None}[sched_name](opt)
     trainer = Trainer(model, train, val, device="cpu", checkpoint_dir=tmp, output_key="logit", task="binary",
-                      monitor="val_loss", early_stopping=EarlyStopping(3, monitor="val_loss"), verbose=False,
+                      monitor="val_loss", early_stopping=EarlyStopping(3, min_delta, monitor="val_loss"), verbose=False,
                       callbacks=list(callbacks), run_info={"spec": "x"})
     return trainer, opt, sched
 
@@ -79,3 +85,66 @@ def test_restore_continues_bitwise(tmp_path, opt_name, sched_name, stop_at):
     for k, v in full.best.state.items():
         assert torch.equal(v, resumed.best.state[k]), k
     assert opt3.state_dict()["param_groups"][0]["lr"] == opt.state_dict()["param_groups"][0]["lr"]
+
+
+def assert_same_run(full, resumed, history, history2):
+    history, history2 = dict(history), dict(history2)
+    history.pop("epoch_time_s"), history2.pop("epoch_time_s")
+    assert history2 == history
+    assert resumed.best.epoch == full.best.epoch and resumed.best.value == full.best.value
+    assert resumed.early_stopping.stopped_epoch == full.early_stopping.stopped_epoch
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def resume_after(tmp_path, cut_callbacks, min_delta=0.0, start_callbacks=()):
+    """A full run, a run the callbacks interrupt, and that run resumed from its last checkpoint."""
+    full, opt, sched = build(tmp_path / "full", "adam", "step", start_callbacks, min_delta)
+    history = full.train(20, opt, torch.nn.BCEWithLogitsLoss(), sched)
+    cut, opt2, sched2 = build(tmp_path / "cut", "adam", "step", cut_callbacks, min_delta)
+    with pytest.raises(Stop):
+        cut.train(20, opt2, torch.nn.BCEWithLogitsLoss(), sched2)
+    torch.manual_seed(999)
+    resumed, opt3, sched3 = build(tmp_path / "cut", "adam", "step", start_callbacks, min_delta)
+    state = resumed.restore(tmp_path / "cut" / "last.safetensors", opt3, sched3)
+    history2 = resumed.train(20, opt3, torch.nn.BCEWithLogitsLoss(), sched3)
+    return full, history, resumed, history2, state
+
+
+# with min_delta 0.02 this run improves at epochs 1-5 and 7, stops at 10 (patience 3): the early-stopping
+# counters of every epoch matter, and the last checkpoints are those of a run that has stopped
+@pytest.mark.parametrize("stop_at", range(1, 11))
+def test_resume_after_any_epoch_keeps_the_early_stopping_counters(tmp_path, stop_at):
+    full, history, resumed, history2, _ = resume_after(tmp_path, [StopAfter(stop_at)], min_delta=0.02)
+    assert full.early_stopping.stopped_epoch == 10, "the setting this test relies on changed"
+    assert_same_run(full, resumed, history, history2)
+
+
+class StopInEpochEnd:
+    """Interrupt the run between the facts of epoch ``epoch`` (on_epoch_end) and its checkpoint."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, epoch, logs, improved):
+        if epoch == self.epoch:
+            raise Stop
+
+
+def test_an_epoch_interrupted_after_its_facts_is_trained_again(tmp_path):
+    full, history, resumed, history2, state = resume_after(tmp_path, [StopInEpochEnd(4)])
+    assert state["epoch"] == 3  # the checkpoint of epoch 4 was never written
+    assert_same_run(full, resumed, history, history2)
+
+
+class DrawsAtStart:
+    """A callback that draws from the global RNGs (dropout's) as training starts."""
+
+    def on_train_start(self, trainer, keys, num_epochs):
+        torch.rand(3)
+
+
+def test_rng_drawn_by_callbacks_at_train_start_does_not_shift_a_resumed_run(tmp_path):
+    full, history, resumed, history2, _ = resume_after(tmp_path, [DrawsAtStart(), StopAfter(3)],
+                                                       start_callbacks=[DrawsAtStart()])
+    assert_same_run(full, resumed, history, history2)

@@ -50,14 +50,14 @@ def test_without_mixed_precision_the_forward_is_float32_and_results_differ():
 def test_distributed_in_a_trainer_spec_trains_in_one_process_outside_torchrun(tmp_path, monkeypatch):
     from specml import api
     from specml.data.workspace import Workspace
+    from testkit import PIMA, PIMA_MLP
 
     monkeypatch.setenv("SPECML_HOME", str(tmp_path))
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    root = __import__("pathlib").Path(__file__).resolve().parents[2]
     ws = Workspace(tmp_path / "ws.duckdb")
-    ws.load(root / "src" / "specml" / "sample_data" / "pima_diabetes.csv", "pima")
+    ws.load(PIMA, "pima")
     trainer = tmp_path / "t.yaml"
     trainer.write_text("optimizer: {type: adam, lr: 0.01}\nconfig: {epochs: 1, batch_size: 32, distributed: true}\n")
-    result = api.train(root / "examples" / "pima_mlp" / "model.yaml", trainer, table="pima", name="d", workspace=ws,
+    result = api.train(PIMA_MLP / "model.yaml", trainer, table="pima", name="d", workspace=ws,
                        verbose=False, track=False)
     assert (result.directory / "metadata.json").is_file()

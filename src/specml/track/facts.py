@@ -10,8 +10,10 @@ A duck-typed callback of :class:`specml.train.engine.Trainer` (rank 0 only, as e
   from the monitor names the run reports, so columns never drift; a value a split does not report
   is an empty cell.
 
-Both files are opened in append mode and flushed (and fsync'ed) after every epoch: a crash loses at
-most the epoch in progress. A resumed run appends to the same files, without a second header.
+Both files are opened in append mode and flushed (and fsync'ed) after every epoch, before the engine
+writes that epoch's checkpoint: a crash loses at most the epoch in progress. A resumed run appends to
+the same files, without a second header, after dropping what was logged for epochs later than its
+checkpoint (a crash between the facts and the checkpoint): the resumed run logs those epochs again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from specml.data.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 EVENTS_FILE = "events.jsonl"
@@ -169,11 +173,11 @@ class FactsWriter:
 
     # -- files --------------------------------------------------------------------------------------
 
-    def _open(self, keys: Sequence[str]) -> None:
+    def _open(self, keys: Sequence[str], epoch: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._events = _open_append(self.events_path)
+        self._events = _open_append(self.events_path, lambda line: _event_epoch(line) <= epoch)
         wanted = scalars_header(keys)
-        self._scalars = _open_append(self.scalars_path)
+        self._scalars = _open_append(self.scalars_path, lambda line: _row_epoch(line) <= epoch)
         existing = _read_header(self.scalars_path)
         self._csv = csv.writer(self._scalars, lineterminator="\n")
         if existing is None:
@@ -227,7 +231,7 @@ class FactsWriter:
 
     def on_train_start(self, trainer: Any, keys: Sequence[str], num_epochs: int) -> None:
         self._started = time.perf_counter()
-        self._open(keys)
+        self._open(keys, int(getattr(trainer, "epoch", 0) or 0))  # a resumed run's epoch: its checkpoint's
         context = dict(self.metadata)
         context.setdefault("git_commit", git_commit())
         context.setdefault("hostname", socket.gethostname())
@@ -374,9 +378,41 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _open_append(path: Path) -> io.TextIOWrapper:
+def _event_epoch(line: str) -> int:
+    """The epoch an ``on_epoch_end`` / ``on_early_stop`` line logs (0 for other events: they are kept)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return 0
+    if not isinstance(record, dict) or record.get("event") not in ("on_epoch_end", "on_early_stop"):
+        return 0
+    return record.get("epoch") if isinstance(record.get("epoch"), int) else 0
+
+
+def _row_epoch(line: str) -> int:
+    """The epoch of a ``scalars.csv`` row (0 for the header or a line that is not a row)."""
+    first = line.split(",", 1)[0]
+    return int(first) if first.isdigit() else 0
+
+
+def _keep_lines(path: Path, keep: Any) -> None:
+    """Rewrite ``path`` (atomically) without the lines ``keep`` refuses; untouched when it keeps them all."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if keep(line.rstrip("\n"))]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
+
+
+def _open_append(path: Path, keep: Any = None) -> io.TextIOWrapper:
     """Open ``path`` for appending text. A last line torn by a crash (no newline at the end) is cut off
-    first, so that the file stays whole lines."""
+    first, so that the file stays whole lines; then the lines ``keep`` refuses are dropped."""
+    _cut_torn_line(path)
+    if keep is not None and path.exists():
+        _keep_lines(path, keep)
+    return open(path, "a", encoding="utf-8", newline="")  # kept open for the run
+
+
+def _cut_torn_line(path: Path) -> None:
     if path.exists() and path.stat().st_size:
         with open(path, "r+b") as f:
             end = f.seek(0, os.SEEK_END)
@@ -392,7 +428,6 @@ def _open_append(path: Path) -> io.TextIOWrapper:
                         break
                     pos = start
                 f.truncate(cut)
-    return open(path, "a", encoding="utf-8", newline="")  # kept open for the run
 
 
 def _read_header(path: Path) -> list[str] | None:

@@ -397,6 +397,8 @@ class Trainer:
         self.best = _Best()
         self.epoch = 0
         self.global_step = 0
+        self._resume_rng: tuple | None = None  # RNG states of a restored checkpoint, set again by train()
+        self._restored_stopped = False  # the restored checkpoint is of a run that had stopped early
         self.model.to(self.runtime.device)
         # mixed precision: autocast to bf16 (cpu) or fp16 (cuda, mps); fp16 gradients are loss-scaled
         device_type = self.runtime.device.type
@@ -439,8 +441,14 @@ class Trainer:
             self._net = DistributedDataParallel(self.model, device_ids=[self.runtime.device] if cuda else None)
         train_meter, val_meter = self._meter("train"), self._meter("val")
         self._call("on_train_start", keys=keys, num_epochs=num_epochs)
+        if self._resume_rng is not None:  # a resumed run: what the callbacks drew from the RNGs is undone
+            from specml.train.checkpoint import restore_rng_state
+
+            restore_rng_state(*self._resume_rng)
+            self._resume_rng = None
+        last_epoch = self.epoch if self._restored_stopped else num_epochs  # restored after it stopped early: done
         try:
-            for epoch in range(self.epoch + 1, num_epochs + 1):
+            for epoch in range(self.epoch + 1, last_epoch + 1):
                 self.epoch = epoch
                 started = time.perf_counter()
                 for loader in (self.train_loader, self.val_loader):
@@ -470,9 +478,12 @@ class Trainer:
                     self.best = _Best(logs[self.monitor], epoch, _clone_state(self.model))
                     if save_best:
                         self._save_weights("best.safetensors")
-                self._save_checkpoints(epoch, optimizer, lr_scheduler, save_every, save_best_only, improved)
+                # the epoch's facts and early-stopping counters first, then the checkpoint that commits the
+                # epoch: a kill before it redoes the epoch; a kill after it loses nothing
                 self._call("on_epoch_end", epoch=epoch, logs=logs, improved=improved)
-                if self._should_stop(logs, epoch):
+                stop = self._should_stop(logs, epoch)
+                self._save_checkpoints(epoch, optimizer, lr_scheduler, save_every, save_best_only, improved)
+                if stop:
                     break
         except BaseException as exc:
             self._call("on_exception", error=exc)
@@ -487,7 +498,8 @@ class Trainer:
         step, best-so-far (value, epoch, weights), early-stopping counters and history. Returns its state.
 
         Call it on a Trainer built exactly as the interrupted one; :meth:`train` then runs the epochs
-        after the checkpoint's, and on CPU ends bitwise identical to an uninterrupted run.
+        after the checkpoint's, and on CPU ends bitwise identical to an uninterrupted run (it sets the RNG
+        states again after its ``on_train_start`` callbacks, so what they draw does not shift the run).
         """
         from specml.train.checkpoint import check_training_state, load_checkpoint
 
@@ -500,6 +512,11 @@ class Trainer:
         if self.early_stopping is not None:
             self.early_stopping.wait = int(state.get("early_stopping_wait") or 0)
             self.early_stopping.best = state.get("early_stopping_best")
+            self.early_stopping.stopped_epoch = state.get("early_stopping_stopped_epoch")
+            self._restored_stopped = self.early_stopping.stopped_epoch is not None
+        from specml.train.checkpoint import capture_rng_state
+
+        self._resume_rng = capture_rng_state()  # set again by train() after its on_train_start callbacks
         return state
 
     # -- one epoch --------------------------------------------------------------------------------
@@ -719,15 +736,17 @@ class Trainer:
                  "best_epoch": self.best.epoch, "monitor": self.monitor, "mode": self.mode,
                  "early_stopping_wait": self.early_stopping.wait if self.early_stopping else None,
                  "early_stopping_best": self.early_stopping.best if self.early_stopping else None,
+                 "early_stopping_stopped_epoch": self.early_stopping.stopped_epoch if self.early_stopping else None,
                  "history": self.history, "run": self.run_info,
                  # the best weights so far travel with the checkpoint: a resume restores them exactly
                  "best_state": self.best.state}
         Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        save_checkpoint(self._path("last.safetensors"), model=self.model, optimizer=optimizer,
-                        scheduler=lr_scheduler, state=state)
         if save_every and epoch % save_every == 0 and (improved or not save_best_only):
             save_checkpoint(self._path(f"epoch-{epoch:04d}.safetensors"), model=self.model, optimizer=optimizer,
                             scheduler=lr_scheduler, state=state)
+        # last: what a resume reads, so it is written after everything else of the epoch
+        save_checkpoint(self._path("last.safetensors"), model=self.model, optimizer=optimizer,
+                        scheduler=lr_scheduler, state=state)
 
     def _call(self, hook: str, **kwargs: Any) -> None:
         if not self.runtime.is_main:
