@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clitools import no_traceback, ok
+from testkit import no_traceback, ok
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECML = Path(sys.executable).parent / "specml"
