@@ -40,4 +40,4 @@ def test_a_registered_models_name_is_the_default_name(tmp_path):
     spec_files = specml(home, "train", "-m", EXAMPLE / "model.yaml", "-T", fast, "--table", "train_data")
     assert spec_files.returncode == 1
     no_traceback(spec_files)
-    assert "--name NAME" in spec_files.stderr and "with --model NAME, that name is the default" in spec_files.stderr
+    assert "--name NAME" in spec_files.stderr and "with --spec-name NAME, that name is the default" in spec_files.stderr

@@ -27,6 +27,7 @@ from specml.track.jobs import (
     tail,
 )
 from specml.track.registry import Registry
+from specml.train.errors import TrainingError
 from testkit import PIMA_MLP, SPECML, specml, specml_env
 
 EXAMPLE = PIMA_MLP
@@ -247,14 +248,14 @@ def test_reporter_on_a_real_trainer(tmp_path):
         raise ValueError("the loss broke")
 
     t, loss = trainer(JobReporter(job.job_id, reg, final=False), broken)
-    with pytest.raises(ValueError):
+    with pytest.raises(TrainingError, match="the loss broke"):  # a failing loss is a TrainingError naming it
         t.train(2, torch.optim.SGD(t.model.parameters(), lr=0.05), loss)
     got = reg.get_job(job.job_id)
-    assert got.status == "running" and got.error == "ValueError: the loss broke"
+    assert got.status == "running" and got.error.startswith("TrainingError: ") and "the loss broke" in got.error
 
     job = reg.create_job("failing", ["train"])
     t, loss = trainer(JobReporter(job.job_id, reg), broken)
-    with pytest.raises(ValueError):
+    with pytest.raises(TrainingError):
         t.train(2, torch.optim.SGD(t.model.parameters(), lr=0.05), loss)
     assert reg.get_job(job.job_id).status == "failed"
 

@@ -115,7 +115,7 @@ def test_trainer_with_unknown_model_ref_says_did_you_mean(reg, tmp_path):
     issue = err.value.issues[0]
     assert (issue.file, issue.path, issue.line) == (str(bad), "model_ref", 1)
     assert "did you mean 'pima'" in str(err.value)
-    with pytest.raises(RegistryError, match="--model 'pma'.*did you mean 'pima'"):
+    with pytest.raises(RegistryError, match="--spec-name 'pma'.*did you mean 'pima'"):
         reg.register_trainer_spec("t", PIMA_TRAINER, model="pma")
     assert reg.list_trainer_specs() == []
 
@@ -124,7 +124,7 @@ def test_model_ref_must_agree_with_model_option(reg):
     reg.register_model_spec("pima", PIMA_MODEL)
     reg.register_model_spec("other", PIMA_MODEL)
     assert reg.register_trainer_spec("t", PIMA_TRAINER, model="pima").model_ref == "pima"
-    with pytest.raises(SpecError, match="several registered models.*--model"):
+    with pytest.raises(SpecError, match="several registered models.*--spec-name"):
         reg.register_trainer_spec("t2", PIMA_TRAINER)  # model_ref pima-mlp is the spec name of both
 
 
