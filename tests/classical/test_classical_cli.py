@@ -26,10 +26,11 @@ def home(pima_home):
 
 @BOTH_WAYS
 def test_train_with_cv_prints_each_fold_and_the_mean(home, tmp_path, how):
+    rf, xgb_name = f"rf_cv_{how}", f"xgb_{how}"  # the module's home is shared by both ways
     spec = write_spec(tmp_path, "rf", "estimator: {type: RandomForestClassifier, params: {n_estimators: 15, "
                                       "n_jobs: 1}}\ntarget: outcome\ncross_validation: {scoring: f1}\n")
     result = ok(run_as(how, home, "train-estimator", "--estimator-spec", str(spec), "--table", "pima", "--name",
-                       "rf_cv", "--cv", "4", cwd=ROOT, env={"COLUMNS": "160"}))
+                       rf, "--cv", "4", cwd=ROOT, env={"COLUMNS": "160"}))
     out = result.stdout
     folds = re.findall(r"^Fold (\d): F1 = (0\.\d{4}) \(completed in [\d.]+s\)$", out, re.M)
     assert [f[0] for f in folds] == ["1", "2", "3", "4"], out
@@ -40,21 +41,21 @@ def test_train_with_cv_prints_each_fold_and_the_mean(home, tmp_path, how):
     for section in ("✓ Data split: 70% train (537), 10% validation (77), 20% test (154)",
                     "✓ Stratification applied", "Class imbalance detected", "Training Performance:",
                     "Validation Performance:", "Test Performance:", "✓ Training completed in",
-                    f"✓ Model saved to: {home / 'models' / 'rf_cv'}"):
+                    f"✓ Model saved to: {home / 'models' / rf}"):
         assert section in out, out
-    meta = json.loads((home / "models" / "rf_cv" / "metadata.json").read_text())
+    meta = json.loads((home / "models" / rf / "metadata.json").read_text())
     assert meta["cv"]["folds"] == 4 and len(meta["cv"]["scores"]) == 4 and meta["cv"]["scoring"] == "f1"
 
     from specml.artifact import list_models
     from specml.classical.train import train_estimator
 
-    row = next(r for r in list_models(home) if r["name"] == "rf_cv")
+    row = next(r for r in list_models(home) if r["name"] == rf)
     assert row["best_metric"] == "val_auc" and row["task"] == "binary"
 
     xgb = write_spec(tmp_path, "xgb", "estimator: {type: XGBClassifier, params: {n_estimators: 20, n_jobs: 1}}\n"
                                       "target: outcome\nverbose: 0\n")
-    train_estimator(xgb, table="pima", name="xgb", workspace=home / "workspace.duckdb", home=home)
-    text = ok(run(["leaderboard", "--table", "pima", "--models", "xgb,rf_cv,nope"], home))
+    train_estimator(xgb, table="pima", name=xgb_name, workspace=home / "workspace.duckdb", home=home)
+    text = ok(run(["leaderboard", "--table", "pima", "--models", f"{xgb_name},{rf},nope"], home))
     lines = [line for line in text.stdout.splitlines() if "classical" in line]
     assert len(lines) == 2 and "XGBClassifier" in text.stdout and "RandomForestClassifier" in text.stdout
     assert "xgb" in text.stdout and "skipped nope" in text.stderr

@@ -291,7 +291,12 @@ def test_background_job_killed_shows_failed_and_jobs_resume_finishes_it(full):
     job_id = int(re.search(r"started job (\d+)", started.stdout).group(1))
     reg = Registry(home=home)
     # wait until the training process reports epoch 3, then kill the training process itself
-    job = wait_for(lambda: (j := reg.get_job(job_id)).pid and (j.epoch or 0) >= 3 and j)
+    def at_epoch_3():
+        j = reg.get_job(job_id)
+        assert j.status not in ("completed", "failed"), ok(specml(home, "jobs", "logs", str(job_id))).stdout
+        return j.pid and (j.epoch or 0) >= 3 and j
+
+    job = wait_for(at_epoch_3)
     os.kill(job.pid, signal.SIGKILL)
     listed = wait_for(lambda: "failed" in (r := ok(specml(home, "jobs", "list"))).stdout and r)
     assert str(job_id) in listed.stdout

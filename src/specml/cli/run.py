@@ -192,7 +192,8 @@ def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | N
 
 _FLAGS = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
           "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
-          "target": "--target", "device": "--device", "workspace": "--workspace", "replace": "--replace"}
+          "target": "--target", "device": "--device", "workspace": "--workspace"}
+# --replace is not passed on: the launching process has claimed the name (moved the old model away) already
 _LAUNCH_FLAGS = {"nproc": "--nproc", "nnodes": "--nnodes", "node_rank": "--node-rank",
                  "rdzv_endpoint": "--rdzv-endpoint", "max_restarts": "--max-restarts"}
 
@@ -203,6 +204,8 @@ def _argv(params: dict, launcher: bool = True) -> list[str]:
     argv = ["train"]
     for key, flag in {**_FLAGS, **(_LAUNCH_FLAGS if launcher else {})}.items():
         value = params.get(key)
+        if isinstance(value, bool):
+            raise TypeError(f"{key}: a switch, not a value; pass it on as a flag")  # a bug here, never user input
         if value is not None:
             value = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
             argv += [flag, value]
