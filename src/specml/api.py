@@ -45,19 +45,22 @@ class TrainResult:
 def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, table: str, name: str,
           target: str | None = None, workspace: Any = None, home: str | Path | None = None,
           verbose: bool = True, progress: bool | None = None, device: str | None = None, resume: bool = False,
-          track: bool = True, callbacks: list | None = None, overrides: dict | None = None,
+          track: bool = True, callbacks: list | None = None, overrides: dict | list[str] | None = None,
           model_spec_name: str | None = None, trainer_spec_name: str | None = None) -> TrainResult:
     """Train the model a spec describes on a workspace table; save it as ``models/<name>/``.
 
     Every run gets a directory ``runs/<timestamp>_<name>/`` (specs, facts, figures, TensorBoard files,
     checkpoints, log; ``track=False`` writes only the checkpoints there). ``resume=True`` continues the
     model's last run from its last checkpoint, refusing when the specs or data differ from that run's.
+    ``overrides``: Hydra-style ``path=value`` strings applied to the specs (:mod:`specml.spec.overrides`;
+    ``+experiment=NAME`` merges a preset), recorded in the run's ``overrides.json``; a dict is only recorded.
     """
     started = time.perf_counter()
+    edits = list(overrides) if isinstance(overrides, list | tuple) else None
     artifact = ModelArtifact.for_name(name, home)
 
     # 1. cheap checks first (no torch yet): the specs' kinds and fields, the table and its columns
-    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, check=False)
+    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, check=False, overrides=edits)
     cfg = trainer.config
     if cfg.distributed:
         raise TrainingError("config.distributed: multi-process training (torch DDP under torchrun) is not part of "
@@ -68,7 +71,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
         ws.require_table(table)
         ws.require_columns(table, columns)
         # 2. the deep checks (torch): the model builds and runs, the optimizer takes its settings
-        model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec)
+        model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, overrides=edits)
         data = ws.read_columns(table, columns)
         rows, data_hash = fingerprint(ws, table)
     finally:
@@ -92,7 +95,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     run_info = {"model_spec": p.model_spec.model_dump(mode="json"),
                 "trainer_spec": trainer.model_dump(mode="json", exclude={"config": {"verbose", "device"}}),
                 "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols}
-    said = {k: v for k, v in {"target": target, "device": device, **(overrides or {})}.items() if v is not None}
+    recorded = {"overrides": edits} if edits else overrides if isinstance(overrides, dict) else {}
+    said = {k: v for k, v in {"target": target, "device": device, **recorded}.items() if v is not None}
     hashes = {"model": spec_hash(model_text), "trainer": spec_hash(trainer_text) if trainer_text else None}
     lifecycle = RunLifecycle(name, artifact.directory, home, run_info=run_info, model_text=model_text,
                              trainer_text=trainer_text, overrides=said, resume=resume, track=track,
@@ -140,19 +144,23 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
                        history, engine.best.epoch, best, final, seconds, p.notes, life.run.path)
 
 
-def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True):
+def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True,
+                  overrides: list[str] | None = None):
     """The model spec (with its loss, from wherever it was written) and the trainer spec.
 
-    ``check=False`` stops after the fields and cross-field rules (no torch): the cheap pass."""
+    ``check=False`` stops after the fields and cross-field rules (no torch): the cheap pass. ``overrides``
+    edit both files, read as one namespace (``model.*``, ``trainer.*``)."""
     from specml.spec import load_spec, merge_loss
+    from specml.spec.overrides import Overrides
 
-    model_file = load_spec(model_spec, check=check)
+    edits = Overrides(overrides or [], files=[model_spec, trainer_spec])
+    model_file = load_spec(model_spec, check=check, overrides=edits)
     if model_file.model is None:
         raise SpecError([SpecIssue((), "this file holds a trainer spec; pass it as --trainer-spec",
                                    None, str(model_spec))])
     trainer = model_file.trainer
     if trainer_spec is not None:
-        trainer_file = load_spec(trainer_spec, check=check)
+        trainer_file = load_spec(trainer_spec, check=check, overrides=edits)
         if trainer_file.trainer is None:
             raise SpecError([SpecIssue((), "this file holds a model spec, not a trainer spec", None, str(trainer_spec))])
         if trainer is not None:
