@@ -71,6 +71,13 @@ def train(
         "--tensorboard/--no-tensorboard", help="Serve TensorBoard over the runs while training "
                                                "(default: on a terminal, never in CI).")] = None,
     workspace: Workspace = None,
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Overrides (Hydra's grammar): trainer.config.epochs=20 +path=value ~path; with --multirun, "
+             "a,b / range() / choice() sweeps.", show_default=False)] = None,
+    preset: Annotated[list[str] | None, typer.Option("--preset", help="Merge a preset first (specml presets).")] = None,
+    multirun: Annotated[bool, typer.Option("--multirun", help="Train every point of the overrides' grid "
+                                                              "(a sweep: specml sweeps show ID).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", help="--multirun: points trained at a time.", min=1)] = 1,
 ) -> None:
     """Train a model on a workspace table: from spec files, registered specs (--model/--trainer) or an
     estimator spec. Every run gets runs/<time>_<name>/ (facts, figures, TensorBoard, checkpoints, log)."""
@@ -80,13 +87,32 @@ def train(
     if trainer is not None and model is None:
         raise _fail(ValueError("--trainer NAME goes with --model NAME (registered specs); with spec files use "
                                "--trainer-spec FILE"))
+    from specml.cli.search import estimator_with_overrides, preset_overrides, run_multirun
+
+    edits = preset_overrides(preset, overrides)
+    if multirun:
+        if model is not None:
+            from specml.track.registry import resolve_registered
+
+            try:
+                model_spec, trainer_spec = resolve_registered(model, trainer)
+            except _user_errors() as err:
+                raise _fail(err) from None
+        run_multirun(table=table, name=name, model_spec=model_spec, trainer_spec=trainer_spec,
+                     estimator_spec=estimator_spec, target=target, device=device, workspace=workspace, cv=cv,
+                     overrides=edits, jobs=jobs)
+        return
     if background:
-        _start_background(locals())
+        _start_background({**locals(), "overrides": edits})
         return
     if estimator_spec is not None:
         from specml.cli.classical import run_train_estimator
 
-        run_train_estimator(estimator_spec, table, name, cv, workspace)
+        try:
+            spec_file = estimator_with_overrides(estimator_spec, edits) if edits else estimator_spec
+        except _user_errors() as err:
+            raise _fail(err) from None
+        run_train_estimator(spec_file, table, name, cv, workspace)
         return
     from specml import api
 
@@ -105,7 +131,7 @@ def train(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = api.train(model_spec, trainer_spec, table=table, name=name, target=target,
-                               workspace=workspace, device=device, resume=resume,
+                               workspace=workspace, device=device, resume=resume, overrides=edits or None,
                                model_spec_name=model, trainer_spec_name=trainer)
     except _user_errors() as err:
         raise _fail(err) from None
@@ -143,6 +169,7 @@ def _start_background(params: dict) -> None:
     if params.get("resume"):
         argv.append("--resume")
     argv.append("--no-tensorboard")
+    argv += params.get("overrides") or []
     try:
         job = start_background(argv, params["name"])
     except Exception as err:  # noqa: BLE001 - a bad home, the registry or the process could not start

@@ -654,15 +654,19 @@ class Overrides:
             space.apply(ov)
         space.resolve()
 
+    def check(self) -> None:
+        """Apply to the ``files`` now: a :class:`SpecError` for a bad override or preset, said once."""
+        if self.files and self._edited is None:
+            from specml.spec.yaml_io import read_yaml
+
+            bound = [_File(f, *read_yaml(f)) for f in self.files]
+            self.edit(bound)
+            self._edited = {f.key: f for f in bound}
+
     def for_file(self, data: Any, file: str | None, lines: dict[Loc, int] | None = None) -> Edited:
         """The file's data after the overrides (its own, or read together with the other ``files``)."""
         if file is not None and file in self.files:
-            if self._edited is None:
-                from specml.spec.yaml_io import read_yaml
-
-                bound = [_File(f, *read_yaml(f)) for f in self.files]
-                self.edit(bound)
-                self._edited = {f.key: f for f in bound}
+            self.check()
             done = self._edited[file]
             return Edited(done.data, done.blame)
         one = _File(file or "<spec>", copy.deepcopy(data), lines or {})

@@ -58,13 +58,13 @@ def find_preset(name: str, home: str | Path | None = None) -> Path:
     if as_path.suffix in (".yaml", ".yml") or "/" in name:
         if as_path.is_file():
             return as_path
-        raise SpecError([SpecIssue((), "file not found", None, label)])
+        raise SpecError([SpecIssue(("experiment",), "file not found", None, label)])
     for folder in preset_dirs(home):
         path = folder / f"{name}.yaml"
         if path.is_file():
             return path
     names = [p.name for p in list_presets(home)]
-    raise SpecError([SpecIssue((), f"no preset named '{name}'",
+    raise SpecError([SpecIssue(("experiment",), f"no preset named '{name}'",
                                suggestion(name, names) or f"presets: {', '.join(names) or 'none'}", label)])
 
 
