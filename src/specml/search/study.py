@@ -130,7 +130,14 @@ def sampler(settings: TuneSettings, space, worker: int = 0):
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        class Grid(optuna.samplers.GridSampler):
+            """Without its ``study.stop()`` when the grid is done (that works only inside ``study.optimize``;
+            specml's workers stop at the grid's size themselves)."""
+
+            def after_trial(self, study, trial, state, values) -> None:
+                return None
+
+        return Grid(space.grid(), seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
@@ -175,8 +182,10 @@ def study_exists(settings: TuneSettings) -> int | None:
 
 
 def counted(study) -> int:
-    """Trials that count toward the asked number: all but the ones an interruption failed."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted"))
+    """Trials that count toward the asked number: all taken ones but those an interruption failed (an
+    enqueued trial counts once a worker takes it)."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state.name != "WAITING" and not t.user_attrs.get("interrupted"))
 
 
 @contextmanager

@@ -69,11 +69,13 @@ def run_trial(study: Any, trial: Any, settings: TuneSettings, space: Any) -> Tri
 
     from specml.search.study import owner
 
+    State = optuna.trial.TrialState
     trial.set_user_attr("owner", owner())
     name = trial_name(settings, trial.number)
     values: dict[str, Any] = {}
     pruning = PruningCallback(trial, settings.metric or "val_loss")
     outcome = TrialOutcome(trial.number, "failed", None, values, model=name)
+    state = State.FAIL
     try:
         values.update(space.sample(trial))
         overrides = [*settings.overrides, *space.overrides(values)]
@@ -88,26 +90,29 @@ def run_trial(study: Any, trial: Any, settings: TuneSettings, space: Any) -> Tri
         outcome.attrs, outcome.epochs, outcome.run_dir = attrs, attrs.get("epochs"), attrs.get("run_dir")
         if value is None or not math.isfinite(value):
             raise _NoValue(f"the run reported no finite {settings.metric or 'metric'} ({value})")
-        study.tell(trial, value)
-        outcome.state, outcome.value = "complete", value
+        state, outcome.state, outcome.value = State.COMPLETE, "complete", value
     except optuna.TrialPruned as err:
         trial.set_user_attr("epochs", pruning.epochs)
         trial.set_user_attr("pruned", str(err))
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        outcome.state, outcome.epochs, outcome.value = "pruned", pruning.epochs, pruning.last
+        state, outcome.state, outcome.epochs, outcome.value = State.PRUNED, "pruned", pruning.epochs, pruning.last
     except KeyboardInterrupt:
         trial.set_user_attr("interrupted", True)
         trial.set_user_attr("error", "interrupted")
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        study.tell(trial, state=State.FAIL)
         raise
     except Exception as err:  # noqa: BLE001 - a failed trial is recorded; the study goes on
         text = f"{type(err).__name__}: {err}".strip().splitlines()[0][:500]
         trial.set_user_attr("error", text)
         if pruning.epochs:
             trial.set_user_attr("epochs", pruning.epochs)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
         outcome.error, outcome.epochs = text, pruning.epochs or None
-    write_hparams(settings, outcome, space)
+    study.tell(trial, outcome.value if state == State.COMPLETE else None, state=state)
+    try:
+        write_hparams(settings, outcome, space)
+    except Exception as err:  # noqa: BLE001 - the HParams view is worth less than the study
+        import warnings
+
+        warnings.warn(f"trial {trial.number}: could not write its TensorBoard hparams: {err}", stacklevel=2)
     return outcome
 
 
