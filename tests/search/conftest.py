@@ -6,7 +6,6 @@ The home is made once per session (loading and splitting takes a few seconds); e
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -43,13 +42,3 @@ def specs(tmp_path) -> dict[str, Path]:
     for name in ("model", "trainer", "space", "estimator", "estimator_space"):
         out[name] = Path(shutil.copy(FIXTURES / f"{name}.yaml", tmp_path / f"{name}.yaml"))
     return out
-
-
-def env_for(home: Path) -> dict[str, str]:
-    """The environment of a specml subprocess: this home, plain output, this tree's sources first."""
-    env = {**os.environ, "SPECML_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
-    env.pop("SPECML_WORKSPACE", None)
-    env.pop("FORCE_COLOR", None)
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
-    return env

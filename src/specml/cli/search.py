@@ -58,9 +58,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def preset_overrides(presets: list[str] | None, overrides: list[str] | None) -> list[str]:
     """``--preset`` names as ``+experiment=NAME`` overrides, before the others."""
+    import re
+
     from specml.spec.overrides import PRESET_KEY, format_value
 
-    return [*(f"+{PRESET_KEY}={format_value(p)}" for p in presets or []), *(overrides or [])]
+    def value(name: str) -> str:
+        return name if re.fullmatch(r"[A-Za-z0-9_.\-/]+", name) else format_value(name)
+
+    return [*(f"+{PRESET_KEY}={value(p)}" for p in presets or []), *(overrides or [])]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ def owner() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": pid, "pid_started": process_start_time(pid)}
 
 
-def fail_interrupted(study) -> list[int]:
+def fail_interrupted(study, home: str | Path | None = None) -> list[int]:
     """Mark failed (``interrupted``) the running trials of this machine whose process is gone."""
     import optuna
 
@@ -227,4 +227,20 @@ def fail_interrupted(study) -> list[int]:
         store.set_trial_user_attr(t._trial_id, "error", "interrupted: its process ended without a result")
         store.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
         done.append(t.number)
+        _close_run(t.user_attrs.get("model"), home)
     return done
+
+
+def _close_run(name: str | None, home: str | Path | None) -> None:
+    """The registry row of an interrupted trial's run: ``cancelled`` instead of ``running`` forever."""
+    if not name:
+        return
+    from specml.track.registry import Registry
+
+    try:
+        reg = Registry(home=home)
+        for run in reg.list_runs(name):
+            if run.status == "running":
+                reg.finish_run(run.run_id, "cancelled", error="interrupted: its process ended (specml tune --resume)")
+    except Exception:  # noqa: BLE001 - the registry is a record, not a reason to stop the study
+        pass

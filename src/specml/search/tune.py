@@ -65,7 +65,7 @@ def tune(settings: TuneSettings, *, workers: int = 1, resume: bool = False, retr
     study = open_study(settings, space, create=not resume)
     notes = []
     if resume:
-        stale = fail_interrupted(study)
+        stale = fail_interrupted(study, settings.home)
         if stale:
             notes.append(f"trial(s) {', '.join(map(str, stale))} were interrupted; they do not count")
     else:
