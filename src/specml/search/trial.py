@@ -23,9 +23,10 @@ STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RU
 class PruningCallback:
     """Engine callback: report ``metric`` to the trial each epoch; stop the run when the pruner says so."""
 
-    def __init__(self, trial: Any, metric: str) -> None:
+    def __init__(self, trial: Any, metric: str, first_prunable: int | None = 1) -> None:
         self.trial = trial
         self.metric = metric
+        self.first_prunable = first_prunable   # None: this trial's pruner cannot stop it (asked only then)
         self.epochs = 0
         self.last: float | None = None
 
@@ -42,7 +43,7 @@ class PruningCallback:
         self.epochs = epoch
         self.last = float(logs[self.metric])
         self.trial.report(self.last, epoch)
-        if self.trial.should_prune():
+        if self.first_prunable is not None and epoch >= self.first_prunable and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {epoch}: {self.metric} {self.last:.4g}")
 
 
@@ -67,13 +68,13 @@ def run_trial(study: Any, trial: Any, settings: TuneSettings, space: Any) -> Tri
     """Sample, train and tell Optuna the result (complete, pruned or failed); never raises for a bad trial."""
     import optuna
 
-    from specml.search.study import owner
+    from specml.search.study import first_prunable_epoch, owner
 
     State = optuna.trial.TrialState
     trial.set_user_attr("owner", owner())
     name = trial_name(settings, trial.number)
     values: dict[str, Any] = {}
-    pruning = PruningCallback(trial, settings.metric or "val_loss")
+    pruning = PruningCallback(trial, settings.metric or "val_loss", first_prunable_epoch(settings, study))
     outcome = TrialOutcome(trial.number, "failed", None, values, model=name)
     state = State.FAIL
     try:
