@@ -115,7 +115,8 @@ def show_sweep(sweep) -> None:
     table = Table(title=f"sweep {sweep.sweep_id}: {done} of {len(sweep.points)} point(s) completed",
                   title_justify="left")
     axes = list(sweep.axes) or ["overrides"]
-    for col in ("rank", "point", "status", "metric", "value", "epochs", "time", *(a.rsplit(".", 1)[-1] for a in axes)):
+    for col in ("rank", "point", "status", "metric", "value", "epochs", "time",
+                *(a.split(".", 1)[1] if a.split(".")[0] in ("model", "trainer") else a for a in axes)):
         table.add_column(col, justify="left" if col in ("status", "metric") else "right")
     for p in sweep.ranked():
         said = {o.key: o.text.split("=", 1)[1] for o in map(parse_override, p.overrides)}
