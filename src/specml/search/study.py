@@ -138,10 +138,12 @@ def storage(url: str):
     return store
 
 
-def sampler(settings: TuneSettings, space, worker: int = 0):
+def sampler(settings: TuneSettings, space, worker: int = 0, done: int = 0):
+    """The sampler of one worker; seeded with ``seed + worker``, moved on by the trials already ``done`` (a
+    resumed study does not replay its first trials)."""
     import optuna
 
-    seed = None if settings.seed is None else settings.seed + worker
+    seed = None if settings.seed is None else settings.seed + worker + 7919 * done
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "grid":
@@ -191,19 +193,19 @@ def open_study(settings: TuneSettings, space, *, worker: int = 0, create: bool =
     if create:
         return optuna.create_study(storage=store, study_name=settings.study, direction=settings.direction,
                                    sampler=sampler(settings, space, worker), pruner=pruner(settings))
-    try:
-        return optuna.load_study(study_name=settings.study, storage=store, sampler=sampler(settings, space, worker),
-                                 pruner=pruner(settings))
-    except KeyError:
-        raise SearchError(f"no study '{settings.study}' in {settings.storage_url}") from None
+    done = study_exists(settings, store)
+    if done is None:
+        raise SearchError(f"no study '{settings.study}' in {settings.storage_url}")
+    return optuna.load_study(study_name=settings.study, storage=store, sampler=sampler(settings, space, worker, done),
+                             pruner=pruner(settings))
 
 
-def study_exists(settings: TuneSettings) -> int | None:
+def study_exists(settings: TuneSettings, store=None) -> int | None:
     """The number of trials of the study when it exists in the storage, else None."""
     import optuna
 
     try:
-        summaries = optuna.get_all_study_summaries(storage(settings.storage_url), include_best_trial=False)
+        summaries = optuna.get_all_study_summaries(store or storage(settings.storage_url), include_best_trial=False)
     except Exception:  # noqa: BLE001 - an empty database has no tables yet
         return None
     return next((s.n_trials for s in summaries if s.study_name == settings.study), None)
