@@ -97,6 +97,14 @@ def test_a_typo_in_the_space_stops_before_any_trial(home, specs, tmp_path):
     assert not (study_dir("typo", home) / "study.json").exists()
 
 
+def test_a_timeout_starts_no_trial_after_it(home, specs, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("params:\n  trainer.optimizer.lr: [0.03]\n")
+    result = tune(settings(specs, "late", space, trials=3, timeout=1e-9))
+    assert result.summary["trials"] == 0 and result.summary["best"] is None
+    assert (study_dir("late", home) / "leaderboard.csv").read_text().startswith("rank,trial,state")
+
+
 def test_grid_sampler_runs_the_grid_once(home, specs, tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("params:\n  model.graph.h1.params.out_features: [2, 4]\n")

@@ -288,6 +288,8 @@ def _show_study(result) -> None:
     console.print(f"study directory: {_esc(result.directory)} (plots, leaderboard.csv); TensorBoard hparams: "
                   f"specml tensorboard --logdir {_esc(result.directory / 'tensorboard')}")
     if result.retrained is not None:
+        for note in result.retrained.notes:
+            console.print(f"[yellow]note[/yellow] {_esc(note)}")
         console.print(f"retrained the best configuration as '{_esc(result.retrained.name)}' "
                       f"({_esc(result.retrained.directory)})")
 

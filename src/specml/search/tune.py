@@ -306,11 +306,14 @@ def retrain(settings: TuneSettings, summary: dict[str, Any], name: str) -> Any:
     _, trainer = api.resolve_specs(settings.model_spec, settings.trainer_spec, check=False, overrides=full)
     watched = [trainer.scheduler.monitor or "val_loss"] if trainer.scheduler is not None and \
         trainer.scheduler.type.rsplit(".", 1)[-1] == "ReduceLROnPlateau" else []
-    if any(m.startswith("val_") for m in watched):
-        full = overrides   # the scheduler needs validation rows: train as the trial did
-    return api.train(settings.model_spec, settings.trainer_spec, table=settings.table, name=name,
-                     target=settings.target, workspace=settings.workspace, home=settings.home, verbose=False,
-                     progress=False, overrides=full)
+    kept = any(m.startswith("val_") for m in watched)
+    result = api.train(settings.model_spec, settings.trainer_spec, table=settings.table, name=name,
+                       target=settings.target, workspace=settings.workspace, home=settings.home, verbose=False,
+                       progress=False, overrides=overrides if kept else full)
+    if kept:
+        result.notes.append(f"retrained as the best trial trained (with its validation rows): the scheduler watches "
+                            f"{watched[0]}")
+    return result
 
 
 def _best_epochs(settings: TuneSettings, best: dict[str, Any]) -> int | None:
