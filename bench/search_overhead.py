@@ -86,6 +86,16 @@ def main() -> None:
         assert outcome.state == "complete", outcome
         return elapsed
 
+    try:
+        report(args, alone, trial)
+    finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def report(args, alone, trial) -> None:
+    """Warm up, run the interleaved rounds, print each round and the median and best ratios."""
     alone(-1), trial(-1)   # warm-up: imports, first study writes, the TensorBoard writer
     times: dict[str, list[tuple[float, float]]] = {"alone": [], "trial": []}
     for i in range(args.rounds):
@@ -99,6 +109,7 @@ def main() -> None:
         print(f"{label} of {args.rounds} rounds ({768 * args.copies} rows, {args.epochs} epochs): alone {a:.3f} s "
               f"({ac:.3f} s CPU), trial {t:.3f} s ({tc:.3f} s CPU): trial / alone = {t / a:.3f} wall, "
               f"{tc / ac:.3f} CPU (target <= 1.05); {(t - a) / args.epochs * 1000:+.1f} ms per epoch")
+
 
 if __name__ == "__main__":
     main()

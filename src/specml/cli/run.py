@@ -109,10 +109,10 @@ def train(
         from specml.cli.classical import run_train_estimator
 
         try:
-            spec_file = estimator_with_overrides(estimator_spec, edits) if edits else estimator_spec
+            with estimator_with_overrides(estimator_spec, edits) as spec_file:
+                run_train_estimator(spec_file, table, name, cv, workspace)
         except _user_errors() as err:
             raise _fail(err) from None
-        run_train_estimator(spec_file, table, name, cv, workspace)
         return
     from specml import api
 

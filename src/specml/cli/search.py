@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -322,9 +324,14 @@ def register(app) -> None:
     app.command("presets")(presets)
 
 
-def estimator_with_overrides(spec: Path, overrides: list[str]) -> Path:
-    """An estimator spec with overrides applied, written to a temporary file (the classical trainer
-    reads a file, and keeps its text with the model)."""
+@contextmanager
+def estimator_with_overrides(spec: Path, overrides: list[str]) -> Iterator[Path]:
+    """The estimator spec with overrides applied, as a temporary file while the block runs (the classical
+    trainer reads a file, and keeps its text with the model); the spec itself without overrides."""
+    if not overrides:
+        yield spec
+        return
+    import shutil
     import tempfile
 
     from specml.data.files import atomic_write_text
@@ -334,6 +341,10 @@ def estimator_with_overrides(spec: Path, overrides: list[str]) -> Path:
 
     load_spec(spec, check=False, overrides=overrides)   # errors name the override
     data = resolved_namespace([spec], Overrides(overrides))
-    path = Path(tempfile.mkdtemp(prefix="specml-")) / Path(spec).name
-    atomic_write_text(path, f"# {spec} with: {' '.join(overrides)}\n" + dump_yaml(data))
-    return path
+    folder = Path(tempfile.mkdtemp(prefix="specml-"))
+    try:
+        path = folder / Path(spec).name
+        atomic_write_text(path, f"# {spec} with: {' '.join(overrides)}\n" + dump_yaml(data))
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
