@@ -55,19 +55,22 @@ class TrainResult:
 def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, table: str, name: str,
           target: str | None = None, workspace: Any = None, home: str | Path | None = None,
           verbose: bool = True, progress: bool | None = None, device: str | None = None, resume: bool = False,
-          track: bool = True, callbacks: list | None = None, overrides: dict | None = None,
+          track: bool = True, callbacks: list | None = None, overrides: dict | list[str] | None = None,
           model_spec_name: str | None = None, trainer_spec_name: str | None = None) -> TrainResult:
     """Train the model a spec describes on a workspace table; save it as ``models/<name>/``.
 
     Every run gets a directory ``runs/<timestamp>_<name>/`` (specs, facts, figures, TensorBoard files,
     checkpoints, log; ``track=False`` writes only the checkpoints there). ``resume=True`` continues the
     model's last run from its last checkpoint, refusing when the specs or data differ from that run's.
+    ``overrides``: Hydra-style ``path=value`` strings applied to the specs (:mod:`specml.spec.overrides`;
+    ``+experiment=NAME`` merges a preset), recorded in the run's ``overrides.json``; a dict is only recorded.
     """
     started = time.perf_counter()
+    edits = list(overrides) if isinstance(overrides, list | tuple) else None
     artifact = ModelArtifact.for_name(name, home)
 
     # 1. cheap checks first (no torch yet): the specs' kinds and fields, model_ref, the table and its columns
-    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, check=False)
+    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, check=False, overrides=edits)
     preflight.check_model_ref(model_spec_obj, trainer, model_file=model_spec, trainer_file=trainer_spec or model_spec,
                               registered=model_spec_name)
     cfg = trainer.config
@@ -77,7 +80,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     columns = list(dict.fromkeys([*features, *target_cols]))
     preflight.check_table(workspace, table, columns)
     # 2. the deep checks (torch): the model builds and runs, the optimizer takes its settings
-    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec)
+    model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, overrides=edits)
     # 3. the rows, read in one short visit (the workspace is free for other processes while we train)
     ws = _open_workspace(workspace, read_only=True)
     try:
@@ -110,7 +113,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     run_info = {"model_spec": p.model_spec.model_dump(mode="json"),
                 "trainer_spec": _comparable(trainer),
                 "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols}
-    said = {k: v for k, v in {"target": target, "device": device, **(overrides or {})}.items() if v is not None}
+    recorded = {"overrides": edits} if edits else overrides if isinstance(overrides, dict) else {}
+    said = {k: v for k, v in {"target": target, "device": device, **recorded}.items() if v is not None}
     hashes = {"model": spec_hash(model_text), "trainer": spec_hash(trainer_text) if trainer_text else None}
     lifecycle = RunLifecycle(name, artifact.directory, home, run_info=run_info, model_text=model_text,
                              trainer_text=trainer_text, overrides=said, resume=resume, track=track,
@@ -188,10 +192,12 @@ def _comparable(trainer) -> dict:
     return trainer.model_copy(update={"config": config}).model_dump(mode="json", exclude={"config": exclude})
 
 
-def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True):
+def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True,
+                  overrides: list[str] | None = None):
     """The model spec (with its loss, from wherever it was written) and the trainer spec; each file's
-    kind is read first. ``check=False`` stops after the torch-free rules (see :mod:`specml.preflight`)."""
-    return preflight.check_spec_kinds(model_spec, trainer_spec, deep=check)
+    kind is read first. ``check=False`` stops after the torch-free rules (see :mod:`specml.preflight`).
+    ``overrides`` edit both files, read as one namespace (``model.*``, ``trainer.*``)."""
+    return preflight.check_spec_kinds(model_spec, trainer_spec, deep=check, overrides=overrides)
 
 
 def _metadata(name, table, p, cfg, engine, history, best, final, seconds, target_cols, hashes, run,

@@ -56,15 +56,17 @@ def spec_kind(path: SpecPath, as_kind: str | None = None) -> str:
 
 
 def check_spec_kinds(model_spec: SpecPath, trainer_spec: SpecPath | None = None, *,
-                     deep: bool = False) -> tuple[ModelSpec, TrainerSpec]:
+                     deep: bool = False, overrides: list[str] | None = None) -> tuple[ModelSpec, TrainerSpec]:
     """The model spec (with its loss, from wherever it was written) and the trainer spec.
 
     Each file's kind is read first, so a trainer spec passed as the model spec is refused before
     anything is validated. ``deep=False`` stops after the torch-free rules; ``deep=True`` also builds
     the model and the optimizer (imports torch). :class:`~specml.spec.SpecError` for every mistake.
+    ``overrides``: Hydra-style edits of both files, read as one namespace (``model.*``, ``trainer.*``).
     """
     from specml.spec import load_spec, merge_loss
     from specml.spec.errors import SpecError, SpecIssue
+    from specml.spec.overrides import Overrides
 
     kind = spec_kind(model_spec, "model").split("+")
     if "model" not in kind:
@@ -74,14 +76,15 @@ def check_spec_kinds(model_spec: SpecPath, trainer_spec: SpecPath | None = None,
         if "trainer" not in other:
             raise SpecError([SpecIssue((), _NOT_A_TRAINER[other[0]], None, str(trainer_spec))])
 
-    model_file = load_spec(model_spec, check=deep, as_kind="model")
+    edits = Overrides(overrides or [], files=[model_spec, trainer_spec])  # also ${...} across the two files
+    model_file = load_spec(model_spec, check=deep, as_kind="model", overrides=edits)
     trainer = model_file.trainer
     model = model_file.model
     if trainer_spec is not None:
         if trainer is not None:
             raise SpecError([SpecIssue(("training",), "the model file has its own training section and a trainer "
                                                       "spec was given too", "use one of them", str(model_spec))])
-        trainer = load_spec(trainer_spec, check=deep, as_kind="trainer").trainer
+        trainer = load_spec(trainer_spec, check=deep, as_kind="trainer", overrides=edits).trainer
         try:
             model = merge_loss(model, trainer)
         except SpecError as err:
@@ -187,10 +190,11 @@ def _opened(workspace: Any) -> Iterator[Any]:
 
 def check_training(model_spec: SpecPath, trainer_spec: SpecPath | None = None, *, table: str,
                    workspace: Any = None, target: str | None = None,
-                   registered_model: str | None = None) -> tuple[ModelSpec, TrainerSpec]:
-    """Everything ``specml train`` can refuse before torch: the spec kinds and their torch-free rules,
-    ``model_ref``, the table, the target, the columns. Returns (model spec, trainer spec)."""
-    model, trainer = check_spec_kinds(model_spec, trainer_spec)
+                   registered_model: str | None = None,
+                   overrides: list[str] | None = None) -> tuple[ModelSpec, TrainerSpec]:
+    """Everything ``specml train`` can refuse before torch: the spec kinds and their torch-free rules (after
+    ``overrides``), ``model_ref``, the table, the target, the columns. Returns (model spec, trainer spec)."""
+    model, trainer = check_spec_kinds(model_spec, trainer_spec, overrides=overrides)
     check_model_ref(model, trainer, model_file=model_spec, trainer_file=trainer_spec or model_spec,
                     registered=registered_model)
     with _opened(workspace) as ws:

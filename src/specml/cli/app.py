@@ -51,10 +51,22 @@ def validate(
                                           help="Print a JSON list, one object per file, instead of text.")] = False,
     deep: Annotated[bool, typer.Option("--deep/--no-deep",
                                        help="Build the model and run a dry forward pass; build the optimizer.")] = True,
+    preset: Annotated[list[str] | None, typer.Option("--preset", help="Merge a preset first (specml presets).")] = None,
 ) -> None:
-    """Validate spec files; the kind (model, trainer or estimator) is detected. Exit 1 if any is invalid."""
+    """Validate spec files; the kind (model, trainer or estimator) is detected. Exit 1 if any is invalid.
+    Overrides (path=value, +path=value, ~path) may follow the files; they apply to the files together."""
+    from specml.cli.search import preset_overrides
     from specml.spec import SpecError, load_spec
+    from specml.spec.overrides import Overrides, looks_like_override
 
+    edits = preset_overrides(preset, [str(f) for f in files if looks_like_override(str(f))])
+    files = [f for f in files if not looks_like_override(str(f))]
+    edited = Overrides(edits, files=files) if edits else None
+    try:
+        if edited is not None:
+            edited.check()   # a bad override or preset is said once, not once per file
+    except SpecError as err:
+        fail(err)
     results = []
     failed = False
     for path in files:
@@ -63,7 +75,7 @@ def validate(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                loaded = load_spec(path, check=deep)
+                loaded = load_spec(path, check=deep, overrides=edited)
             except SpecError as err:
                 entry["valid"] = False
                 entry["errors"] = [i.to_dict() for i in err.issues]
@@ -116,19 +128,41 @@ def _summary(loaded) -> str:
 @user_errors
 def describe(
     spec: Annotated[Path, typer.Argument(help="A model spec file.")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Overrides: path=value, +path=value, ~path.",
+                                                          show_default=False)] = None,
+    trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T",
+                                                      help="The trainer spec (for trainer.* overrides).")] = None,
+    preset: Annotated[list[str] | None, typer.Option("--preset", help="Merge a preset first (specml presets).")] = None,
+    resolved: Annotated[bool, typer.Option("--resolved", help="Print the specs after overrides, presets and "
+                                                              "${...} references, as YAML.")] = False,
 ) -> None:
     """Show a model spec as a table: node, type, output shape, parameter count, and totals."""
     from rich.table import Table
 
+    from specml.cli.search import preset_overrides
     from specml.preflight import spec_kind
-    from specml.spec import load_spec
+    from specml.spec import SpecError, load_spec
+    from specml.spec.overrides import Overrides, resolved_namespace
 
     kind = spec_kind(spec)  # from the file's keys: a trainer spec is refused before torch is imported
     if "model" not in kind.split("+"):
         fail(f"{spec}: this is {'an' if kind == 'estimator' else 'a'} {kind} spec; describe takes a model spec")
+    edits = Overrides(preset_overrides(preset, overrides), files=[spec, trainer_spec])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = load_spec(spec, check=True)
+        try:
+            loaded = load_spec(spec, check=True, overrides=edits)
+            if trainer_spec is not None:
+                load_spec(trainer_spec, check=True, overrides=edits)
+            if resolved:
+                from specml.spec.yaml_io import dump_yaml
+
+                said = " ".join(edits.recorded) or "(none)"
+                typer.echo(f"# {spec}{f' + {trainer_spec}' if trainer_spec else ''}; overrides: {said}\n"
+                           + dump_yaml(resolved_namespace([f for f in (spec, trainer_spec) if f], edits)), nl=False)
+                return
+        except SpecError as err:
+            fail(err)
     for w in caught:
         warn(w.message)
     checked = loaded.checked
@@ -193,7 +227,7 @@ def _register() -> None:
     # each command group registers itself (no torch at import time: `specml --help` stays fast)
     import importlib
 
-    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit"):
+    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit", "search"):
         importlib.import_module(f"specml.cli.{module}").register(app)
 
 

@@ -58,6 +58,13 @@ def train(
                                                                      "worker dies; it resumes from the last "
                                                                      "checkpoint.", rich_help_panel="Distributed")] = 0,
     workspace: Workspace = None,
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Overrides (Hydra's grammar): trainer.config.epochs=20 +path=value ~path; with --multirun, "
+             "a,b / range() / choice() sweeps.", show_default=False)] = None,
+    preset: Annotated[list[str] | None, typer.Option("--preset", help="Merge a preset first (specml presets).")] = None,
+    multirun: Annotated[bool, typer.Option("--multirun", help="Train every point of the overrides' grid "
+                                                              "(a sweep: specml sweeps show ID).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", help="--multirun: points trained at a time.", min=1)] = 1,
 ) -> None:
     """Train a model on a workspace table: from spec files, registered specs (--spec-name/--trainer-name) or an
     estimator spec. Every run gets runs/<time>_<name>/ (facts, figures, TensorBoard, checkpoints, log)."""
@@ -72,20 +79,29 @@ def train(
         if model is None:
             fail("say what to call the trained model: --name NAME (with --spec-name NAME, that name is the default)")
         name = params["name"] = model
-    # cheap checks first: spec kinds, model_ref, the table and its columns, before torch is imported
+    from specml.cli.search import estimator_with_overrides, preset_overrides, run_multirun
+
+    edits = params["overrides"] = preset_overrides(preset, overrides)
+    if model is not None:
+        from specml.track.registry import resolve_registered
+
+        model_spec, trainer_spec = resolve_registered(model, trainer)
+    if multirun:
+        run_multirun(table=table, name=name, model_spec=model_spec, trainer_spec=trainer_spec,
+                     estimator_spec=estimator_spec, target=target, device=device, workspace=workspace, cv=cv,
+                     overrides=edits, jobs=jobs)
+        return
+    # cheap checks first: spec kinds, overrides, model_ref, the table and its columns, before torch is imported
     from specml import preflight
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the training reads the specs again and says their warnings then
         if estimator_spec is not None:
-            preflight.check_estimator_training(estimator_spec, table=table, workspace=workspace)
+            with estimator_with_overrides(estimator_spec, edits) as spec_file:
+                preflight.check_estimator_training(spec_file, table=table, workspace=workspace)
         else:
-            if model is not None:
-                from specml.track.registry import resolve_registered
-
-                model_spec, trainer_spec = resolve_registered(model, trainer)
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
-                                     registered_model=model)
+                                     registered_model=model, overrides=edits)
     claim_name(name, replace=replace, resume=resume)
     launch = _launch(params, model_spec, trainer_spec)
     if launch is not None and estimator_spec is not None:
@@ -100,7 +116,8 @@ def train(
     if estimator_spec is not None:
         from specml.classical.train import train_estimator
 
-        train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
+        with estimator_with_overrides(estimator_spec, edits) as spec_file:
+            train_estimator(spec_file, table=table, name=name, workspace=workspace, cv=cv)
         return
     folds = None
     if cv:  # --cv 0: off
@@ -109,9 +126,10 @@ def train(
         if resume:
             fail("--cv and --resume do not go together: a resumed run continues one training")
         folds = _cross_validate(model_spec, trainer_spec, table=table, k=cv, target=target, device=device,
-                                workspace=workspace)
+                                workspace=workspace, overrides=edits or None)
     result = _train(model_spec, trainer_spec, table=table, name=name, target=target, device=device, resume=resume,
-                    tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer)
+                    tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer,
+                    overrides=edits or None)
     if folds is not None:
         from specml.data.files import atomic_write_json
 
@@ -211,7 +229,7 @@ def _argv(params: dict, launcher: bool = True) -> list[str]:
             argv += [flag, value]
     if params.get("resume"):
         argv.append("--resume")
-    return [*argv, "--no-tensorboard"]
+    return [*argv, "--no-tensorboard", *(params.get("overrides") or [])]
 
 
 def _launch(params: dict, model_spec: Path | None, trainer_spec: Path | None):
@@ -229,7 +247,8 @@ def _launch(params: dict, model_spec: Path | None, trainer_spec: Path | None):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, spec = preflight.check_spec_kinds(model_spec, trainer_spec, deep=False)
+            _, spec = preflight.check_spec_kinds(model_spec, trainer_spec, deep=False,
+                                                 overrides=params.get("overrides") or None)
         if spec.config.distributed and spec.config.world_size:
             nproc = spec.config.world_size
     if nproc is None and params.get("nnodes", 1) == 1 and params.get("rdzv_endpoint") is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import types
 import typing
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from specml.spec.errors import IssueList, Loc, SpecError, SpecIssue, SpecWarning
 from specml.spec.estimator import EstimatorSpec, check_estimator
 from specml.spec.model import LossSpec, ModelSpec
 from specml.spec.normalize import Normalized, split_file
+from specml.spec.overrides import Overrides, apply_overrides
 from specml.spec.trainer import TrainerSpec
 from specml.spec.yaml_io import read_yaml
 
@@ -186,10 +188,21 @@ def _dump(loss: LossSpec | list[LossSpec]) -> Any:
     return [x.model_dump() for x in loss] if isinstance(loss, list) else loss.model_dump()
 
 
-def load_spec(source: Source, *, check: bool = True, as_kind: str | None = None) -> SpecFile:
+def load_spec(source: Source, *, check: bool = True, as_kind: str | None = None,
+              overrides: Overrides | Sequence[str] | None = None) -> SpecFile:
     """Read a spec file (or dict) of any layout; raise :class:`SpecError` listing every problem.
-    ``as_kind`` (``model``/``trainer``) decides a file whose keys leave its kind open (a ``-T`` file)."""
+    ``as_kind`` (``model``/``trainer``) decides a file whose keys leave its kind open (a ``-T`` file).
+    ``overrides``: Hydra-style ``path=value`` edits (and presets) applied to the mapping before it is
+    validated; ``${...}`` references are resolved after them (see :mod:`specml.spec.overrides`)."""
     raw, lines, file = _read(source)
+    edited = apply_overrides(raw, overrides, file, lines)
+    try:
+        return _load(edited.data, lines, file, check, as_kind)
+    except SpecError as err:
+        raise edited.blamed(err) from None
+
+
+def _load(raw: Any, lines: dict[Loc, int], file: str | None, check: bool, as_kind: str | None) -> SpecFile:
     if isinstance(raw, dict) and "estimator" in raw:
         return _load_estimator(raw, lines, file)
     model_n, trainer_n, issues = split_file(raw, as_kind)
@@ -240,7 +253,7 @@ def load_spec(source: Source, *, check: bool = True, as_kind: str | None = None)
         where = f"{file or '<spec>'}{f':{line}' if line else ''}"
         text = f"{where}: {format_path(loc)}: {message}"
         result.warnings.append(text)
-        warnings.warn(SpecWarning(text), stacklevel=2)
+        warnings.warn(SpecWarning(text), stacklevel=3)
     if issues:
         unique = list(dict.fromkeys(issues))
         raise SpecError(unique).with_file(file, lines)
