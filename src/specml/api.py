@@ -121,7 +121,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
                              registry={"model_spec_name": model_spec_name, "trainer_spec_name": trainer_spec_name,
                                        "model_spec_hash": hashes["model"], "trainer_spec_hash": hashes["trainer"],
                                        "table_name": table, "data_rows": rows, "data_hash": data_hash,
-                                       "epochs_total": cfg.epochs}) if main else FollowerLifecycle()
+                                       "epochs_total": cfg.epochs, "overrides": edits or None}
+                             ) if main else FollowerLifecycle()
     try:
         with lifecycle as life:
             if distributed.active():  # the other ranks learn rank 0's run and checkpoint

@@ -10,6 +10,7 @@ import torch
 
 from specml import api
 from specml.track.registry import Registry
+from testkit import invoke, no_traceback
 
 torch.set_num_threads(1)
 
@@ -31,6 +32,7 @@ def test_epochs_override_runs_that_many_epochs_and_the_schedule_follows(home, sp
     assert meta["epochs"] == {"run": 3, "planned": 3, "stopped_early": False}
     row = Registry(home=home).get_run(run.name)
     assert (row.status, row.epochs_total, row.epochs_done) == ("completed", 3, 3)
+    assert row.overrides == ["trainer.config.epochs=3", "model.graph.h1.params.out_features=5"]
     # the scheduler really annealed over 3 epochs: the lr of the last epoch is cosine's value at 2/3
     assert result.history["lr"][-1] == pytest.approx(0.01 * (1 + math.cos(math.pi * 2 / 3)) / 2, rel=1e-6)
 
@@ -48,3 +50,22 @@ def test_a_recorded_dict_still_works(home, specs):
                        overrides={"note": "kept"}, device="cpu")
     assert len(result.history["train_loss"]) == 6
     assert json.loads((result.run_dir / "overrides.json").read_text()) == {"device": "cpu", "note": "kept"}
+
+
+def test_specml_model_writes_the_overrides_into_the_specs_it_builds(home, tmp_path):
+    out = tmp_path / "built"
+    ran = invoke("model", "-n", "words_ov", "-i", "predict outcome with 2 hidden layers 16 and 8", "-t", "pima_train",
+                 "--dry-run", "-o", out, "--preset", "quick", "trainer.optimizer.lr=0.02",
+                 "model.graph.0.params.out_features=12", home=home)
+    assert ran.returncode == 0, ran.stdout + ran.stderr + ran.traceback
+    from specml.spec.yaml_io import read_yaml
+
+    trainer, model = read_yaml(out / "trainer.yaml")[0], read_yaml(out / "model.yaml")[0]
+    assert trainer["optimizer"]["lr"] == 0.02 and trainer["config"]["epochs"] == 2      # the quick preset
+    assert model["graph"][0]["params"]["out_features"] == 12
+    assert "overrides applied to the built specs" in ran.stdout
+
+    typo = invoke("model", "-n", "words_typo", "-i", "predict outcome", "-t", "pima_train", "--dry-run", "-o",
+                  tmp_path / "typo", "trainer.config.epoch=3", home=home)
+    no_traceback(typo)
+    assert typo.returncode == 1 and "did you mean 'epochs'" in typo.stderr

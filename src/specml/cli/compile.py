@@ -117,9 +117,15 @@ def model(
     replace: Annotated[bool, typer.Option("--replace", help="Build and train again under a taken name (the old "
                                                             "model is kept under models/.replaced/).")] = False,
     workspace: Workspace = None,
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Overrides of the built specs (Hydra's grammar): trainer.config.epochs=20 +path=value ~path.",
+        show_default=False)] = None,
+    preset: Annotated[list[str] | None, typer.Option("--preset", help="Merge a preset (specml presets).")] = None,
 ) -> None:
-    """Compile a goal in plain words and a table into model.yaml + trainer.yaml, show them, then train."""
+    """Compile a goal in plain words and a table into model.yaml + trainer.yaml, show them, then train.
+    Overrides and presets edit the built specs before they are written, shown and trained."""
     from specml.artifact import ModelArtifact, validate_name
+    from specml.cli.search import preset_overrides
     from specml.compile.llm import compile_with_backend
     from specml.compile.plan import load_plan
     from specml.compile.profile import profile_table
@@ -168,6 +174,16 @@ def model(
                                                                f"(the plan was made for '{plan.table}')"))
         else:
             compiled = compile_with_backend(words, profile, name=name)
+        model_path, trainer_path = compiled.write(directory)
+    edits = preset_overrides(preset, overrides)
+    if edits:  # the files say what will train: the overrides are written into them
+        from specml.spec.overrides import Overrides, resolved_namespace
+
+        said = Overrides(edits, files=[model_path, trainer_path])
+        said.check()
+        resolved = resolved_namespace([model_path, trainer_path], said)
+        compiled.model, compiled.trainer = resolved["model"], resolved["trainer"]
+        compiled.notes.append("overrides applied to the built specs: " + " ".join(said.recorded))
         model_path, trainer_path = compiled.write(directory)
 
     _show(compiled, model_path, trainer_path)

@@ -63,6 +63,9 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN pid INTEGER",
         "ALTER TABLE runs ADD COLUMN pid_started INTEGER",
     ],
+    [  # 4: the overrides a run was trained with (a JSON list of Hydra-style path=value strings)
+        "ALTER TABLE runs ADD COLUMN overrides TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -42,6 +42,7 @@ class Run(Row):
     error: str | None
     pid: int | None = None            # the process training the run, and its start time
     pid_started: int | None = None
+    overrides: list[str] | None = None  # Hydra-style path=value edits of the specs (specml.spec.overrides)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class Evaluation(Row):
 
 
 _RUN_FIELDS = {f.name for f in fields(Run)} - {"run_id"}
+
+
+def _run(row: Any) -> Run:
+    return from_row(Run, row, overrides=lambda text: json.loads(text) if text else None)
 
 
 class RunTable:
@@ -110,12 +115,12 @@ class RunTable:
         rows = self.store.read("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if not rows:
             raise RegistryError(f"no run '{run_id}'")
-        return from_row(Run, rows[0])
+        return _run(rows[0])
 
     def list(self, name: str | None = None) -> list[Run]:
         rows = (self.store.read("SELECT * FROM runs WHERE name = ? ORDER BY started_at, run_id", (name,)) if name
                 else self.store.read("SELECT * FROM runs ORDER BY started_at, run_id"))
-        return [from_row(Run, r) for r in rows]
+        return [_run(r) for r in rows]
 
     def names(self) -> list[str]:
         """The model names that have runs."""
