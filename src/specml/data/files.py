@@ -158,3 +158,19 @@ def fingerprint(con: Any, table: str) -> tuple[int, str | None]:
     rows, digest = con.execute(f"SELECT count(*), (sum(hash(t)::HUGEINT) % 18446744073709551616)::UBIGINT "
                                f"FROM {quoted} t").fetchone()
     return int(rows), None if digest is None else f"duckdb:{int(digest):016x}"
+
+
+def stamped_dir(base: Path, name: str) -> Path:
+    """A new, empty directory ``base/<UTC timestamp>_<name>`` (a ``-N`` suffix on the stamp keeps it unique)."""
+    from datetime import UTC, datetime
+
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        path = base / (f"{stamp}_{name}" if i == 0 else f"{stamp}-{i}_{name}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"could not create a directory for '{name}' under {base}")

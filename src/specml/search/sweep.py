@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from specml.data.files import stamped_dir
 from specml.errors import SpecmlError
 from specml.home import specml_home
 
@@ -118,17 +119,7 @@ def sweeps_dir(home: str | Path | None = None) -> Path:
 
 
 def _create_dir(name: str, home: str | Path | None) -> Path:
-    base = sweeps_dir(home)
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        path = base / (f"{stamp}_{name}" if i == 0 else f"{stamp}-{i}_{name}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise SweepError(f"could not create a sweep directory under {base}")
+    return stamped_dir(sweeps_dir(home), name)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ so a user reads ``graph[2].inputs.input`` and never a pydantic union branch name
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
@@ -17,6 +19,16 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; no silent coercion (`epochs: yes` is not 1); assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+
+
+def concrete_types(tp: Any) -> list[Any]:
+    """The concrete types an annotation may hold (through Annotated, Optional, unions)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return concrete_types(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(tp) for t in concrete_types(a)]
+    return [tp]
 
 
 def _one_or_many(value: Any) -> str | None:

@@ -9,7 +9,6 @@ the torch-free rules (no torch import).
 
 from __future__ import annotations
 
-import types
 import typing
 import warnings
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from specml.spec.base import TAG
+from specml.spec.base import TAG, concrete_types
 from specml.spec.check import check_model
 from specml.spec.errors import IssueList, Loc, SpecError, SpecIssue, SpecWarning, format_path, suggestion
 from specml.spec.estimator import EstimatorSpec, check_estimator
@@ -55,16 +54,6 @@ class SpecFile:
 # pydantic errors -> issues
 
 
-def _unwrap(tp: Any) -> list[Any]:
-    """The concrete types an annotation may hold (through Annotated, Optional, unions)."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(tp)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [t for a in typing.get_args(tp) for t in _unwrap(a)]
-    return [tp]
-
-
 def _model_at(cls: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The pydantic model class found at ``loc`` (a path of fields, dict keys and list indices)."""
     current: list[Any] = [cls]
@@ -73,13 +62,13 @@ def _model_at(cls: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         for tp in current:
             if isinstance(tp, type) and issubclass(tp, BaseModel):
                 if isinstance(part, str) and part in tp.model_fields:
-                    nxt += _unwrap(tp.model_fields[part].annotation)
+                    nxt += concrete_types(tp.model_fields[part].annotation)
             else:
                 origin = typing.get_origin(tp)
                 if origin in (list, tuple) and isinstance(part, int):
-                    nxt += _unwrap(typing.get_args(tp)[0])
+                    nxt += concrete_types(typing.get_args(tp)[0])
                 elif origin is dict:
-                    nxt += _unwrap(typing.get_args(tp)[1])
+                    nxt += concrete_types(typing.get_args(tp)[1])
         current = nxt
     for tp in current:
         if isinstance(tp, type) and issubclass(tp, BaseModel):

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from specml.spec.base import concrete_types
 from specml.spec.errors import Loc, SpecError, SpecIssue, did_you_mean, format_path
 
 ROOTS = ("model", "trainer")
@@ -147,18 +148,6 @@ def looks_like_override(arg: str) -> bool:
 # the schema: which fields exist where (to accept a default that is not written, and for "did you mean")
 
 
-def _unwrap(tp: Any) -> list[Any]:
-    import types
-    import typing
-
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(tp)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [t for a in typing.get_args(tp) for t in _unwrap(a)]
-    return [tp]
-
-
 def _is_model(tp: Any) -> bool:
     from pydantic import BaseModel
 
@@ -172,11 +161,11 @@ def _child(types_: list[Any], part: str | int) -> list[Any]:
     for tp in types_:
         if _is_model(tp):
             if isinstance(part, str) and part in tp.model_fields:
-                out += _unwrap(tp.model_fields[part].annotation)
+                out += concrete_types(tp.model_fields[part].annotation)
         elif typing.get_origin(tp) in (list, tuple) and isinstance(part, int):
-            out += _unwrap(typing.get_args(tp)[0])
+            out += concrete_types(typing.get_args(tp)[0])
         elif typing.get_origin(tp) is dict and typing.get_args(tp):
-            out += _unwrap(typing.get_args(tp)[1])
+            out += concrete_types(typing.get_args(tp)[1])
     return out
 
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from specml.artifact import ModelArtifact
-from specml.data.files import atomic_write_json, atomic_write_text
+from specml.data.files import atomic_write_json, atomic_write_text, stamped_dir
 from specml.home import specml_home
 
 
@@ -67,17 +66,7 @@ class RunDir:
     @staticmethod
     def create(name: str, home: str | Path | None = None) -> RunDir:
         """A new, empty run directory ``runs/<UTC timestamp>_<name>`` (a suffix keeps it unique)."""
-        base = runs_dir(home)
-        base.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        for i in range(1000):
-            path = base / (f"{stamp}_{name}" if i == 0 else f"{stamp}-{i}_{name}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            return RunDir(path)
-        raise FileExistsError(f"could not create a run directory under {base}")
+        return RunDir(stamped_dir(runs_dir(home), name))
 
     def write_specs(self, model_text: str, trainer_text: str | None, resolved: dict, overrides: dict) -> None:
         self.specs.mkdir(parents=True, exist_ok=True)
