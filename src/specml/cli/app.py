@@ -193,7 +193,8 @@ def _register() -> None:
     # each command group registers itself (no torch at import time: `specml --help` stays fast)
     import importlib
 
-    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit"):
+    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit",
+                   "export", "serve"):
         importlib.import_module(f"specml.cli.{module}").register(app)
 
 
