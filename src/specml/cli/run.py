@@ -44,6 +44,9 @@ def train(
                                                "(default: on a terminal, never in CI).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Train again under a taken name (the old model is "
                                                             "kept under models/.replaced/).")] = False,
+    mlflow: Annotated[str | None, typer.Option("--mlflow", help="Log the run to MLflow at this tracking URI (or "
+                                                                "tracking.mlflow in the trainer spec); needs "
+                                                                "pip install 'specml[mlflow]'.")] = None,
     nproc: Annotated[int | None, typer.Option("--nproc", help="Train with torch DDP in N processes on this node, "
                                                               "started through torchrun (docs/distributed.md).",
                                               rich_help_panel="Distributed")] = None,
@@ -97,10 +100,21 @@ def train(
         from specml.cli import launch as launcher
 
         raise typer.Exit(launcher.run(launch, _argv(params, launcher=False)))
+    tracker = None
+    if mlflow is not None or estimator_spec is None:  # MLflow: --mlflow URI or tracking.mlflow, checked up front
+        from specml.track import mlflow as mlflow_tracking
+
+        if estimator_spec is not None:
+            mlflow_tracking.require_mlflow()
+        else:
+            tracker = mlflow_tracking.tracker_for(mlflow, model_spec, trainer_spec, name)
     if estimator_spec is not None:
         from specml.classical.train import train_estimator
 
-        train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
+        done = train_estimator(estimator_spec, table=table, name=name, workspace=workspace, cv=cv)
+        if mlflow is not None:
+            run_id = mlflow_tracking.log_classical(mlflow, estimator_spec, done)
+            console().print(f"logged to MLflow {mlflow}: run {run_id}")
         return
     folds = None
     if cv:  # --cv 0: off
@@ -111,7 +125,11 @@ def train(
         folds = _cross_validate(model_spec, trainer_spec, table=table, k=cv, target=target, device=device,
                                 workspace=workspace)
     result = _train(model_spec, trainer_spec, table=table, name=name, target=target, device=device, resume=resume,
-                    tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer)
+                    tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer,
+                    callbacks=[tracker] if tracker is not None else None)
+    if tracker is not None and result is not None:
+        run_id = tracker.finish(result.name, result.directory, result.run_dir, best=result.best)
+        console().print(f"logged to MLflow {tracker.uri}: run {run_id}")
     if folds is not None:
         from specml.data.files import atomic_write_json
 
@@ -192,7 +210,7 @@ def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | N
 
 _FLAGS = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
           "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
-          "target": "--target", "device": "--device", "workspace": "--workspace"}
+          "target": "--target", "device": "--device", "workspace": "--workspace", "mlflow": "--mlflow"}
 # --replace is not passed on: the launching process has claimed the name (moved the old model away) already
 _LAUNCH_FLAGS = {"nproc": "--nproc", "nnodes": "--nnodes", "node_rank": "--node-rank",
                  "rdzv_endpoint": "--rdzv-endpoint", "max_restarts": "--max-restarts"}

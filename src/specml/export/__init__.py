@@ -77,7 +77,7 @@ def export_model(name: str, fmt: str, out: str | Path, *, home: str | Path | Non
 
         model = load_classical(name, home)
         model_file, schema = export_classical(model, fmt, directory, artifact.directory)
-        prep = preprocessing(model)
+        prep = preprocessing(model, fmt)
     else:
         from specml.export.neural import export_network
         from specml.export.schema import neural_preprocessing, neural_schema

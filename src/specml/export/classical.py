@@ -22,8 +22,9 @@ from specml.export.schema import FORMAT_VERSION
 NATIVE_SUFFIX = {"xgboost": "json", "lightgbm": "txt"}
 
 
-def preprocessing(model) -> dict[str, Any]:
-    """``preprocessing.json`` of a classical model (:class:`specml.classical.predict.Classical`)."""
+def preprocessing(model, fmt: str = "onnx") -> dict[str, Any]:
+    """``preprocessing.json`` of a classical model (:class:`specml.classical.predict.Classical`); the matrix is
+    float32 for ONNX (what its tree ensembles read), float64 for the native formats (what specml feeds them)."""
     names = model.features.columns
     numeric: dict[str, Any] = {"columns": [], "impute": None, "mean": None, "scale": None}
     categorical: dict[str, Any] = {"columns": [], "categories": [], "encoding": None}
@@ -43,7 +44,8 @@ def preprocessing(model) -> dict[str, Any]:
     task = model.task
     output = "variable" if task == "regression" else "probabilities"
     target = model.metadata.get("target") or "target"
-    return {"format_version": FORMAT_VERSION, "kind": "classical", "numeric": numeric, "categorical": categorical,
+    return {"format_version": FORMAT_VERSION, "kind": "classical", "input_dtype": "float32" if fmt == "onnx" else
+            "float64", "numeric": numeric, "categorical": categorical,
             "tasks": {target: {"output": output, "kind": task, "classes": model.classes, "columns": None,
                                "pad": None}},
             "multi_task": False}
@@ -85,16 +87,16 @@ def to_onnx(model, n_features: int):
         if family == "lightgbm":
             from onnxmltools import convert_lightgbm
 
-            return convert_lightgbm(est, initial_types=inputs, zipmap=False, target_opset=17)
+            return convert_lightgbm(est, initial_types=inputs, zipmap=False)
         if family == "xgboost":
             from onnxmltools import convert_xgboost
 
-            return convert_xgboost(est, initial_types=inputs, target_opset=17)
+            return convert_xgboost(est, initial_types=inputs)
         if family == "sklearn":
             from skl2onnx import convert_sklearn
 
             options = {id(est): {"zipmap": False}} if model.task != "regression" else None
-            return convert_sklearn(est, initial_types=inputs, options=options, target_opset=17)
+            return convert_sklearn(est, initial_types=inputs, options=options)
     except Exception as err:  # noqa: BLE001 - the converter's reason, in one line
         first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise ExportError(f"model '{model.name}' ({type(est).__name__}) cannot be converted to ONNX: {first[:300]}"

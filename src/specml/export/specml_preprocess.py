@@ -7,7 +7,8 @@
 
 Networks: numbers go in raw (float64; the scaling is inside the graph), categories become ids through
 the stored vocabulary (position + 1; unknown or missing -> 0), token lists are padded or cut. Classical
-models: the fitted imputation, scaling and category encoding are applied here (input ``input``, float32).
+models: the fitted imputation, scaling and category encoding are applied here (input ``input``: float32
+for ONNX, float64 for the native XGBoost / LightGBM files).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _classical(prep, columns):
                 if v in index:
                     onehot[i, index[v]] = 1.0
             parts.append(onehot)
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    return np.concatenate(parts, axis=1).astype(prep["input_dtype"])
 
 
 def decode(prep, outputs, threshold=0.5):
