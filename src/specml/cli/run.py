@@ -89,6 +89,14 @@ def train(
                 model_spec, trainer_spec = resolve_registered(model, trainer)
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
                                      registered_model=model)
+    tracker = None
+    if mlflow is not None or estimator_spec is None:  # MLflow: --mlflow URI or tracking.mlflow, checked up front
+        from specml.track import mlflow as mlflow_tracking
+
+        if estimator_spec is not None:
+            mlflow_tracking.require_mlflow()
+        else:
+            tracker = mlflow_tracking.tracker_for(mlflow, model_spec, trainer_spec, name)
     claim_name(name, replace=replace, resume=resume)
     launch = _launch(params, model_spec, trainer_spec)
     if launch is not None and estimator_spec is not None:
@@ -100,14 +108,6 @@ def train(
         from specml.cli import launch as launcher
 
         raise typer.Exit(launcher.run(launch, _argv(params, launcher=False)))
-    tracker = None
-    if mlflow is not None or estimator_spec is None:  # MLflow: --mlflow URI or tracking.mlflow, checked up front
-        from specml.track import mlflow as mlflow_tracking
-
-        if estimator_spec is not None:
-            mlflow_tracking.require_mlflow()
-        else:
-            tracker = mlflow_tracking.tracker_for(mlflow, model_spec, trainer_spec, name)
     if estimator_spec is not None:
         from specml.classical.train import train_estimator
 

@@ -5,7 +5,7 @@
 resolved specs flattened as parameters (``model_spec.inputs.x.columns``, ``trainer_spec.config.epochs``,
 ...), at each ``on_epoch_end`` the epoch's metrics (step = epoch). :meth:`MlflowTracker.finish`, called
 once the model is saved, logs the run directory and the model directory as artifacts and a pyfunc model
-(``model/``) whose ``predict`` is specml's own scoring (:class:`specml.track.mlflow_pyfunc.SpecmlPyfunc`), then closes the run.
+(``model/``) whose ``predict`` is specml's own scoring (:mod:`specml.track.mlflow_pyfunc`), then closes the run.
 Everything goes through ``MlflowClient`` (no global active run). MLflow is an optional extra
 (``pip install 'specml[mlflow]'``; ``mlflow-skinny`` is enough); without it, asking for it is an error.
 """
@@ -135,12 +135,16 @@ class MlflowTracker:
             package = Path(tmp) / "home"
             pack_home(name, Path(model_dir), run_dir, package)
             saved = Path(tmp) / "pyfunc"
+            import warnings
+
             import mlflow.pyfunc
 
             from specml.track.mlflow_pyfunc import SpecmlPyfunc
 
-            mlflow.pyfunc.save_model(str(saved), python_model=SpecmlPyfunc(), artifacts={"specml_home": str(package)},
-                                     pip_requirements=["specml"])
+            with warnings.catch_warnings():  # MLflow asks for type hints on predict (it takes a DataFrame)
+                warnings.simplefilter("ignore")
+                mlflow.pyfunc.save_model(str(saved), python_model=SpecmlPyfunc(),
+                                         artifacts={"specml_home": str(package)}, pip_requirements=["specml"])
             self.client.log_artifacts(self.run_id, str(saved), "model")
         self.client.set_terminated(self.run_id, "FINISHED")
         return self.run_id
@@ -168,7 +172,14 @@ def tracker_for(uri: str | None, model_spec: Path | None, trainer_spec: Path | N
             warnings.simplefilter("ignore")
             _, trainer = preflight.check_spec_kinds(model_spec, trainer_spec, deep=False)
     chosen = settings(trainer, uri)
-    return None if chosen is None else MlflowTracker(chosen[0], chosen[1], run_name=name)
+    if chosen is None:
+        return None
+    import os
+
+    if int(os.environ.get("RANK", "0") or 0) != 0:  # under torchrun only rank 0 logs (as it alone writes the run)
+        require_mlflow()
+        return None
+    return MlflowTracker(chosen[0], chosen[1], run_name=name)
 
 
 def log_classical(uri: str, spec_path: Path, result: Any, experiment: str = "specml") -> str:
