@@ -89,6 +89,10 @@ def create_app(served: list[Served], *, max_body: int = MAX_BODY, max_rows: int 
 
     async def predict_with(request: Request, name: str | None) -> Response:
         s = pick(name)
+        with batchers[s.name].arriving():
+            return await answer(request, s)
+
+    async def answer(request: Request, s: Served) -> Response:
         body = await read_body(request, max_body)
         kind = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
         threshold = request.query_params.get("threshold")

@@ -2,7 +2,8 @@
 
 Each request puts its checked table on the model's asyncio queue and awaits a future. One worker per
 model takes the first waiting request, then gathers more for up to ``max_wait_ms`` or until
-``max_rows`` rows are waiting, concatenates their feature columns, scores them once in a worker thread
+``max_rows`` rows are waiting (it waits only while other requests are on their way: a lone request is
+scored at once), concatenates their feature columns, scores them once in a worker thread
 (the event loop keeps accepting requests) and hands each request its own slice of the scores.
 """
 
@@ -24,12 +25,24 @@ class _Pending:
     future: asyncio.Future
 
 
+class _InFlight:
+    def __init__(self, batcher: MicroBatcher) -> None:
+        self.batcher = batcher
+
+    def __enter__(self) -> None:
+        self.batcher.inflight += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.batcher.inflight -= 1
+
+
 class MicroBatcher:
     def __init__(self, served: Served, *, max_rows: int = 4096, max_wait_ms: float = 5.0) -> None:
         self.served, self.max_rows, self.max_wait = served, max_rows, max_wait_ms / 1000.0
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.batches = 0  # forward passes so far (the tests and /health read it)
         self.requests = 0
+        self.inflight = 0  # requests being read or checked or scored: the ones a batch may wait for
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -44,6 +57,10 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
             self._task = None
+
+    def arriving(self):
+        """Count a request as on its way from when its body is read until it has its scores."""
+        return _InFlight(self)
 
     async def scores(self, table: pa.Table) -> dict[str, np.ndarray]:
         """This table's scores per task, computed together with whatever else is waiting."""
@@ -60,6 +77,8 @@ class MicroBatcher:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
+            if self.queue.empty() and self.inflight <= len(batch):
+                break  # nobody else is on the way: a lone request does not wait
             try:
                 item = await asyncio.wait_for(self.queue.get(), left)
             except TimeoutError:
