@@ -157,3 +157,38 @@ def test_lightgbm_onnx_and_native_match_specml_predict(zoo, tmp_path):
     assert matrix.dtype == np.float64  # the native model reads what specml feeds it
     p = booster.predict(matrix)
     np.testing.assert_allclose(p, expected.column("probability").to_numpy(), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize(("name", "spec"), [
+    ("xgb", "estimator: {type: xgboost.XGBClassifier, params: {n_estimators: 20, max_depth: 3, n_jobs: 1}}\n"
+            "target: outcome\nverbose: 0\nfeatures: [glucose, bmi, age, age_band]\n"),
+    # scaling, median imputation and one-hot categories in the reference; a regression target
+    ("ridge", "estimator: {type: sklearn.linear_model.Ridge}\ntarget: bmi\nverbose: 0\n"
+              "features: [glucose, age, insulin, age_band]\n"),
+])
+def test_other_classical_families_onnx(zoo, tmp_path, name, spec):
+    from specml.classical.train import train_estimator
+
+    home, _, columns = zoo
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(spec)
+    train_estimator(path, table=modelzoo.TABLE, name=name, home=home, workspace=home / "workspace.duckdb",
+                    verbose=False)
+    directory = export(home, name, "onnx", tmp_path)
+    ref = reference(directory)
+    prep = ref.load(directory)
+    assert_same(ref.decode(prep, run_onnx(directory, ref.encode(prep, columns))), modelzoo.predicted(home, name),
+                f"{name} onnx")
+
+
+def test_cli_export_writes_the_directory(zoo, cli, tmp_path):
+    home, names, _ = zoo
+    out = tmp_path / "cli"
+    done = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, home=home)
+    assert done.returncode == 0, done.stderr
+    assert "exported 'multi' as torchscript" in done.stdout
+    assert (out / "model.torchscript.pt").is_file() and (out / "specml_preprocess.py").is_file()
+    again = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, home=home)
+    assert again.returncode == 1 and "not empty" in again.stderr
+    assert cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, "--replace",
+               home=home).returncode == 0

@@ -208,6 +208,26 @@ def test_bad_requests_are_4xx_naming_the_field(server, body, status, words):
     assert ok == 200 and len(out["rows"]) == 1
 
 
+def test_a_streamed_body_past_the_limit_is_413(server):
+    import http.client
+
+    base, _, _ = server
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    chunks = (b" " * 65536 for _ in range(8))  # chunked: no Content-Length, counted as it streams in
+    try:
+        try:
+            conn.request("POST", "/predict/bin_cat", body=chunks, headers={"Content-Type": "application/json"},
+                         encode_chunked=True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the client finished sending; the answer is there
+        response = conn.getresponse()
+        assert response.status == 413 and "over 262144 bytes" in json.loads(response.read())["error"]
+    finally:
+        conn.close()
+    still_serving(base)
+
+
 def test_models_by_name_schema_and_health(server):
     base, _, _ = server
     status, out = post_json(f"{base}/predict", {"rows": [{"x": 1}]})

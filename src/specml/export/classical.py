@@ -94,9 +94,10 @@ def to_onnx(model, n_features: int):
             return convert_xgboost(est, initial_types=inputs)
         if family == "sklearn":
             from skl2onnx import convert_sklearn
+            from skl2onnx.common.data_types import FloatTensorType as SklFloat
 
             options = {id(est): {"zipmap": False}} if model.task != "regression" else None
-            return convert_sklearn(est, initial_types=inputs, options=options)
+            return convert_sklearn(est, initial_types=[("input", SklFloat([None, n_features]))], options=options)
     except Exception as err:  # noqa: BLE001 - the converter's reason, in one line
         first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise ExportError(f"model '{model.name}' ({type(est).__name__}) cannot be converted to ONNX: {first[:300]}"
