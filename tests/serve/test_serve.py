@@ -137,6 +137,15 @@ def test_arrow_and_parquet_bodies(server):
     status, body, ctype = call(f"{base}/predict/multi", sink.getvalue(), ARROW)
     assert status == 200 and ctype == ARROW
     assert_tables_equal(pa.ipc.open_stream(body).read_all().to_pydict(), want)
+    typo = sink.getvalue()
+    renamed = table.rename_columns(["insulim" if c == "insulin" else c for c in table.column_names])
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, renamed.schema) as writer:
+        writer.write_table(renamed)
+    status, body, _ = call(f"{base}/predict/multi", sink.getvalue(), ARROW)
+    assert status == 422 and "missing column 'insulin' (sent as 'insulim'?)" in json.loads(body)["error"]
+    status, body, _ = call(f"{base}/predict/multi", typo[: len(typo) // 2], ARROW)
+    assert status == 400 and "not a valid Arrow IPC stream" in json.loads(body)["error"]
     buf = io.BytesIO()
     pq.write_table(table, buf)
     status, body, _ = call(f"{base}/predict/multi", buf.getvalue(), "application/vnd.apache.parquet")

@@ -56,3 +56,14 @@ def test_background_server_answers_then_cancels(pima_home):
     finally:
         done = specml(pima_home, "jobs", "cancel", job, "--grace", "5")
     assert done.returncode == 0 and "cancelled" in done.stdout, done.stderr
+
+
+def test_the_cli_imports_no_server_export_or_tracking_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from specml.cli.app import app; "
+            "print(sorted(m for m in ('torch', 'fastapi', 'uvicorn', 'onnx', 'onnxruntime', 'mlflow') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -74,8 +74,10 @@ class Served:
                                f"; model '{self.name}' reads {', '.join(self.features)} (pass other columns through "
                                "with \"keep\": [...])")
         if missing:
-            raise RequestError(f"missing column '{missing[0]}': model '{self.name}' needs "
-                               f"{', '.join(self.features)}")
+            hint = suggestion(missing[0], [c for c in names if c not in self.features])
+            raise RequestError(f"missing column '{missing[0]}'" + (f" ({hint.replace('did you mean', 'sent as')})"
+                                                                   if hint else "") +
+                               f": model '{self.name}' needs {', '.join(self.features)}")
 
     def table_from_columns(self, data: dict[str, list], keep: list[str]) -> pa.Table:
         """A checked Arrow table from JSON columns (name -> list of values)."""
