@@ -190,5 +190,8 @@ def test_cli_export_writes_the_directory(zoo, cli, tmp_path):
     assert (out / "model.torchscript.pt").is_file() and (out / "specml_preprocess.py").is_file()
     again = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, home=home)
     assert again.returncode == 1 and "not empty" in again.stderr
-    assert cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, "--replace",
+    (out / "mine.txt").write_text("kept")
+    assert cli("export", "--model", names["multiclass"], "--format", "torch-export", "--out", out, "--replace",
                home=home).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt", "model.pt2", "preprocessing.json", "schema.json",
+                                                     "specml_preprocess.py"]  # the earlier export's model is gone

@@ -21,6 +21,7 @@ from pathlib import Path
 from specml.export.errors import ExportError
 
 FORMATS = ("onnx", "torchscript", "torch-export", "native")
+OWN_FILES = ("schema.json", "preprocessing.json", "specml_preprocess.py")
 __all__ = ["ExportError", "ExportResult", "FORMATS", "export_model"]
 
 
@@ -46,6 +47,9 @@ def _prepare_out(out: Path, replace: bool) -> Path:
     if out.is_dir() and any(out.iterdir()) and not replace:
         raise ExportError(f"--out {out} is not empty; pass --replace to overwrite it, or name another directory")
     out.mkdir(parents=True, exist_ok=True)
+    for old in (*OWN_FILES, *(p.name for p in out.glob("model.*"))):  # an earlier export's files, only those
+        if (out / old).is_file():
+            (out / old).unlink()
     return out
 
 
