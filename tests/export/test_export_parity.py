@@ -71,10 +71,17 @@ def assert_same(decoded: dict, expected, what: str) -> None:
     assert set(predicted) <= set(decoded), (predicted, list(decoded))
 
 
+_EXPORTED: dict[tuple[str, str, str], Path] = {}
+
+
 def export(home, name, fmt, tmp_path):
+    """The export of ``name`` as ``fmt`` (each done once per home: the tests only read it)."""
     from specml.export import export_model
 
-    return export_model(name, fmt, tmp_path / f"{name}-{fmt}", home=home).directory
+    key = (str(home), name, fmt)
+    if key not in _EXPORTED:
+        _EXPORTED[key] = export_model(name, fmt, tmp_path / f"{name}-{fmt}", home=home).directory
+    return _EXPORTED[key]
 
 
 @pytest.mark.parametrize("family", ["binary", "multiclass", "multitask"])
