@@ -217,6 +217,17 @@ def test_bad_requests_are_4xx_naming_the_field(server, body, status, words):
     assert ok == 200 and len(out["rows"]) == 1
 
 
+def test_threshold_in_the_body_or_the_query(server):
+    base, home, _ = server
+    rows = rows_of(modelzoo.columns_of(home), 0, 20)
+    status, out = post_json(f"{base}/predict/bin_cat", {"rows": rows, "keep": ["glucose_band"], "threshold": 1e-9})
+    assert status == 200 and {r["prediction"] for r in out["rows"]} == {1}
+    status, out = post_json(f"{base}/predict/bin_cat?threshold=0.999999", {"rows": rows, "keep": ["glucose_band"]})
+    assert status == 200 and {r["prediction"] for r in out["rows"]} == {0}
+    status, out = post_json(f"{base}/predict/bin_cat?threshold=2", {"rows": rows, "keep": ["glucose_band"]})
+    assert status == 422 and "threshold must be between 0 and 1" in out["error"]
+
+
 def test_a_streamed_body_past_the_limit_is_413(server):
     import http.client
 
