@@ -115,3 +115,16 @@ def test_flatten_keys_and_limits():
 
     flat = flatten({"a": {"b": [1, 2], "c": [{"d": None}]}, "e": "x" * 7000})
     assert flat == {"a.b": "[1, 2]", "a.c.0.d": "null", "e": "x" * 6000}
+
+
+@pytest.mark.slow  # MLflow's import and a fresh SQLite store
+def test_params_past_mlflows_batch_limit_are_all_logged(tmp_path):
+    pytest.importorskip("mlflow")
+    from specml.track.mlflow import MlflowTracker
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'p.db'}", "many", run_name="many")
+    tracker._open({f"k{i}": str(i) for i in range(250)})  # MLflow takes at most 100 per call
+    tracker.log_metrics({"a": 1.0, "nan": float("nan"), "flag": True, "text": "x"}, 1)
+    run = tracker.client.get_run(tracker.run_id)
+    assert len(run.data.params) == 250 and run.data.params["k249"] == "249"
+    assert run.data.metrics == {"a": 1.0}  # NaN, switches and text are not metrics
