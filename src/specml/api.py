@@ -186,11 +186,13 @@ def _train_run(life, main, name, table, p, trainer, cfg, run_info, hashes, verbo
 
 def _comparable(trainer) -> dict:
     """The trainer spec as a resume compares it: without the settings that may change between runs of one
-    model (device, verbose, and how many processes train it: a checkpoint resumes with any world size)."""
+    model (device, verbose, where the run is also tracked, and how many processes train it: a checkpoint
+    resumes with any world size)."""
     launch = {"distributed": False, "world_size": None, "backend": None}
     config = trainer.config.model_copy(update=launch)
     exclude = {"verbose", "device"} | ({"batch_size_per_device"} if not config.batch_size_per_device else set())
-    return trainer.model_copy(update={"config": config}).model_dump(mode="json", exclude={"config": exclude})
+    return trainer.model_copy(update={"config": config}).model_dump(mode="json", exclude={"config": exclude,
+                                                                                        "tracking": True})
 
 
 def resolve_specs(model_spec: str | Path, trainer_spec: str | Path | None, *, check: bool = True,

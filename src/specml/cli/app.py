@@ -227,7 +227,8 @@ def _register() -> None:
     # each command group registers itself (no torch at import time: `specml --help` stays fast)
     import importlib
 
-    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit", "search"):
+    for module in ("track", "jobs", "registry", "classical", "compile", "report", "shell", "submit", "search",
+                   "export", "serve"):
         importlib.import_module(f"specml.cli.{module}").register(app)
 
 

@@ -44,6 +44,9 @@ def train(
                                                "(default: on a terminal, never in CI).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Train again under a taken name (the old model is "
                                                             "kept under models/.replaced/).")] = False,
+    mlflow: Annotated[str | None, typer.Option("--mlflow", help="Log the run to MLflow at this tracking URI (or "
+                                                                "tracking.mlflow in the trainer spec); needs "
+                                                                "pip install 'specml[mlflow]'.")] = None,
     nproc: Annotated[int | None, typer.Option("--nproc", help="Train with torch DDP in N processes on this node, "
                                                               "started through torchrun (docs/distributed.md).",
                                               rich_help_panel="Distributed")] = None,
@@ -102,6 +105,14 @@ def train(
         else:
             preflight.check_training(model_spec, trainer_spec, table=table, workspace=workspace, target=target,
                                      registered_model=model, overrides=edits)
+    tracker = None
+    if mlflow is not None or estimator_spec is None:  # MLflow: --mlflow URI or tracking.mlflow, checked up front
+        from specml.track import mlflow as mlflow_tracking
+
+        if estimator_spec is not None:
+            mlflow_tracking.require_mlflow()
+        else:
+            tracker = mlflow_tracking.tracker_for(mlflow, model_spec, trainer_spec, name)
     claim_name(name, replace=replace, resume=resume)
     launch = _launch(params, model_spec, trainer_spec)
     if launch is not None and estimator_spec is not None:
@@ -117,7 +128,10 @@ def train(
         from specml.classical.train import train_estimator
 
         with estimator_with_overrides(estimator_spec, edits) as spec_file:
-            train_estimator(spec_file, table=table, name=name, workspace=workspace, cv=cv)
+            done = train_estimator(spec_file, table=table, name=name, workspace=workspace, cv=cv)
+            if mlflow is not None:
+                run_id = mlflow_tracking.log_classical(mlflow, spec_file, done)
+                console().print(f"logged to MLflow {mlflow}: run {run_id}")
         return
     folds = None
     if cv:  # --cv 0: off
@@ -129,7 +143,10 @@ def train(
                                 workspace=workspace, overrides=edits or None)
     result = _train(model_spec, trainer_spec, table=table, name=name, target=target, device=device, resume=resume,
                     tensorboard=tensorboard, workspace=workspace, model_spec_name=model, trainer_spec_name=trainer,
-                    overrides=edits or None)
+                    overrides=edits or None, callbacks=[tracker] if tracker is not None else None)
+    if tracker is not None and result is not None:
+        run_id = tracker.finish(result.name, result.directory, result.run_dir, best=result.best)
+        console().print(f"logged to MLflow {tracker.uri}: run {run_id}")
     if folds is not None:
         from specml.data.files import atomic_write_json
 
@@ -210,7 +227,7 @@ def _train(model_spec: Path, trainer_spec: Path | None, *, tensorboard: bool | N
 
 _FLAGS = {"table": "--table", "name": "--name", "model_spec": "--model-spec", "trainer_spec": "--trainer-spec",
           "model": "--spec-name", "trainer": "--trainer-name", "estimator_spec": "--estimator-spec", "cv": "--cv",
-          "target": "--target", "device": "--device", "workspace": "--workspace"}
+          "target": "--target", "device": "--device", "workspace": "--workspace", "mlflow": "--mlflow"}
 # --replace is not passed on: the launching process has claimed the name (moved the old model away) already
 _LAUNCH_FLAGS = {"nproc": "--nproc", "nnodes": "--nnodes", "node_rank": "--node-rank",
                  "rdzv_endpoint": "--rdzv-endpoint", "max_restarts": "--max-restarts"}

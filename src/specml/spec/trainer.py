@@ -260,6 +260,17 @@ def callbacks_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+class MlflowSpec(StrictModel):
+    """Where an MLflow tracker logs: a tracking URI (``file:./mlruns``, ``sqlite:///mlflow.db``, ``http://...``)."""
+
+    uri: str = Field(description="MLflow tracking URI.")
+    experiment: str = Field("specml", description="MLflow experiment name (created when missing).")
+
+
+class TrackingSpec(StrictModel):
+    mlflow: MlflowSpec | None = Field(None, description="Log the run to MLflow.")
+
+
 class TrainerSpec(StrictModel):
     """A training recipe: optimizer + loop settings, paired with a model spec."""
 
@@ -276,3 +287,7 @@ class TrainerSpec(StrictModel):
     callbacks: list[CallbackSpec] = Field(
         default_factory=list, description="Callbacks of the run, in order (seed 001 §7); the same objects as "
                                           "api.train(callbacks=[...]) (docs/training.md).")
+    tracking: TrackingSpec | None = Field(None, description="External trackers of the run: mlflow: {uri, "
+                                                            "experiment} logs params, per-epoch metrics, the run "
+                                                            "directory and a pyfunc model (pip install "
+                                                            "'specml[mlflow]'; same as specml train --mlflow URI).")
