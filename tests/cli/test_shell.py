@@ -316,7 +316,7 @@ def test_completion(specml_home):
     assert {"--name", "--instruction", "--table", "--plan-id", "--dry-run", "--background"} <= \
         set(texts("/ml model --"))
     assert texts("/ml evaluate --model di") == ["diabetes"]
-    assert texts("/help pre") == ["predict"]
+    assert texts("/help pre") == ["predict", "presets"]
 
 
 def test_run_argv_never_raises(specml_home, capsys):

@@ -46,6 +46,6 @@ def test_missing_model_and_non_empty_out_dir(specml_home, tmp_path):
 
 def test_cli_export_error_is_one_line(cli, specml_home, tmp_path):
     name = fake_classical(specml_home)
-    message = failed(cli("export", "--model", name, "--format", "torch-export", "--out", str(tmp_path / "o"),
+    message = failed(cli("export", "--model", name, "--format", "torch-export", "--output", str(tmp_path / "o"),
                          home=specml_home))
     assert "no torch graph" in message and len(message.strip().splitlines()) == 1

@@ -191,14 +191,14 @@ def test_other_classical_families_onnx(zoo, tmp_path, name, spec):
 def test_cli_export_writes_the_directory(zoo, cli, tmp_path):
     home, names, _ = zoo
     out = tmp_path / "cli"
-    done = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, home=home)
+    done = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--output", out, home=home)
     assert done.returncode == 0, done.stderr
     assert "exported 'multi' as torchscript" in done.stdout
     assert (out / "model.torchscript.pt").is_file() and (out / "specml_preprocess.py").is_file()
-    again = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--out", out, home=home)
+    again = cli("export", "--model", names["multiclass"], "--format", "torchscript", "--output", out, home=home)
     assert again.returncode == 1 and "not empty" in again.stderr
     (out / "mine.txt").write_text("kept")
-    assert cli("export", "--model", names["multiclass"], "--format", "torch-export", "--out", out, "--replace",
+    assert cli("export", "--model", names["multiclass"], "--format", "torch-export", "--output", out, "--replace",
                home=home).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt", "model.pt2", "preprocessing.json", "schema.json",
                                                      "specml_preprocess.py"]  # the earlier export's model is gone

@@ -13,9 +13,9 @@ from specml.cli.output import console, user_errors
 @user_errors
 def export(
     model: Annotated[str, typer.Option("--model", help="Name of a trained model.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the model, schema.json, "
+    out: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the model, schema.json, "
                                                           "preprocessing.json and specml_preprocess.py into.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="onnx, torchscript or torch-export (networks); onnx or "
+    fmt: Annotated[str, typer.Option("--format", help="onnx, torchscript or torch-export (networks); onnx or "
                                                             "native (classical: XGBoost JSON, LightGBM text).")]
     = "onnx",
     replace: Annotated[bool, typer.Option("--replace", help="Write into a directory that is not empty.")] = False,

@@ -156,7 +156,7 @@ def tune(
     trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T", help="Trainer spec.")] = None,
     estimator_spec: Annotated[Path | None, typer.Option("--estimator-spec", "-e",
                                                         help="Search a classical estimator spec instead.")] = None,
-    trials: Annotated[int | None, typer.Option("--trials", "-n", help="Trials the study should have (default 20; "
+    trials: Annotated[int | None, typer.Option("--trials", help="Trials the study should have (default 20; "
                                                                      "with --resume: as recorded).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes sharing the study.")] = 1,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage, a SQLAlchemy URL (default: "

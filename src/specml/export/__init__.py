@@ -1,4 +1,4 @@
-"""Trained models out of specml: ``specml export --model NAME --format F --out DIR``.
+"""Trained models out of specml: ``specml export --model NAME --format F --output DIR``.
 
 A network exports to ONNX, TorchScript or a ``torch.export`` program (:mod:`specml.export.neural`); a
 classical model to ONNX or its library's own format (:mod:`specml.export.classical`). Every export
@@ -43,9 +43,9 @@ def _write_json(path: Path, data: dict) -> None:
 def _prepare_out(out: Path, replace: bool) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ExportError(f"--out {out} is a file; name a directory")
+        raise ExportError(f"--output {out} is a file; name a directory")
     if out.is_dir() and any(out.iterdir()) and not replace:
-        raise ExportError(f"--out {out} is not empty; pass --replace to overwrite it, or name another directory")
+        raise ExportError(f"--output {out} is not empty; pass --replace to overwrite it, or name another directory")
     out.mkdir(parents=True, exist_ok=True)
     for old in (*OWN_FILES, *(p.name for p in out.glob("model.*"))):  # an earlier export's files, only those
         if (out / old).is_file():

@@ -56,15 +56,16 @@ class NeuralCV:
 
 
 def cross_validate(model_spec: Any, trainer_spec: Any, *, table: str, k: int, target: str | None = None,
-                   workspace: Any = None, device: str | None = None,
+                   workspace: Any = None, device: str | None = None, overrides: list[str] | None = None,
                    on_fold: Callable[[int, int, str, dict, float], None] | None = None) -> NeuralCV:
     """Train ``k`` times on ``k`` folds of ``table`` (see the module docstring); :class:`DataError` when
-    the table cannot be cut into ``k`` folds. ``on_fold(i, k, main metric, scores, seconds)`` after each."""
+    the table cannot be cut into ``k`` folds. ``on_fold(i, k, main metric, scores, seconds)`` after each.
+    ``overrides``: Hydra-style edits of the specs (:mod:`specml.spec.overrides`), as for a training."""
     from specml.data.workspace import Workspace
     from specml.train.engine import Trainer
     from specml.train.prepare import prepare, stratify_labels
 
-    model, trainer = preflight.check_spec_kinds(model_spec, trainer_spec, deep=True)
+    model, trainer = preflight.check_spec_kinds(model_spec, trainer_spec, deep=True, overrides=overrides)
     if device is not None:
         trainer = trainer.model_copy(update={"config": trainer.config.model_copy(update={"device": device})})
     features, target_cols = preflight.training_columns(model, target)
