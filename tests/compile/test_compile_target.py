@@ -116,7 +116,7 @@ def test_single_valued_target_is_refused(ws):
 
 
 @pytest.mark.parametrize(("words", "ignored"), [
-    ("predict outcome, use a cosine schedule", ["use a cosine schedule"]),
+    ("predict outcome, use mixup augmentation", ["use mixup augmentation"]),
     ("predict outcome with 2 hidden layers (64, 32) and label smoothing 0.1", ["label smoothing 0.1"]),
     ("Build a binary classifier to predict diabetes. Make it explainable with SHAP", ["Make it explainable with SHAP"]),
     ("Build a binary classifier to predict diabetes", []),
@@ -127,8 +127,8 @@ def test_words_not_understood_are_reported(words, ignored):
 
 def test_ignored_reaches_the_compiled_result(ws):
     _table(ws, "t", {"x": "i * 0.5", "outcome": "i % 2"})
-    compiled = compile_spec("predict outcome; use a cosine schedule", profile_table(ws, "t"), validate=False)
-    assert compiled.ignored == ["use a cosine schedule"]
+    compiled = compile_spec("predict outcome; use mixup augmentation", profile_table(ws, "t"), validate=False)
+    assert compiled.ignored == ["use mixup augmentation"]
 
 
 @pytest.mark.parametrize(("words", "field", "value"), [
