@@ -76,6 +76,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "item": ("item_id", "itemid", "product_id", "movie_id", "sku"),
     "product": ("product_id", "item_id", "sku"),
     "store": ("store_id", "shop_id", "store_nbr"),
+    "attrition": ("attrition", "churn", "churned", "exited", "left", "is_churned"),
+    "salary": ("salary", "income", "wage", "earnings", "pay"),
+    "earning": ("earnings", "income", "salary"),
+    "survive": ("survived", "survival", "is_alive"),
+    "outcome": ("outcome", "result", "target", "label"),
 }
 
 #: usual abbreviations in column names: token -> the word it stands for
