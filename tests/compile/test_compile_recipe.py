@@ -143,7 +143,7 @@ def test_a_cross_network_on_heavy_tailed_inputs_does_not_diverge(tmp_path, monke
                        progress=False)
     y = table["y"].to_numpy()
     rmse = result.best["val_rmse"]
-    assert np.isfinite(rmse) and rmse < 0.6 * y.std(), (rmse, y.std())  # far better than the mean
+    assert np.isfinite(rmse) and rmse < 0.3 * y.std(), (rmse, y.std())  # far better than the mean (standard: 0.57)
     # predict applies the same quantile scaling: unseen extreme inputs give finite predictions
     extreme = pa.table({"x1": [0.0, 1.0], "x2": [1e12, 0.0], "x3": [-1e9, 1e9], "y": [0.0, 0.0]})
     scores = np.asarray(api.scores(load_trained("heavy"), extreme))

@@ -398,7 +398,8 @@ def compile_spec(instruction: str | Request, profile: TableProfile, *, name: str
             else:
                 parts.insert(0, feats)
                 width += len(numeric)
-        x0 = parts[0] if len(parts) == 1 else f"{g.add('inputs_joined', 'specml.layers.Concat', parts, {'dim': 1})}.output"
+        x0 = parts[0] if len(parts) == 1 else \
+            f"{g.add('inputs_joined', 'specml.layers.Concat', parts, {'dim': 1})}.output"
         if arch == "dcn":
             cross = g.add("cross", "specml.layers.CrossNetwork", {"input": x0},
                           {"in_features": width, "num_layers": 3, "version": "v2"})
@@ -506,8 +507,9 @@ def compile_spec(instruction: str | Request, profile: TableProfile, *, name: str
         inputs_said.append(f"{len(categories)} text/categorical column(s) embedded "
                            f"({', '.join(f'{e.col.name}: {e.dim}' for e in categories)})")
     if entities:
+        each = ", ".join(f"{e.col.name}: {e.col.distinct} values, {e.dim} dims" for e in entities)
         inputs_said.append(f"{len(entities)} identifier column(s) embedded, vocabulary from the training rows, "
-                           f"unseen values -> id 0 ({', '.join(f'{e.col.name}: {e.col.distinct} values, {e.dim} dims' for e in entities)})")
+                           f"unseen values -> id 0 ({each})")
     if left_out:
         inputs_said.append(f"left out: {', '.join(left_out)}")
     drop_text = ("no dropout" if not any(dropouts) else

@@ -3,8 +3,8 @@
 Everything learned from data is fitted on the training rows only and kept in a JSON-serialisable
 :class:`Preprocessor` that is stored with the model and reused at evaluate/predict time:
 categorical vocabularies (id 0 = unknown/NULL), per-column scaling (standard, minmax, robust, quantile:
-see :mod:`specml.data.scaling`), the target's task and classes. Bad input (NULLs, text fed to a float input, a missing target, an empty table) is a
-:class:`DataError` with counts.
+see :mod:`specml.data.scaling`), the target's task and classes. Bad input (NULLs, text fed to a float
+input, a missing target, an empty table) is a :class:`DataError` with counts.
 """
 
 from __future__ import annotations
