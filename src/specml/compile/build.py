@@ -44,7 +44,7 @@ DEFAULT_PATIENCE = 16
 DEFAULT_SEED = 42
 DEFAULT_LR, DEFAULT_WEIGHT_DECAY = 1e-3, 1e-4
 DEFAULT_NORMALIZE = "quantile"
-PLR = {"embedding_dim": 16, "frequencies": 16, "sigma": 0.1}  # PeriodicEmbedding's settings in the recipe
+PLR = {"embedding_dim": 16, "frequencies": 16, "sigma": 0.3}  # PeriodicEmbedding's settings in the recipe
 TABM_K = 8
 DCN_CLIP = 1.0
 ARCH_NAMES = {"mlp": "MLP", "dcn": "DCN-v2 (cross network + deep tower)", "mmoe": "MMoE (multi-gate mixture of experts)",
@@ -204,6 +204,7 @@ def _features(profile: TableProfile, targets: list[str], leaks: dict[str, str], 
         why = None
         role = col.role(profile.rows, MAX_CATEGORIES)
         named = col.name in embed or col.name in only
+        as_ids = role == "entity" or col.name in embed or (named and col.id_like)  # embedded as an entity
         if only and col.name not in only:
             why = f"not among the columns the words name ({', '.join(only)})"
         elif col.name in leaks:
@@ -217,14 +218,14 @@ def _features(profile: TableProfile, targets: list[str], leaks: dict[str, str], 
             why = "looks like an identifier (its values do not repeat)"
         elif col.kind == "other":
             why = f"type {col.type} is not a tabular input"
-        elif col.numeric and col.nulls and not (named or role == "entity"):
+        elif col.numeric and col.nulls and not as_ids:
             why = f"{col.nulls} NULL value(s): training refuses them; impute or filter first (specml sql)"
         elif col.kind == "string" and col.distinct > MAX_CATEGORIES and role != "entity" and not named:
             why = f"text with {col.distinct} distinct values that hardly repeat (more than {MAX_CATEGORIES} to embed)"
         if why:
             left_out.append(col.name)
             notes.append(f"left out '{col.name}': {why}")
-        elif role == "entity" or (named and (col.id_like or col.kind == "string" or col.name in embed)):
+        elif as_ids:
             embedded.append(_Embedded(col, entity=True))
             if role == "identifier":
                 notes.append(f"'{col.name}' is embedded as the words ask, but its values do not repeat: "
@@ -605,6 +606,7 @@ def _trainer(req: Request, rows: int, model_name: str, overall: str, tasks: dict
     config["early_stopping_patience"] = patience
     if patience:
         config["early_stopping_monitor"] = "val_loss" if split > 0 else "train_loss"
+        config["early_stopping_min_delta"] = 0.0  # any improvement counts: losses of scaled targets are small
     clip = req.gradient_clip_norm or (DCN_CLIP if arch == "dcn" else None)
     if clip:
         config["gradient_clip_norm"] = clip
@@ -628,8 +630,8 @@ def _trainer(req: Request, rows: int, model_name: str, overall: str, tasks: dict
             + (f"{d(req.weight_decay is not None)}" if "weight_decay" in params else "")
             + (f", cosine schedule to 0 over {epochs} epochs{d(req.schedule)}" if cosine else ", constant lr")
             + f", batch {batch}{d(req.batch_size)}, up to {epochs} epochs{epochs_why}"
-            + (f" with early stopping on {config['early_stopping_monitor']} (patience {patience}{patience_said}; "
-               "the best epoch's weights are kept)" if patience else ", no early stopping")
+            + (f" with early stopping on {config['early_stopping_monitor']} (patience {patience}{patience_said}, "
+               "any improvement counts; the best epoch's weights are kept)" if patience else ", no early stopping")
             + (f", gradients clipped at norm {clip:g}" + ("" if req.gradient_clip_norm else
                                                          " (default for a cross network)") if clip else "")
             + f", {split:g} validation split, seed {config['seed']}.")
