@@ -95,6 +95,14 @@ def test_repeating_ids_are_embedded_and_unique_ids_and_timestamps_left_out(ws):
     assert "identifier column(s) embedded" in c.rationale
 
 
+def test_a_plan_splits_by_an_epoch_timestamp(ws):
+    from specml.compile.plan import make_plan
+
+    _table(ws, "ratings", RATINGS, rows=400)
+    plan = make_plan("predict rating, a regression", ws, "ratings")
+    assert plan.split["kind"] == "time" and plan.split["column"] == "ts"
+
+
 def test_words_that_name_id_columns(ws):
     _table(ws, "ratings", RATINGS, rows=2000)
     profile = profile_table(ws, "ratings")
