@@ -447,7 +447,8 @@ class BatchEnsembleMLP(nn.Module):
     (``x ⊙ r_i``, ``r_i`` initialised at ±1 at random, the rest of the network shared), then the shared
     layers ``Linear(hidden[l]) → ReLU → Dropout`` (dropout drawn per member), then a shared
     ``Linear(out_features)``. The output is the mean over the ``k`` members: ``[B, in_features]`` →
-    ``[B, out_features]``. ``k = 1`` is a plain MLP with an input scaling.
+    ``[B, out_features]``. ``k = 1`` is a plain MLP with an input scaling. The loss sees the mean (TabM
+    proper trains each member on its own loss; :meth:`members` gives their outputs).
     """
 
     def __init__(self, in_features: int, hidden: int | Sequence[int], out_features: int, k: int = 8,
