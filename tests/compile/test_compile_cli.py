@@ -32,7 +32,7 @@ def test_model_dry_run_writes_under_home_and_prints(home, tmp_path, how):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     result = run_as(how, home, "model", "--name", "dia", "--instruction",
-                    "Build a binary classifier to predict diabetes, use a cosine schedule", "--table", "pima",
+                    "Build a binary classifier to predict diabetes, use mixup augmentation", "--table", "pima",
                     "--dry-run", cwd=cwd, env={"SPECML_LLM_BASE_URL": None}, input="")
     assert result.returncode == 0, result.stdout + result.stderr
     no_traceback(result)
@@ -42,11 +42,12 @@ def test_model_dry_run_writes_under_home_and_prints(home, tmp_path, how):
     model = yaml.safe_load(model_path.read_text())
     trainer = yaml.safe_load(trainer_path.read_text())
     assert model["loss"]["inputs"]["target"] == "outcome"
-    assert trainer["config"]["epochs"] == 50
+    assert trainer["config"]["epochs"] == 300  # ~10,000 steps of 20 batches: the 300-epoch cap
+    assert trainer["scheduler"] == {"type": "CosineAnnealingLR", "params": {"T_max": 300}, "interval": "epoch"}
     out = result.stdout
     assert "torch.nn.BCEWithLogitsLoss" in out and "model_ref: dia" in out  # both files shown
     assert "Target 'outcome'" in out  # the rationale
-    assert "ignored: 'use a cosine schedule'" in out
+    assert "ignored: 'use mixup augmentation'" in out
     assert "dry run: not trained" in out
     assert not (home / "models" / "dia" / "metadata.json").exists()
 

@@ -14,7 +14,7 @@ from specml.compile.profile import profile_table
 from specml.data.workspace import Workspace
 from specml.spec import load_spec
 
-N = 200  # rows of every table: defaults are [64, 32], dropout 0.2, batch 32, 50 epochs, Adam 1e-3
+N = 200  # rows of every table: defaults are [128, 128], dropout 0.2, batch 32, 300 epochs, AdamW 1e-3
 
 
 def _u(k: int) -> str:
@@ -79,63 +79,65 @@ def ws(tmp_path_factory):
 
 
 D = [0.2] * 8  # the default dropout for a 200-row table
+H = [128, 128]  # the default hidden layers below 10,000 rows
+E = 300  # the default epochs: ~10,000 steps of 5 batches, capped at 300
 ADAM, SGD, ADAMW = "torch.optim.Adam", "torch.optim.SGD", "torch.optim.AdamW"
 
 # (instruction, table, task, target(s), hidden sizes, dropouts, lr, batch, epochs, optimizer, architecture)
 CORPUS = [
     # seed 000, Quick Start
     ("Build a model to predict diabetes using the processed_diabetes_data table", "processed_diabetes_data",
-     "binary", "outcome", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "outcome", H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     # /ml model
     ("Build a binary classifier to predict diabetes", "processed_diabetes_data",
-     "binary", "outcome", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "outcome", H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     # With a Plan (the words alone: no target named -> the conventional 'outcome'; the plan test covers --plan-id)
     ("Build the model according to the plan", "processed_diabetes_data",
-     "binary", "outcome", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "outcome", H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     # Model Types
     ("Build a binary classifier to predict customer churn", "customers",
-     "binary", "churned", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "churned", H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     ("Build a classifier to predict movie genres (action, comedy, drama, etc.)", "movie_features",
-     "multiclass", "genre", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "multiclass", "genre", H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     ("Build a regression model to predict house prices", "housing_features",
-     "regression", "price", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "regression", "price", H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     ("Build a model to predict both price and demand", "sales_data",
-     "multi-output regression", ["price", "demand"], [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "multi-output regression", ["price", "demand"], H, D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     # Training Configuration
     (("Build a model with:\n- 3 hidden layers with 128, 64, 32 neurons\n- Learning rate: 0.0001\n- Batch size: 64\n"
      "- Train for 100 epochs\n- Use Adam optimizer"), "generic_table",
      "binary", "target", [128, 64, 32], D[:3], 1e-4, 64, 100, ADAM, "mlp"),
     # Model Architectures
     ("Build a 3-layer feed-forward network for prediction", "generic_table",
-     "binary", "target", [128, 64, 32], D[:3], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "target", [128, 64, 32], D[:3], 1e-3, 32, E, ADAMW, "mlp"),
     ("Build a Deep & Cross Network to capture feature interactions", "generic_table",
-     "binary", "target", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "dcn"),
+     "binary", "target", H, D[:2], 1e-3, 32, E, ADAMW, "dcn"),
     ("Build an MMOE model to predict both click and conversion", "ad_events",
-     "multi-task", ["clicked", "converted"], [64, 32], D[:1], 1e-3, 32, 50, ADAM, "mmoe"),
+     "multi-task", ["clicked", "converted"], H, D[:1], 1e-3, 32, E, ADAMW, "mmoe"),
     (("Build a model with:\n- Input layer with 20 features\n- Hidden layer 1: 128 neurons with ReLU\n- Dropout: 0.3\n"
      "- Hidden layer 2: 64 neurons with ReLU\n- Dropout: 0.2\n- Output layer: 1 neuron with sigmoid"), "wide_features",
-     "binary", "outcome", [128, 64], [0.3, 0.2], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "outcome", [128, 64], [0.3, 0.2], 1e-3, 32, E, ADAMW, "mlp"),
     # Examples 1-3
     ("Binary classifier for spam detection with 2 hidden layers (64, 32)", "processed_emails",
-     "binary", "is_spam", [64, 32], D[:2], 1e-3, 32, 50, ADAM, "mlp"),
+     "binary", "is_spam", [64, 32], D[:2], 1e-3, 32, E, ADAMW, "mlp"),
     (("Regression model to predict house prices with:\n                        - 3 hidden layers: 128, 64, 32\n"
      "                        - Dropout: 0.2 after each layer\n                        - Learning rate: 0.0001\n"
      "                        - 100 epochs"), "housing_features",
-     "regression", "price", [128, 64, 32], [0.2, 0.2, 0.2], 1e-4, 32, 100, ADAM, "mlp"),
+     "regression", "price", [128, 64, 32], [0.2, 0.2, 0.2], 1e-4, 32, 100, ADAMW, "mlp"),
     (("Multi-class classifier for movie genre with:\n                        - Deep network: 256, 128, 64 neurons\n"
      "                        - Batch size: 64\n                        - Adam optimizer with lr=0.001"),
-     "movie_features", "multiclass", "genre", [256, 128, 64], D[:3], 1e-3, 64, 50, ADAM, "mlp"),
+     "movie_features", "multiclass", "genre", [256, 128, 64], D[:3], 1e-3, 64, E, ADAM, "mlp"),
     # the examples
     (("predict outcome with 2 hidden layers (64, 32), dropout 0.3 after the first, 0.2 after the second, "
      "SGD with momentum, learning rate 0.01"), "processed_diabetes_data",
-     "binary", "outcome", [64, 32], [0.3, 0.2], 0.01, 32, 50, SGD, "mlp"),
+     "binary", "outcome", [64, 32], [0.3, 0.2], 0.01, 32, E, SGD, "mlp"),
     ("for house prices: Deep network: 256, 128, 64; dropout 0.1; AdamW; batch size 128; 20 epochs",
      "housing_features", "regression", "price", [256, 128, 64], [0.1] * 3, 1e-3, 128, 20, ADAMW, "mlp"),
     (("Build a binary classifier to predict diabetes with 3 hidden layers with 128, 64, 32 neurons, gelu, "
      "batch size 16, train for 30 epochs, use RMSprop with learning rate 3e-4, early stopping with patience 4"),
      "processed_diabetes_data", "binary", "outcome", [128, 64, 32], D[:3], 3e-4, 16, 30, "torch.optim.RMSprop", "mlp"),
     ("Build a mixture of experts model to predict click and conversion with 2 hidden layers (32, 16)", "ad_events",
-     "multi-task", ["clicked", "converted"], [32, 16], D[:1], 1e-3, 32, 50, ADAM, "mmoe"),
+     "multi-task", ["clicked", "converted"], [32, 16], D[:1], 1e-3, 32, E, ADAMW, "mmoe"),
 ]
 
 
@@ -217,7 +219,7 @@ def test_inputs_from_columns(ws):
     compiled = compile_spec("predict churn", profile_table(ws, "customers"), validate=False)
     inputs = compiled.model["inputs"]
     assert inputs["features"]["columns"] == ["tenure", "monthly_charges"]
-    assert inputs["features"]["normalize"] == "standard"
+    assert inputs["features"]["normalize"] == "quantile"
     assert inputs["contract"]["categorical"] is True and inputs["contract"]["dtype"] == "int64"
     assert inputs["contract"]["embedding_dim"] >= 2
     assert compiled.features["left_out"] == ["customer_id"]

@@ -35,7 +35,8 @@ def test_plan_for_pima(ws, tmp_path):
     assert plan.leakage == []
     assert plan.split["kind"] == "stratified" and "--stratify outcome" in plan.split["command"]
     assert plan.metric == "auc" and plan.architecture == "mlp"
-    assert plan.estimate["parameters"] == 8 * 64 + 64 + 64 * 32 + 32 + 32 + 1
+    plr = 8 * 16 + 8 * 32 * 16 + 8 * 16  # PLR: frequencies, per-column linear weights and biases
+    assert plan.estimate["parameters"] == plr + (128 * 128 + 128) * 2 + 128 + 1
     assert plan.estimate["seconds"] > 0
     assert plan.plan_id == ""  # not saved yet
     plan_id = save_plan(plan, tmp_path)

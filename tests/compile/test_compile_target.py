@@ -30,7 +30,26 @@ def _target(ws, table: str, words: str) -> list[str]:
     return [c.column for c in find_targets(req.targets, profile_table(ws, table), req.task)]
 
 
+CALIFORNIA = {"MedInc": "1.5 + (i % 13) * 0.7", "HouseAge": "i % 52", "AveRooms": "3 + (i % 7) * 0.4",
+              "AveBedrms": "1 + (i % 3) * 0.1", "Population": "100 + i * 3", "Latitude": "32 + (i % 9) * 0.5",
+              "MedHouseVal": "0.5 + (i % 23) * 0.2"}
+
+
 @pytest.mark.parametrize(("words", "columns", "expected"), [
+    # CamelCase, snake_case, spaces and abbreviations (med/median, val/value, ave/average)
+    ("predict median house value", CALIFORNIA, "MedHouseVal"),
+    ("predict the house value", CALIFORNIA, "MedHouseVal"),
+    ("predict MedHouseVal", CALIFORNIA, "MedHouseVal"),
+    ("predict med_house_val", CALIFORNIA, "MedHouseVal"),
+    ("predict average rooms", CALIFORNIA, "AveRooms"),
+    ("predict house age", CALIFORNIA, "HouseAge"),
+    ("predict population", CALIFORNIA, "Population"),
+    ("predict the sale price", {"sqft": "i * 10", "SalePrice": "1000.5 * i"}, "SalePrice"),
+    ("predict number of rooms", {"sqft": "i * 10", "num_rooms": "i % 9 + 1.5", "price": "i * 2.5"}, "num_rooms"),
+    ("predict the quantity sold", {"price": "i * 1.5", "qty_sold": "i % 40 + 0.5"}, "qty_sold"),
+    # simple synonyms
+    ("predict revenue", {"price": "i * 1.5", "turnover": "i * 3.5"}, "turnover"),
+    ("predict customer attrition", {"tenure": "i % 9", "Exited": "i % 2"}, "Exited"),
     ("predict diabetes", {"glucose": "i * 1.5", "diabetes_pedigree": "i / 7.0", "outcome": "i % 2"}, "outcome"),
     ("predict diabetes", {"glucose": "i * 1.5", "has_diabetes": "i % 2"}, "has_diabetes"),
     ("predict customer churn", {"customer_id": "i", "tenure": "i % 9", "churned": "i % 2 = 0"}, "churned"),
@@ -43,6 +62,16 @@ def _target(ws, table: str, words: str) -> list[str]:
 def test_synonyms_and_names(ws, words, columns, expected):
     _table(ws, "t", columns)
     assert _target(ws, "t", words) == [expected]
+
+
+def test_words_name_input_columns(ws):
+    from specml.compile.target import find_columns
+
+    _table(ws, "r", {"user_id": "i % 20", "item_id": "i % 30", "age": "18 + i % 40", "rating": "1 + i % 5"}, rows=200)
+    profile = profile_table(ws, "r")
+    assert find_columns(["user", "movie"], profile, ["rating"]) == (["user_id", "item_id"], [])
+    assert find_columns(["user_id", "item id", "hat"], profile, ["rating"]) == (["user_id", "item_id"], ["hat"])
+    assert find_columns(["rating"], profile, ["rating"]) == ([], ["rating"])  # the target is never an input
 
 
 def test_typo_is_matched_fuzzily(ws):
@@ -116,7 +145,7 @@ def test_single_valued_target_is_refused(ws):
 
 
 @pytest.mark.parametrize(("words", "ignored"), [
-    ("predict outcome, use a cosine schedule", ["use a cosine schedule"]),
+    ("predict outcome, use mixup augmentation", ["use mixup augmentation"]),
     ("predict outcome with 2 hidden layers (64, 32) and label smoothing 0.1", ["label smoothing 0.1"]),
     ("Build a binary classifier to predict diabetes. Make it explainable with SHAP", ["Make it explainable with SHAP"]),
     ("Build a binary classifier to predict diabetes", []),
@@ -127,8 +156,8 @@ def test_words_not_understood_are_reported(words, ignored):
 
 def test_ignored_reaches_the_compiled_result(ws):
     _table(ws, "t", {"x": "i * 0.5", "outcome": "i % 2"})
-    compiled = compile_spec("predict outcome; use a cosine schedule", profile_table(ws, "t"), validate=False)
-    assert compiled.ignored == ["use a cosine schedule"]
+    compiled = compile_spec("predict outcome; use mixup augmentation", profile_table(ws, "t"), validate=False)
+    assert compiled.ignored == ["use mixup augmentation"]
 
 
 @pytest.mark.parametrize(("words", "field", "value"), [

@@ -271,11 +271,61 @@ def test_minmax_normalisation_uses_training_rows_only():
 
 def test_constant_column_is_not_divided_by_zero():
     table = pa.table({"a": [2.0, 2.0, 2.0, 5.0], "y": [0, 1, 0, 1]})
-    for how in ("standard", "minmax"):
+    for how in ("standard", "minmax", "robust", "quantile"):
         prep = fit(make_spec({"f": float_input(["a"], normalize=how)}), table, bce(), np.array([0, 1, 2]))
         out = prep.transform(table)[0]["f"]
         assert torch.isfinite(out).all(), how
-        assert out[:3].abs().max().item() == 0.0
+        assert out[:3].abs().max().item() == 0.0, how
+
+
+def test_quantile_normalisation_is_bounded_and_fitted_on_training_rows():
+    rng = np.random.default_rng(5)
+    x = np.exp(rng.normal(0.0, 3.0, size=400))  # heavy tail: the largest is thousands of stds away
+    table = pa.table({"a": x, "y": rng.integers(0, 2, 400)})
+    train_rows = np.arange(300)
+    prep = fit(make_spec({"f": float_input(["a"], normalize="quantile")}), table, bce(), train_rows)
+    state = prep.inputs["f"]
+    assert state.center is None and len(state.quantiles[0]) == 300  # one quantile per training row
+    out = prep.transform(table)[0]["f"][:, 0].numpy()
+    assert np.abs(out).max() <= 5.3  # the normal quantiles of 1e-7 and 1 - 1e-7
+    train = out[train_rows]
+    assert abs(train.mean()) < 0.05 and abs(train.std() - 1.0) < 0.1
+    assert (np.argsort(np.argsort(train)) == np.argsort(np.argsort(x[train_rows]))).all()  # order kept
+    beyond = pa.table({"a": [x[train_rows].max() * 100.0, -1.0], "y": [0, 1]})
+    far = prep.transform(beyond)[0]["f"][:, 0].numpy()
+    np.testing.assert_allclose(far, [5.199, -5.199], atol=1e-3)  # unseen extremes land at the bounds
+    # the state is plain numbers: a JSON round trip gives the same transform
+    again = Preprocessor.from_dict(json.loads(json.dumps(prep.to_dict())))
+    np.testing.assert_array_equal(again.transform(table)[0]["f"].numpy(), prep.transform(table)[0]["f"].numpy())
+
+
+def test_quantile_normalisation_of_a_few_repeated_values_maps_ties_to_one_value():
+    table = pa.table({"a": [0.0, 0.0, 0.0, 1.0, 1.0, 2.0], "y": [0, 1, 0, 1, 0, 1]})
+    prep = fit(make_spec({"f": float_input(["a"], normalize="quantile")}), table, bce(), all_rows(table))
+    out = prep.transform(table)[0]["f"][:, 0].tolist()
+    assert out[0] == out[1] == out[2] < out[3] == out[4] < out[5]
+
+
+def test_robust_normalisation_uses_median_and_iqr_and_clips_smoothly():
+    table, x, train_rows, val_rows = _split_table(seed=6)
+    prep = fit(make_spec({"f": float_input(["a", "b"], normalize="robust")}), table, bce(), train_rows)
+    med = np.median(x[train_rows], axis=0)
+    q25, q75 = np.quantile(x[train_rows], [0.25, 0.75], axis=0)
+    np.testing.assert_allclose(prep.inputs["f"].center, med)
+    np.testing.assert_allclose(prep.inputs["f"].scale, q75 - q25)
+    out = prep.transform(table)[0]["f"].numpy()
+    z = (x - med) / (q75 - q25)
+    np.testing.assert_allclose(out, z / np.sqrt(1 + (z / 3) ** 2), rtol=1e-5, atol=1e-6)
+    assert np.abs(out).max() < 3.0  # the shifted validation rows too
+    assert (np.abs(out[val_rows]) > 2.5).all()
+
+
+def test_scaling_normal_quantiles_match_known_values():
+    from specml.data.scaling import normal_ppf
+
+    p = np.array([1e-7, 0.001, 0.025, 0.5, 0.8413447460685429, 0.975, 1 - 1e-7])
+    np.testing.assert_allclose(normal_ppf(p), [-5.199337582, -3.090232306, -1.959963985, 0.0, 1.0, 1.959963985,
+                                               5.199337582], atol=1e-7)
 
 
 def test_no_normalisation_passes_values_through():

@@ -106,6 +106,9 @@ def _balance(profile: TableProfile, column: str, task: str) -> dict:
 
 def _split(profile: TableProfile, targets: list[str], tasks: dict[str, str]) -> dict:
     temporal = [c.name for c in profile.columns if c.kind == "temporal" and c.nulls == 0 and not c.constant]
+    temporal += [c.name for c in profile.columns  # epoch seconds/ms or yyyymmdd numbers named like a time
+                 if c.kind != "temporal" and c.timestamp_like() and c.nulls == 0 and not c.constant
+                 and c.name not in targets]
     table = profile.table
     if temporal:
         col = temporal[0]

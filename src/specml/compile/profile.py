@@ -1,6 +1,17 @@
 """A table's profile, read with SQL: per column its kind, NULLs, distinct values, range, mean, and
 whether it looks like an identifier or a constant; and, once the target is known, leakage suspects.
 
+What a column is for a model (:meth:`ColumnProfile.role`):
+
+* ``entity``: an identifier whose values repeat (a user, an item, a store: at most one distinct value
+  per :data:`ENTITY_REPEAT` rows), or text with more than ``MAX_CATEGORIES`` distinct values that repeat
+  the same way: embedded (vocabulary fitted on the training rows, unknown values -> a reserved id);
+* ``identifier``: an identifier whose values do not repeat (a row id): left out;
+* ``timestamp``: a date/time column, or a number named like a time (``*time*``, ``*date*``, ``*timestamp*``,
+  ``ts``, ``epoch``) whose values are epoch seconds or milliseconds (1973-2100) or yyyymmdd dates: left out
+  (not fed as a raw number);
+* ``None``: an ordinary numeric or categorical column.
+
 The column statistics come from one aggregate query over the table (``count(DISTINCT ...)`` is
 exact up to :data:`EXACT_DISTINCT_ROWS` rows, ``approx_count_distinct`` above). Leakage checks are
 one more query per target.
@@ -19,6 +30,10 @@ from specml.data.workspace import DataError, Workspace, quote_ident
 __all__ = ["ColumnProfile", "LeakageSuspect", "TableProfile", "column_kind", "profile_table"]
 
 EXACT_DISTINCT_ROWS = 5_000_000
+ENTITY_REPEAT = 2  # an identifier is an entity when it has at most one distinct value per this many rows
+_TIME_NAME = re.compile(r"(?:^|_)(?:time|date|datetime|timestamp|ts|epoch|unixtime|created|updated)(?:_|$)"
+                        r"|(?:time|date|stamp)(?:_|$)")
+_EPOCH_RANGES = ((1e8, 4.2e9), (1e11, 4.2e12), (19_000_101, 21_001_231))  # seconds, milliseconds, yyyymmdd
 CORRELATION_LEAK = 0.99  # |corr(column, target)| at or above this is a leakage suspect
 _ID_NAME = re.compile(r"^(?:id|uuid|guid|key|index|idx|row_?id|row_?num(?:ber)?|.*_(?:id|uuid|guid|key)|.*[a-z]Id|"
                       r"(?:id|uuid)_.*)$")
@@ -67,6 +82,32 @@ class ColumnProfile:
     @property
     def numeric(self) -> bool:
         return self.kind in ("integer", "float", "bool")
+
+    def repeats(self, rows: int) -> bool:
+        """Each value stands for several rows (at most one distinct value per ENTITY_REPEAT non-NULL rows)."""
+        return 2 <= self.distinct and self.distinct * ENTITY_REPEAT <= rows - self.nulls
+
+    def timestamp_like(self) -> bool:
+        """A date/time, or a number named like one whose values are epoch seconds/milliseconds or yyyymmdd."""
+        if self.kind == "temporal":
+            return True
+        if self.kind not in ("integer", "float") or self.min is None or self.max is None:
+            return False
+        snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", self.name).lower()
+        if not _TIME_NAME.search(snake):
+            return False
+        lo, hi = float(self.min), float(self.max)
+        return any(a <= lo and hi <= b for a, b in _EPOCH_RANGES)
+
+    def role(self, rows: int, max_categories: int) -> str | None:
+        """entity | identifier | timestamp | None (see the module doc)."""
+        if self.timestamp_like():
+            return "timestamp"
+        if self.id_like:
+            return "entity" if self.repeats(rows) else "identifier"
+        if self.kind == "string" and self.distinct > max_categories and self.repeats(rows):
+            return "entity"
+        return None
 
     def to_dict(self) -> dict:
         return {k: _plain(v) for k, v in self.__dict__.items()}

@@ -7,14 +7,21 @@ column names, best first:
 score what matched
 ====  =====================================================================================
 100   the whole phrase is the column name ("house prices" -> ``house_price``)
+98    the same, word by word with abbreviations ("median house value" -> ``MedHouseVal``)
 95    the phrase's last word is the column name ("movie genre" -> ``genre``)
 90    a synonym of a word is the column name ("diabetes" -> ``outcome``, "churn" -> ``churned``)
+85    every word of the phrase is a token of the column name ("house value" -> ``MedHouseVal``)
 80    another word of the phrase is the column name
-70    the column name holds the phrase's last word as a token (``sale_price``, ``is_spam``)
+70    the column name holds the phrase's last word as a token (``sale_price``, ``is_spam``, ``MedHouseVal``)
 65    the column name holds a synonym as a token
 60    the column name holds another word as a token
 40-58 the same after a typo fix (``difflib``, ratio >= 0.8)
 ====  =====================================================================================
+
+Column names are split into tokens at ``_``, spaces and CamelCase (``MedHouseVal`` -> med, house, val);
+a word and a token match when equal (singular), when one abbreviates the other (a prefix of at least 3
+letters: med/median, val/value) or by a short list of usual abbreviations (avg, num, qty, pct, ...).
+:func:`find_columns` uses the same scores for words that name input columns ("user and movie embeddings").
 
 The best score wins; two columns with the best score make :class:`AmbiguousTarget` (unless the
 task the words ask for keeps only one). No match at all: a conventional target name (outcome,
@@ -31,7 +38,7 @@ from specml.compile.errors import AmbiguousTarget, CompileError, TargetNotFound
 from specml.compile.profile import ColumnProfile, TableProfile
 from specml.data.task import MAX_CLASSES, TaskError, infer_task
 
-__all__ = ["CONVENTIONAL", "MAX_CLASSES", "SYNONYMS", "TargetChoice", "decide_task", "find_targets"]
+__all__ = ["CONVENTIONAL", "MAX_CLASSES", "SYNONYMS", "TargetChoice", "decide_task", "find_columns", "find_targets"]
 
 CONVENTIONAL = ("outcome", "target", "label", "class", "y", "labels", "is_target")
 
@@ -63,7 +70,27 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "approval": ("approved", "approval", "loan_status", "status"),
     "delay": ("delay", "delayed", "arr_delay", "dep_delay"),
     "value": ("value", "median_house_value", "price"),
+    "user": ("user_id", "userid", "uid", "customer_id", "client_id"),
+    "customer": ("customer_id", "client_id", "user_id"),
+    "movie": ("movie_id", "movieid", "film_id", "item_id"),
+    "item": ("item_id", "itemid", "product_id", "movie_id", "sku"),
+    "product": ("product_id", "item_id", "sku"),
+    "store": ("store_id", "shop_id", "store_nbr"),
+    "attrition": ("attrition", "churn", "churned", "exited", "left", "is_churned"),
+    "salary": ("salary", "income", "wage", "earnings", "pay"),
+    "earning": ("earnings", "income", "salary"),
+    "survive": ("survived", "survival", "is_alive"),
+    "outcome": ("outcome", "result", "target", "label"),
 }
+
+#: usual abbreviations in column names: token -> the word it stands for
+ABBREVIATIONS = {"avg": "average", "ave": "average", "num": "number", "no": "number", "nbr": "number",
+                 "qty": "quantity", "pct": "percent", "amt": "amount", "cnt": "count", "tot": "total",
+                 "yr": "year", "mo": "month", "dt": "date", "ts": "timestamp", "temp": "temperature",
+                 "pop": "population", "inc": "income", "val": "value", "med": "median", "rm": "room",
+                 "bdrm": "bedroom", "bedrm": "bedroom", "sqft": "square_feet", "lat": "latitude", "lon": "longitude",
+                 "lng": "longitude", "addr": "address", "desc": "description", "cat": "category", "prod": "product",
+                 "cust": "customer", "usr": "user", "txn": "transaction", "prc": "price"}
 
 _STOP = {"the", "a", "an", "of", "for", "whether", "if", "customer", "customers", "user", "users", "house", "home",
          "movie", "movies", "patient", "patients", "email", "emails", "rate", "probability", "chance", "likelihood",
@@ -93,6 +120,14 @@ def _tokens(column: str) -> list[str]:
     return [_singular(t) for t in _norm(column).split("_") if t]
 
 
+def _same(word: str, token: str) -> bool:
+    """A word of the instruction and a token of a column name mean the same (equal, abbreviation)."""
+    if word == token or ABBREVIATIONS.get(token) == word or ABBREVIATIONS.get(word) == token:
+        return True
+    short, long_ = sorted((word, token), key=len)
+    return len(short) >= 3 and long_.startswith(short) and len(short) >= len(long_) / 2
+
+
 def _fuzzy(word: str, options: list[str]) -> tuple[str, float] | None:
     hits = difflib.get_close_matches(word, options, n=1, cutoff=0.8)
     if not hits:
@@ -112,21 +147,25 @@ def _score(phrase: str, column: str) -> tuple[float, str]:
     whole = "_".join(words)
     if name_s in (whole, whole.replace("_", "")) or name in (_norm(phrase), _norm(phrase).replace("_", "")):
         return 100.0, f"column '{column}' is named like '{phrase}'"
+    toks = _tokens(column)
+    if len(toks) == len(words) > 1 and all(_same(w, t) for w, t in zip(words, toks)):
+        return 98.0, f"column '{column}' is named like '{phrase}' (abbreviated)"
     head, others = words[-1], [w for w in words[:-1] if w not in _STOP]
     if name_s == head:
         return 95.0, f"column '{column}' is named '{phrase}'"
     for w in [head, *others]:
         if name in _syn(w) or name_s in _syn(w):
             return 90.0, f"'{column}' is a usual name for {said[w]}"
+    if len(words) > 1 and all(any(_same(w, t) for t in toks) for w in words):
+        return 85.0, f"column '{column}' holds every word of '{phrase}'"
     if name_s in others:
         return 80.0, f"column '{column}' is a word of '{phrase}'"
-    toks = _tokens(column)
-    if head in toks:
+    if head in toks or any(_same(head, t) for t in toks):
         return 70.0, f"column '{column}' holds the word '{said[head]}'"
     for w in [head, *others]:
         if any(s in toks or s == name for s in _syn(w)):
             return 65.0, f"column '{column}' holds a usual name for {said[w]}"
-    if any(w in toks for w in others):
+    if any(w in toks or any(_same(w, t) for t in toks) for w in others):
         return 60.0, f"column '{column}' holds a word of '{phrase}'"
     best = 0.0, ""
     for w in [head, *others]:
@@ -223,6 +262,29 @@ def find_targets(phrases: list[str], profile: TableProfile, task_hint: str | Non
         raise CompileError(f"the words {', '.join(repr(c.phrase) for c in choices)} all point at column "
                            f"'{dupes[0]}'; name each target column")
     return choices
+
+
+def find_columns(phrases: list[str], profile: TableProfile, exclude: tuple[str, ...] | list[str] = ()
+                 ) -> tuple[list[str], list[str]]:
+    """The input columns that words name ("user" -> ``user_id``, "movie" -> ``item_id``), scored like a
+    target (60 or more: a word of the column name, at least); ``(columns, phrases that named none)``.
+    Two columns equally good: CompileError naming both."""
+    found: list[str] = []
+    unmatched: list[str] = []
+    for phrase in phrases:
+        scored = [(s, c.name) for c in profile.columns if c.name not in exclude and not c.constant
+                  for s, _ in [_score(phrase, c.name)] if s >= 60]
+        if not scored:
+            unmatched.append(phrase)
+            continue
+        top = max(s for s, _ in scored)
+        best = [c for s, c in scored if s == top]
+        if len(best) > 1:
+            raise CompileError(f"which column is '{phrase}'? Candidates: {', '.join(repr(c) for c in best)}; "
+                               "name the column as it is written")
+        if best[0] not in found:
+            found.append(best[0])
+    return found, unmatched
 
 
 def decide_task(col: ColumnProfile, hint: str | None) -> tuple[str, str]:

@@ -65,7 +65,7 @@ class Request:
     table_ref: str | None = None  # "using the X table"
     plan_ref: bool = False  # "according to the plan"
     task: str | None = None  # binary | multiclass | classification | regression | multi
-    architecture: str | None = None  # mlp | dcn | mmoe | transformer
+    architecture: str | None = None  # mlp | dcn | mmoe | transformer | tabm
     num_experts: int | None = None
     hidden: list[int] | None = None
     hidden_count: int | None = None  # "3 hidden layers" / "3-layer network" without sizes
@@ -89,6 +89,11 @@ class Request:
     seed: int | None = None
     embedding_dim: int | None = None
     gradient_clip_norm: float | None = None
+    embed: list[str] = field(default_factory=list)  # "using user and movie embeddings": columns to embed
+    inputs: list[str] = field(default_factory=list)  # "from user_id and movie_id": the only input columns
+    normalize: str | None = None  # quantile | robust | standard: numeric scaling
+    numeric_embedding: bool | None = None  # PLR embeddings of the numeric columns (False: "no numeric embeddings")
+    schedule: bool | None = None  # cosine learning-rate schedule (False: "constant learning rate")
     understood: list[str] = field(default_factory=list)  # "lr 0.0001", ... (for the rationale)
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # contradictions found while reading
@@ -284,6 +289,8 @@ def _architecture(r: _Reader) -> None:
           r"|dcn(?:[\s-]?v2)?|cross[\s-]+network)(?:\s+v2)?\b", arch("dcn", "architecture: DCN-v2"))
     r.run(r"\b(?:multi[\s-]?gate\s+)?mixture[\s-]+of[\s-]+experts(?:\s*\(?\s*mmoe\s*\)?)?|\bmmoe\b",
           arch("mmoe", "architecture: MMoE"))
+    r.run(r"\btabm(?:[\s-]?mini)?\b|\bbatch[\s-]?ensemble(?:\s+mlp)?\b|\bparameter[\s-]efficient\s+ensembl(?:e|ing)\b",
+          arch("tabm", "architecture: TabM-mini"))
     r.run(r"\b(?:tab(?:ular)?[\s-]?|ft[\s-]?)?transformer(?:\s+encoder)?\b", arch("transformer", "architecture: transformer"))
     r.run(r"\b(?:mlp|multi[\s-]?layer\s+perceptron|feed[\s-]?forward(?:\s+(?:neural\s+)?network)?"
           r"|fully[\s-]?connected(?:\s+(?:neural\s+)?network)?|dense\s+(?:neural\s+)?network)\b", arch("mlp", "architecture: MLP"))
@@ -522,6 +529,65 @@ def _harmless(r: _Reader) -> None:
         r.run(pattern, lambda m: None)
 
 
+_ITEM_STOP = (r"(?:with|using|and|or|to|by|via|in|on|for|as|the|a|an|then|so|no|without|embeddings?|columns?|features?"
+              r"|layers?|numeric(?:al)?|periodic|plr)")
+_ITEM = rf"(?!{_ITEM_STOP}\b)[A-Za-z_][\w-]*(?:\s+(?!{_ITEM_STOP}\b)[A-Za-z_][\w-]*)?"
+_ITEMS = rf"{_ITEM}(?:\s*,\s*{_ITEM})*(?:\s*,?\s*(?:and|&)\s+{_ITEM})?"
+
+
+def _items(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", text) if p.strip()]
+
+
+def _columns(r: _Reader) -> None:
+    """Words that name input columns: "using user and movie embeddings" (embed those columns), "from
+    user_id and movie_id" (only those columns are inputs), and how numeric columns are scaled/embedded."""
+    req = r.req
+
+    def scaling(kind: str) -> Callable[[re.Match], None]:
+        return lambda m: _set(req, "normalize", kind, f"{kind} scaling")
+
+    r.run(r"\b(?:robust(?:[\s-]+(?:scal(?:ing|er)|normali[sz]ation|normali[sz]e))?|median[\s/-]+iqr(?:\s+scaling)?)\b",
+          scaling("robust"))
+    r.run(r"\bquantile(?:[\s-]+(?:transform(?:er|ation)?|scal(?:ing|er)|normali[sz]ation))?\b", scaling("quantile"))
+    r.run(r"\b(?:standard(?:[\s-]+(?:scal(?:ing|er)|normali[sz]ation))|standardi[sz](?:e|ed|ation)"
+          r"(?:\s+(?:inputs?|features?))?|z[\s-]?scores?)\b", scaling("standard"))
+
+    def plr(on: bool) -> Callable[[re.Match], None]:
+        return lambda m: _set(req, "numeric_embedding", on, "numeric embeddings" if on else "no numeric embeddings")
+
+    r.run(r"\b(?:no|without)\s+(?:numeric(?:al)?\s+|periodic\s+|plr\s+)+embeddings?\b"
+          r"|\b(?:no|without)\s+plr\b", plr(False))
+    r.run(r"\b(?:plr|periodic)(?:\s+(?:numeric(?:al)?\s+)?embeddings?)?\b|\bnumeric(?:al)?\s+embeddings?\b",
+          plr(True))
+
+    def schedule(on: bool) -> Callable[[re.Match], None]:
+        return lambda m: _set(req, "schedule", on, "cosine schedule" if on else "constant learning rate")
+
+    r.run(r"\b(?:constant|fixed)\s+(?:learning[\s_-]?rate|lr)\b|\b(?:no|without)\s+(?:lr\s+|learning[\s-]rate\s+)?"
+          r"(?:schedul(?:e|er|ing)|annealing|decay\s+schedule)\b", schedule(False))
+    r.run(r"\bcosine(?:\s+(?:annealing|decay))?(?:\s+(?:lr|learning[\s-]rate))?(?:\s+schedul(?:e|er))?\b",
+          schedule(True))
+
+    def embed(m: re.Match) -> None:
+        for item in _items(m.group("l")):
+            if item.lower() not in [e.lower() for e in req.embed]:
+                req.embed.append(item)
+        _say(req, f"embeddings of {m.group('l').strip()}")
+
+    r.run(rf"\b(?:using|with|plus|and)\s+(?:an?\s+)?(?P<l>{_ITEMS})\s+(?:id\s+)?embeddings?\b", embed)
+    r.run(rf"\bembed(?:ding|dings|s)?\s+(?:the\s+)?(?:columns?\s+)?(?P<l>{_ITEMS})", embed)
+
+    def inputs(m: re.Match) -> None:
+        for item in _items(m.group("l")):
+            if item.lower() not in [e.lower() for e in req.inputs]:
+                req.inputs.append(item)
+        _say(req, f"inputs: {m.group('l').strip()}")
+
+    r.run(rf"\b(?:from|given|based\s+on)\s+(?:only\s+)?(?:the\s+)?(?:columns?\s+)?(?P<l>{_ITEMS})"
+          rf"(?=\s*(?:$|[.;,:\n(]|\s(?:with|using|to|and\s+(?:use|train))\b))", inputs)
+
+
 _CLAUSE = re.compile(r"\n|;|,|(?<!\d)\.(?!\d)|:|\(|\)|\s-\s|^\s*-\s|\s\*\s")
 
 
@@ -545,7 +611,7 @@ def parse_instruction(text: str) -> Request:
     """Read an instruction; every phrase is either understood (``understood``) or reported (``ignored``)."""
     req = Request(text=text)
     r = _Reader(req, text)
-    for step in (_references, _targets, _custom_layers, _architecture, _task, _hidden, _dropout, _training,
+    for step in (_references, _targets, _custom_layers, _architecture, _task, _columns, _hidden, _dropout, _training,
                  _class_names, _harmless):
         step(r)
     _resolve_dropouts(r)

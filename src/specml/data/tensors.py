@@ -2,9 +2,9 @@
 
 Everything learned from data is fitted on the training rows only and kept in a JSON-serialisable
 :class:`Preprocessor` that is stored with the model and reused at evaluate/predict time:
-categorical vocabularies (id 0 = unknown/NULL), per-column standardisation, the target's task and
-classes. Bad input (NULLs, text fed to a float input, a missing target, an empty table) is a
-:class:`DataError` with counts.
+categorical vocabularies (id 0 = unknown/NULL), per-column scaling (standard, minmax, robust, quantile:
+see :mod:`specml.data.scaling`), the target's task and classes. Bad input (NULLs, text fed to a float
+input, a missing target, an empty table) is a :class:`DataError` with counts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from specml.data import scaling
 from specml.data.split import SplitError, holdout
 from specml.data.task import MAX_CLASSES, TaskError, arrow_kind, infer_task
 from specml.data.workspace import DataError
@@ -39,6 +40,7 @@ class InputState:
     normalize: str = "none"
     center: list[float] | None = None
     scale: list[float] | None = None
+    quantiles: list[list[float]] | None = None  # normalize: quantile; per column, the training values' quantiles
     sequence: bool = False  # one list column read as [B, length], padded with pad_id / cut
     length: int | None = None
     pad_id: int = 0
@@ -150,7 +152,7 @@ class Preprocessor:
             if dtype.is_floating_point:
                 _refuse_non_finite(torch.from_numpy(matrix).to(dtype), state.columns, name)
             if state.normalize != "none":
-                matrix = (matrix - np.asarray(state.center)) / np.asarray(state.scale)
+                matrix = scaling.apply(state.normalize, matrix, state.center, state.scale, state.quantiles)
             out = torch.from_numpy(np.ascontiguousarray(matrix)).to(dtype)
         return out[:, 0].contiguous() if state.one_d else out
 
@@ -312,14 +314,8 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None
             matrix = np.column_stack([_numeric(train.column(c), c, f"input '{name}'") for c in columns])
             # statistics of the finite values only; transform() then refuses the others with their count
             matrix = np.where(np.isfinite(matrix), matrix, np.nan) if matrix.dtype.kind == "f" else matrix
-            if inp.normalize == "standard":
-                with np.errstate(over="ignore", invalid="ignore"):  # 1e308 overflows: refused at transform
-                    std = np.nan_to_num(np.nanstd(matrix, axis=0))
-                    state.center = np.nan_to_num(np.nanmean(matrix, axis=0)).tolist()
-                state.scale = np.where(std > 0, std, 1.0).tolist()
-            elif inp.normalize == "minmax":
-                lo, hi = np.nan_to_num(np.nanmin(matrix, axis=0)), np.nan_to_num(np.nanmax(matrix, axis=0))
-                state.center, state.scale = lo.tolist(), np.where(hi > lo, hi - lo, 1.0).tolist()
+            if inp.normalize != "none":
+                state.center, state.scale, state.quantiles = scaling.fit(inp.normalize, matrix)
         if state.vocab is not None and inp.vocab_size is not None and inp.vocab_size < len(state.vocab) + 1:
             raise DataError(f"input '{name}': vocab_size is {inp.vocab_size}, but the training rows hold "
                             f"{len(state.vocab)} distinct values (+1 for unknown); raise vocab_size or remove it")

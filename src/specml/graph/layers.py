@@ -378,7 +378,113 @@ class FeatureEmbedding(nn.Module):
                 f"mode={self.mode!r}")
 
 
+# ----------------------------------------------------------------------------------------------
+# numeric features
+
+
+class PeriodicEmbedding(nn.Module):
+    """PLR numeric embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular
+    Deep Learning"): each of the ``in_features`` scalar columns gets its own vector.
+
+    For column ``j`` with value ``x_j`` and trainable frequencies ``c_j ∈ R^k`` (``k = frequencies``,
+    initialised ``N(0, sigma²)``):
+
+    * periodic: ``v_j = [cos(2π c_j x_j), sin(2π c_j x_j)] ∈ R^{2k}``;
+    * linear: ``e_j = W_j v_j + b_j ∈ R^{embedding_dim}`` (``W_j`` per column; ``lite=True`` shares one ``W``);
+    * ReLU (``activation=False`` drops it: the "PL" variant).
+
+    ``forward(x)``: ``[..., in_features]`` → ``[..., in_features · embedding_dim]`` (``mode="concat"``) or
+    ``[..., in_features, embedding_dim]`` (``mode="stack"``). Scale the inputs first (``normalize:
+    quantile`` or ``standard``): ``sigma`` is relative to a unit spread.
+    """
+
+    def __init__(self, in_features: int, embedding_dim: int = 16, frequencies: int = 16, sigma: float = 0.1,
+                 lite: bool = False, activation: bool = True, mode: str = "concat") -> None:
+        super().__init__()
+        n = _positive_int("in_features", in_features)
+        d = _positive_int("embedding_dim", embedding_dim)
+        k = _positive_int("frequencies", frequencies)
+        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not sigma > 0:
+            raise ParamError("sigma", f"expected a positive number (the frequencies' initial std), got {sigma!r}")
+        if mode not in ("concat", "stack"):
+            raise ParamError("mode", f"expected 'concat' or 'stack', got {mode!r}"
+                             + (f" ({suggestion(str(mode), ['concat', 'stack'])})"
+                                if suggestion(str(mode), ["concat", "stack"]) else ""))
+        self.in_features, self.embedding_dim, self.frequencies = n, d, k
+        self.sigma, self.lite, self.activation, self.mode = float(sigma), bool(lite), bool(activation), mode
+        self.coefficients = nn.Parameter(torch.randn(n, k) * self.sigma)
+        self.weight = nn.Parameter(_uniform_(torch.empty(1 if lite else n, 2 * k, d), 2 * k))
+        self.bias = nn.Parameter(_uniform_(torch.empty(1 if lite else n, d), 2 * k))
+
+    @property
+    def out_features(self) -> int:
+        return self.in_features * self.embedding_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_width(x, self.in_features, "PeriodicEmbedding")
+        angle = 2 * math.pi * self.coefficients * x.unsqueeze(-1)                 # [..., n, k]
+        periodic = torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)      # [..., n, 2k]
+        out = torch.einsum("...nf,nfd->...nd", periodic, self.weight.expand(self.in_features, -1, -1))
+        out = out + self.bias
+        if self.activation:
+            out = torch.relu(out)
+        return out.flatten(-2) if self.mode == "concat" else out
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, embedding_dim={self.embedding_dim}, frequencies={self.frequencies}, "
+                f"sigma={self.sigma:g}, lite={self.lite}, activation={self.activation}, mode={self.mode!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# parameter-efficient ensembles (TabM)
+
+
+class BatchEnsembleMLP(nn.Module):
+    """TabM-mini (Gorishniy et al. 2024, "TabM: Advancing Tabular Deep Learning with Parameter-Efficient
+    Ensembling"): ``k`` MLPs that share every weight matrix, averaged at the output.
+
+    Member ``i`` sees its own copy of the input scaled by a rank-1 adapter ``r_i ∈ R^{in_features}``
+    (``x ⊙ r_i``, ``r_i`` initialised at ±1 at random, the rest of the network shared), then the shared
+    layers ``Linear(hidden[l]) → ReLU → Dropout`` (dropout drawn per member), then a shared
+    ``Linear(out_features)``. The output is the mean over the ``k`` members: ``[B, in_features]`` →
+    ``[B, out_features]``. ``k = 1`` is a plain MLP with an input scaling. The loss sees the mean (TabM
+    proper trains each member on its own loss; :meth:`members` gives their outputs).
+    """
+
+    def __init__(self, in_features: int, hidden: int | Sequence[int], out_features: int, k: int = 8,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        d_in = _positive_int("in_features", in_features)
+        sizes = [hidden] if isinstance(hidden, int) and not isinstance(hidden, bool) \
+            else list(hidden) if isinstance(hidden, list | tuple) else None
+        if not sizes or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
+            raise ParamError("hidden", f"expected a positive integer or a list of them, got {hidden!r}")
+        out = _positive_int("out_features", out_features)
+        self.k = _positive_int("k", k)
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
+            raise ParamError("dropout", f"expected a probability in [0, 1), got {dropout!r}")
+        self.in_features, self.out_features = d_in, out
+        self.adapters = nn.Parameter(torch.randint(0, 2, (self.k, d_in)).float() * 2 - 1)
+        layers: list[nn.Module] = []
+        for a, b in itertools.pairwise([d_in, *sizes]):
+            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(sizes[-1], out)
+
+    def members(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's output: ``[B, in_features]`` → ``[B, k, out_features]``."""
+        _check_width(x, self.in_features, "BatchEnsembleMLP")
+        return self.head(self.body(x.unsqueeze(-2) * self.adapters))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.members(x).mean(dim=-2)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, k={self.k}"
+
+
 LAYERS: dict[str, type[nn.Module]] = {
     "Concat": Concat, "Stack": Stack, "Select": Select,
     "CrossLayer": CrossLayer, "CrossNetwork": CrossNetwork, "MMoE": MMoE, "FeatureEmbedding": FeatureEmbedding,
+    "PeriodicEmbedding": PeriodicEmbedding, "BatchEnsembleMLP": BatchEnsembleMLP,
 }

@@ -59,9 +59,12 @@ class InputSpec(StrictModel):
         None, description="If set, specml embeds the ids before any node sees them: references to this "
                           "input receive [B, embedding_dim] (shape [null]) or [B, k, embedding_dim].",
     )
-    normalize: Literal["standard", "minmax", "none"] = Field(
-        "none", description="specml addition: standardize (z-score) or min-max scale each column with statistics "
-                            "fitted on the training rows only and stored with the model. Float inputs only.",
+    normalize: Literal["standard", "minmax", "robust", "quantile", "none"] = Field(
+        "none", description="specml addition: scale each column with statistics fitted on the training rows only "
+                            "and stored with the model. standard: z-score; minmax: to [0, 1]; robust: (x - median) "
+                            "/ IQR, smoothly clipped to (-3, 3) by z / sqrt(1 + (z/3)^2); quantile: the training "
+                            "values' empirical CDF mapped to a standard normal (bounded, for heavy tails). "
+                            "Float inputs only.",
     )
     pad_id: int = Field(
         0, description="Sequence inputs (shape [null, L] read from one list column, e.g. INTEGER[]): the id that "
