@@ -56,13 +56,13 @@ def test_specml_model_writes_the_overrides_into_the_specs_it_builds(home, tmp_pa
     out = tmp_path / "built"
     ran = invoke("model", "-n", "words_ov", "-i", "predict outcome with 2 hidden layers 16 and 8", "-t", "pima_train",
                  "--dry-run", "-o", out, "--preset", "quick", "trainer.optimizer.lr=0.02",
-                 "model.graph.0.params.out_features=12", home=home)
+                 "model.graph.hidden1.params.out_features=12", home=home)
     assert ran.returncode == 0, ran.stdout + ran.stderr + ran.traceback
     from specml.spec.yaml_io import read_yaml
 
     trainer, model = read_yaml(out / "trainer.yaml")[0], read_yaml(out / "model.yaml")[0]
     assert trainer["optimizer"]["lr"] == 0.02 and trainer["config"]["epochs"] == 2      # the quick preset
-    assert model["graph"][0]["params"]["out_features"] == 12
+    assert next(n for n in model["graph"] if n["name"] == "hidden1")["params"]["out_features"] == 12  # by name
     assert "overrides applied to the built specs" in ran.stdout
 
     typo = invoke("model", "-n", "words_typo", "-i", "predict outcome", "-t", "pima_train", "--dry-run", "-o",
