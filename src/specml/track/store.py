@@ -63,6 +63,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN pid INTEGER",
         "ALTER TABLE runs ADD COLUMN pid_started INTEGER",
     ],
+    [  # 4: the trivial-baseline guard (specml.guard): 1 when the model did worse than the trivial predictor on
+        # its validation rows, 0 when not, NULL when not checked; and the trivial predictor's value it was compared to
+        "ALTER TABLE runs ADD COLUMN worse_than_trivial INTEGER",
+        "ALTER TABLE runs ADD COLUMN trivial_value REAL",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
