@@ -6,7 +6,8 @@ the blend with the lowest validation loss (log loss for classification, RMSE for
 :func:`specml.guard.loss`); a member's weight is the share of rounds that chose it.
 
 An ensemble is saved as ``models/<name>/metadata.json`` with ``kind: "ensemble"``: its members by
-reference (model names, each with its weight, kind, classes and ``created_at``), the task, target and
+reference (model names, each with its weight, kind, classes and the sha256 of its model files), the task,
+target and
 classes; JSON only, no pickle. Scoring a table blends the members' scores (class probabilities, or
 values) with the weights; a member replaced or retrained since the ensemble was built is refused.
 :func:`evaluate_ensemble` and :func:`predict_ensemble` answer as :mod:`specml.classical.predict` does.
@@ -101,7 +102,29 @@ def member_info(name: str, home: str | Path | None = None) -> dict:
         classes = _neural_classes(meta)
         features = list(dict.fromkeys(c for cols in (meta.get("inputs") or {}).values() for c in (cols or [])))
     return {"name": name, "kind": kind, "classes": classes, "features": features,
-            "created_at": meta.get("created_at"), "task": meta.get("task"), "target": meta.get("target")}
+            "created_at": meta.get("created_at"), "task": meta.get("task"), "target": meta.get("target"),
+            "sha256": stamp(name, home)}
+
+
+def stamp(name: str, home: str | Path | None = None) -> str:
+    """sha256 of what scores a member: a network's weights file, a classical model's model and
+    preprocessor files (a member trained again gets another stamp)."""
+    import hashlib
+
+    artifact = ModelArtifact.for_name(name, home)
+    meta = artifact.read_metadata()
+    if meta.get("kind") == "classical":
+        files = meta.get("files") or {}
+        paths = [artifact.directory / str((files.get(k) or {}).get("file")) for k in ("model", "preprocessor")]
+    else:
+        paths = [artifact.weights_path]
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(path.read_bytes())
+        except OSError as err:
+            raise ArtifactError(f"model '{name}': {path} cannot be read ({err})") from None
+    return digest.hexdigest()
 
 
 def _neural_classes(meta: dict) -> list | None:
@@ -195,7 +218,7 @@ def load_ensemble(name: str, home: str | Path | None = None) -> Ensemble:
         now = ModelArtifact.for_name(m["name"], home)
         if not now.exists():
             raise ArtifactError(f"ensemble '{name}': its member '{m['name']}' is gone ({now.directory})")
-        if now.read_metadata().get("created_at") != m.get("created_at"):
+        if stamp(m["name"], home) != m.get("sha256"):
             raise ArtifactError(f"ensemble '{name}': its member '{m['name']}' was trained again after the ensemble "
                                 "was built; build the ensemble again (specml model ... --ensemble)")
     return Ensemble(name, meta)

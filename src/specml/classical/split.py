@@ -16,7 +16,7 @@ import numpy as np
 from specml.classical.errors import ClassicalError
 from specml.data.split import Split, SplitError, three_way
 
-__all__ = ["Split", "given_rows", "is_training_table", "split_rows", "test_table_of"]
+__all__ = ["Split", "given_rows", "is_training_table", "split_rows", "held_back_table"]
 
 
 def split_rows(n: int, *, test_size: float, validation_size: float, labels: np.ndarray | None = None,
@@ -42,7 +42,7 @@ def is_training_table(table: str) -> bool:
     return low in ("train", "training") or low.endswith(_TRAIN_SUFFIXES)
 
 
-def test_table_of(table: str, has_table) -> str | None:
+def held_back_table(table: str, has_table) -> str | None:
     """The held-back table beside a training table (``adult_train`` -> ``adult_test``) when ``has_table``
     says it exists, else None."""
     low = table.lower()

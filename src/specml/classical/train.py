@@ -25,7 +25,7 @@ from specml.classical.fit import estimator_params, fit_pipeline
 from specml.classical.frame import choose_features, target_values, to_matrix
 from specml.classical.imbalance import decide, detect, severity
 from specml.classical.score import MAIN_METRIC, metrics, scores
-from specml.classical.split import given_rows, is_training_table, split_rows, test_table_of
+from specml.classical.split import given_rows, held_back_table, is_training_table, split_rows
 from specml.spec.estimator import resolve_estimator
 
 SMALL_DATASET = 50
@@ -101,7 +101,7 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
         wanted = list(dict.fromkeys([*(spec.features or ws.columns(table)), *extra]))
         ws.require_columns(table, wanted)
         data = ws.read_columns(table, wanted)
-        held_back = test_table_of(table, ws.has_table) if is_training_table(table) else None
+        held_back = held_back_table(table, ws.has_table) if is_training_table(table) else None
     finally:
         if ws is not workspace:
             ws.close()
@@ -296,7 +296,8 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
             "preprocessing": plan,
             "files": {"model": model_entry, "preprocessor": pre_entry, "spec": "estimator.yaml"},
             "rows": {"total": n, **split.sizes()},
-            "split": {"method": split.method, "test_size": test_size if rows is None else 0.0, "validation_size": spec.validation_size,
+            "split": {"method": split.method, "test_size": test_size if rows is None else 0.0,
+                      "validation_size": spec.validation_size,
                       "random_state": spec.random_state, "time_column": spec.time_column, "shuffle": spec.shuffle},
             "imbalance": imb.to_dict() if imb is not None else None,
             "cv": cv_result.to_dict() if cv_result is not None else None,
