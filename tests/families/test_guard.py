@@ -90,3 +90,60 @@ def test_safer_specs_lower_the_learning_rate(tmp_path):
     assert yaml.safe_load(safer_trainer.read_text())["optimizer"]["lr"] == pytest.approx(0.05)
     assert "learning rate 0.05 (x 0.1)" in what and safer_model.is_file()
     assert yaml.safe_load(trainer.read_text())["optimizer"]["lr"] == 0.5  # the reviewed specs are untouched
+
+
+def test_a_version_3_registry_gains_the_guard_columns_and_keeps_its_runs(tmp_path):
+    import sqlite3
+
+    from specml.track.registry import Registry
+    from specml.track.store import MIGRATIONS
+
+    path = tmp_path / "registry.sqlite"
+    con = sqlite3.connect(path)
+    for statements in MIGRATIONS[:3]:
+        for sql in statements:
+            con.execute(sql)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (3)")
+    con.execute("INSERT INTO runs (run_id, name, status, started_at) VALUES ('r1', 'm', 'completed', '2026-01-01')")
+    con.commit()
+    con.close()
+    with Registry(path) as reg:
+        assert reg.runs.get("r1").worse_than_trivial is None
+        reg.runs.flag_trivial("r1", True, 1.5)
+        run = reg.runs.get("r1")
+        assert run.worse_than_trivial == 1 and run.trivial_value == 1.5
+
+
+@pytest.mark.slow
+def test_specml_model_retries_a_diverged_network_once_with_safer_settings(specml_home, tmp_path, capsys):
+    import torch
+
+    torch.set_num_threads(1)
+    from sklearn.datasets import load_diabetes
+
+    from specml import api
+    from specml.cli.compile import _guard
+    from specml.data.workspace import Workspace
+
+    with Workspace(specml_home / "workspace.duckdb") as ws:
+        d = load_diabetes()
+        cols = {n: d.data[:, i] for i, n in enumerate(d.feature_names)}
+        cols["progression"] = d.target
+        ws.write_table("diabetes", pa.table(cols))
+    model = tmp_path / "model.yaml"
+    model.write_text((EXAMPLES / "diabetes_regression" / "model.yaml").read_text(), encoding="utf-8")
+    trainer = tmp_path / "trainer.yaml"
+    trainer.write_text(yaml.safe_dump({
+        "model_ref": "diabetes-progression-mlp", "optimizer": {"type": "torch.optim.Adam", "lr": 30.0},
+        "config": {"epochs": 2, "batch_size": 32, "validation_split": 0.2, "seed": 3, "tensorboard": False,
+                   "make_plots": False}}), encoding="utf-8")
+    api.train(model, trainer, table="diabetes", name="div", verbose=False, progress=False)
+    _guard("div", model, trainer, "diabetes", None)
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert "WORSE THAN TRIVIAL" in text and "retrying once with safer settings" in text and "learning rate 3" in text
+    assert (tmp_path / "trainer.safer.yaml").is_file()
+    assert list((specml_home / "models" / ".replaced" / "div").iterdir())  # the diverged model is kept
+    meta = json.loads((specml_home / "models" / "div" / "metadata.json").read_text())
+    assert meta["guard"]["worse_than_trivial"] == ("also after the retry" in text)

@@ -71,7 +71,7 @@ def test_a_version_1_database_gains_the_plans_table_and_keeps_its_rows(tmp_path)
     assert reg.save_plan({"instruction": "predict y", "table": "t"}) == "plan-1"
     reg.close()
     con = sqlite3.connect(path)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(3,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(4,)]
     con.close()
 
 
