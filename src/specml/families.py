@@ -35,6 +35,7 @@ _ESTIMATORS = {("gbm", False): "lightgbm.LGBMClassifier", ("gbm", True): "lightg
                ("linear", True): "sklearn.linear_model.Ridge"}
 _PARAMS = {"gbm": {"verbose": -1}, "linear": {}}
 _PARAMS_CLASSIFIER = {"linear": {"max_iter": 1000}}
+_REGRESSION_LOSSES = {"MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"}
 
 
 class FamiliesError(SpecmlError, ValueError):
@@ -112,7 +113,7 @@ class TimeBudget:
         self.stopped_epoch: int | None = None
 
     def on_epoch_end(self, trainer: Any, epoch: int, **_: Any) -> None:
-        if time.monotonic() < self.deadline or self.stopped_epoch is not None:
+        if time.monotonic() < self.deadline:  # past it, every training stops (a retry gets one epoch)
             return
         from specml.train.engine import EarlyStopping
 
@@ -352,7 +353,8 @@ def _nn_verdict(member, table, workspace, home, rows, check, neural_validation):
 
 def safer_specs(model_spec: str | Path, trainer_spec: str | Path) -> tuple[Path, Path, str]:
     """Copies of the specs with safer settings, written beside them (``*.safer.yaml``): the learning rate
-    x 0.1, and robust scaling of numeric inputs where the model spec offers a ``robust`` normalize.
+    x 0.1, a regression target standardised (``target_normalize: standard``) when it was not, and robust
+    scaling of numeric inputs where the model spec offers a ``robust`` normalize.
     Returns (model spec, trainer spec, what changed)."""
     import typing
 
@@ -370,6 +372,12 @@ def safer_specs(model_spec: str | Path, trainer_spec: str | Path) -> tuple[Path,
             if isinstance(holder.get(key), int | float):
                 holder[key] = float(holder[key]) * 0.1
                 changed.append(f"learning rate {holder[key]:.3g} (x 0.1)")
+    losses = model.get("loss")
+    for loss in losses if isinstance(losses, list) else [losses]:
+        if isinstance(loss, dict) and str(loss.get("type", "")).rsplit(".", 1)[-1] in _REGRESSION_LOSSES \
+                and loss.get("target_normalize", "none") == "none":
+            loss["target_normalize"] = "standard"
+            changed.append("regression target standardised")
     allowed = typing.get_args(InputSpec.model_fields["normalize"].annotation)
     if "robust" in allowed:
         for spec in (model.get("inputs") or {}).values():

@@ -82,13 +82,16 @@ def test_safer_specs_lower_the_learning_rate(tmp_path):
     from specml.families import safer_specs
 
     model = tmp_path / "model.yaml"
-    model.write_text((EXAMPLES / "diabetes_regression" / "model.yaml").read_text(), encoding="utf-8")
+    spec = yaml.safe_load((EXAMPLES / "diabetes_regression" / "model.yaml").read_text())
+    del spec["loss"]["target_normalize"]  # a raw regression target, as the words path may write it
+    model.write_text(yaml.safe_dump(spec), encoding="utf-8")
     trainer = tmp_path / "trainer.yaml"
     trainer.write_text("model_ref: m\noptimizer: {type: torch.optim.Adam, lr: 0.5}\nconfig: {epochs: 1, "
                        "batch_size: 8}\n", encoding="utf-8")
     safer_model, safer_trainer, what = safer_specs(model, trainer)
     assert yaml.safe_load(safer_trainer.read_text())["optimizer"]["lr"] == pytest.approx(0.05)
-    assert "learning rate 0.05 (x 0.1)" in what and safer_model.is_file()
+    assert yaml.safe_load(safer_model.read_text())["loss"]["target_normalize"] == "standard"
+    assert "learning rate 0.05 (x 0.1)" in what and "regression target standardised" in what
     assert yaml.safe_load(trainer.read_text())["optimizer"]["lr"] == 0.5  # the reviewed specs are untouched
 
 
