@@ -56,7 +56,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
           target: str | None = None, workspace: Any = None, home: str | Path | None = None,
           verbose: bool = True, progress: bool | None = None, device: str | None = None, resume: bool = False,
           track: bool = True, callbacks: list | None = None, overrides: dict | list[str] | None = None,
-          model_spec_name: str | None = None, trainer_spec_name: str | None = None) -> TrainResult:
+          model_spec_name: str | None = None, trainer_spec_name: str | None = None,
+          split_rows: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
     """Train the model a spec describes on a workspace table; save it as ``models/<name>/``.
 
     Every run gets a directory ``runs/<timestamp>_<name>/`` (specs, facts, figures, TensorBoard files,
@@ -64,6 +65,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     model's last run from its last checkpoint, refusing when the specs or data differ from that run's.
     ``overrides``: Hydra-style ``path=value`` strings applied to the specs (:mod:`specml.spec.overrides`;
     ``+experiment=NAME`` merges a preset), recorded in the run's ``overrides.json``; a dict is only recorded.
+    ``split_rows``: (training rows, validation rows) of the table decided by the caller (model families share
+    one split) instead of the trainer spec's seeded ``validation_split``.
     """
     started = time.perf_counter()
     edits = list(overrides) if isinstance(overrides, list | tuple) else None
@@ -97,7 +100,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     from specml.train.engine import Runtime
     from specml.train.prepare import prepare
 
-    p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None)
+    p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None, rows=split_rows)
     del data  # the tensors hold what the run reads
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
@@ -293,8 +296,13 @@ def scores(trained, data) -> np.ndarray:
     return next(iter(task_scores(trained, data).values()))
 
 
+def _kind(name: str, home) -> str:
+    """``classical``, ``ensemble`` or ``neural``: which module scores the model."""
+    return ModelArtifact.for_name(name, home).read_metadata().get("kind") or "neural"
+
+
 def _is_classical(name: str, home) -> bool:
-    return ModelArtifact.for_name(name, home).read_metadata().get("kind") == "classical"
+    return _kind(name, home) == "classical"
 
 
 def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None,
@@ -311,10 +319,14 @@ def evaluate(name: str, table: str, *, workspace: Any = None, home: str | Path |
     in the model's run directory (``figures/evaluate_<table>/``). The evaluation is recorded in the registry.
     Classical models (``specml train --estimator-spec``) are evaluated by :mod:`specml.classical`.
     """
-    if _is_classical(name, home):
-        from specml.classical.predict import evaluate_classical
+    kind = _kind(name, home)
+    if kind in ("classical", "ensemble"):
+        if kind == "classical":
+            from specml.classical.predict import evaluate_classical as evaluate_other
+        else:
+            from specml.ensemble import evaluate_ensemble as evaluate_other
 
-        report = evaluate_classical(name, table, workspace=workspace, home=home, threshold=threshold)
+        report = evaluate_other(name, table, workspace=workspace, home=home, threshold=threshold)
         _record_evaluation(name, table, report, home)
         return report
     from specml.train.inference import load_trained as _load
@@ -433,10 +445,14 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
     workspace table (``output_table``) and/or a CSV/Parquet file (``output``); returns a pyarrow Table.
     An existing table or file is overwritten only with ``replace=True``.
     """
-    if _is_classical(name, home):
-        from specml.classical.predict import predict_classical
+    kind = _kind(name, home)
+    if kind in ("classical", "ensemble"):
+        if kind == "classical":
+            from specml.classical.predict import predict_classical as predict_other
+        else:
+            from specml.ensemble import predict_ensemble as predict_other
 
-        return predict_classical(name, table, output_table=output_table, output=output, keep=keep,
+        return predict_other(name, table, output_table=output_table, output=output, keep=keep,
                                  workspace=workspace, home=home, replace=replace, keep_all=keep_all,
                                  threshold=threshold)
     from specml.train.inference import load_trained as _load

@@ -39,7 +39,8 @@ def test_train_with_cv_prints_each_fold_and_the_mean(home, tmp_path, how):
     scores = [float(f[1]) for f in folds]
     assert abs(sum(scores) / 4 - float(mean.group(1))) < 1e-3
     for section in ("✓ Data split: 70% train (537), 10% validation (77), 20% test (154)",
-                    "✓ Stratification applied", "Class imbalance detected", "Training Performance:",
+                    "✓ Stratification applied", "Moderate class imbalance", "Decision threshold tuned",
+                    "Training Performance:",
                     "Validation Performance:", "Test Performance:", "✓ Training completed in",
                     f"✓ Model saved to: {home / 'models' / rf}"):
         assert section in out, out

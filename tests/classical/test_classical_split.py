@@ -56,8 +56,8 @@ def test_smote_changes_only_training_rows(env, tmp_path):
            "verbose: 0\n"
     plain = train_estimator(write_spec(tmp_path, "plain", base + "imbalance_handling: {method: none}\n"),
                             table="pima", name="plain", workspace=ws, home=home)
-    smote = train_estimator(write_spec(tmp_path, "smote", base + "imbalance_handling: {method: smote}\n"),
-                            table="pima", name="smote", workspace=ws, home=home)
+    smote_spec = write_spec(tmp_path, "smote", base + "imbalance_handling: {method: smote, threshold: 1.5}\n")
+    smote = train_estimator(smote_spec, table="pima", name="smote", workspace=ws, home=home)
     for part in ("train", "validation", "test"):
         assert np.array_equal(getattr(plain.split, part), getattr(smote.split, part))
     imb = smote.imbalance

@@ -17,17 +17,23 @@ from typing import Any
 
 from specml.artifact import ArtifactError, ModelArtifact, list_models
 from specml.classical.score import MAIN_METRIC
+from specml.guard import stored_verdict
 
 _SKIP_DIRS = {"checkpoints"}
 
 
 def evaluate_any(name: str, table: str, *, workspace: Any = None, home: str | Path | None = None) -> dict:
-    """:func:`specml.api.evaluate` for a neural model, :func:`evaluate_classical` for a classical one."""
+    """:func:`specml.api.evaluate` for a neural model, :func:`evaluate_classical` for a classical one,
+    :func:`specml.ensemble.evaluate_ensemble` for an ensemble."""
     meta = ModelArtifact.for_name(name, home).read_metadata()
     if meta.get("kind") == "classical":
         from specml.classical.predict import evaluate_classical
 
         return evaluate_classical(name, table, workspace=workspace, home=home)
+    if meta.get("kind") == "ensemble":
+        from specml.ensemble import evaluate_ensemble
+
+        return evaluate_ensemble(name, table, workspace=workspace, home=home)
     from specml import api
 
     return api.evaluate(name, table, workspace=workspace, home=home)
@@ -69,7 +75,7 @@ def baseline(ws: Any, table: str, task: str, targets: list[str]) -> dict[str, An
 
 
 def _columns(meta: dict) -> list[str]:
-    if meta.get("kind") == "classical":
+    if meta.get("kind") in ("classical", "ensemble"):
         return list(meta.get("features", {}).get("columns", []))
     inputs = meta.get("inputs") or {}
     return [c for cols in inputs.values() for c in (cols or [])]
@@ -152,23 +158,35 @@ def leaderboard(table: str, models: list[str] | None = None, *, workspace: Any =
         else:
             stored = True
         seconds = report.get("seconds")
-        classical = meta.get("kind") == "classical"
+        kind = meta.get("kind") or "neural"
         rows.append({
-            "name": name, "kind": "classical" if classical else "neural",
-            "type": str((meta.get("estimator") or {}).get("type")).rsplit(".", 1)[-1] if classical else "model spec",
+            "name": name, "kind": kind, "type": _type(meta),
             "metric": main, "value": report["metrics"].get(main), "metrics": report["metrics"],
             "fit_s": _fit_seconds(meta), "predict_s": seconds,
             "size_bytes": model_size(ModelArtifact.for_name(name, home).directory),
             "trained_on": meta.get("table", (meta.get("data") or {}).get("table")), "rows": report["rows"],
-            "stored": stored,
+            "stored": stored, "worse_than_trivial": stored_verdict(meta, home),
         })
     rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0.0) if higher else (r["value"] or 0.0)))
+    trivial = baseline(ws, table, task, list(target_key))
+    base_value = None if trivial is None else trivial.get(main)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    trivial = baseline(ws, table, task, list(target_key))
+        if base_value is not None and row["value"] is not None:  # worse than the trivial model on this table too
+            row["below_baseline"] = row["value"] < base_value if higher else row["value"] > base_value
     return {"table": table, "task": task, "target": target, "metric": main, "higher_is_better": higher,
             "rows": rows, "skipped": skipped,
             "baseline": None if trivial is None else {"metric": main, "value": trivial.get(main), "metrics": trivial}}
+
+
+def _type(meta: dict) -> str:
+    kind = meta.get("kind")
+    if kind == "classical":
+        return str((meta.get("estimator") or {}).get("type")).rsplit(".", 1)[-1]
+    if kind == "ensemble":
+        members = meta.get("members") or []
+        return " + ".join(f"{m.get('weight', 0):.2f} {m.get('name')}" for m in members) or "ensemble"
+    return "model spec"
 
 
 def _keep(directory: Path, report: dict, meta: dict) -> None:

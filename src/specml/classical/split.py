@@ -16,7 +16,7 @@ import numpy as np
 from specml.classical.errors import ClassicalError
 from specml.data.split import Split, SplitError, three_way
 
-__all__ = ["Split", "split_rows"]
+__all__ = ["Split", "given_rows", "is_training_table", "split_rows", "held_back_table"]
 
 
 def split_rows(n: int, *, test_size: float, validation_size: float, labels: np.ndarray | None = None,
@@ -29,3 +29,31 @@ def split_rows(n: int, *, test_size: float, validation_size: float, labels: np.n
                          stratify=stratify, shuffle=shuffle, seed=seed, order=order)
     except SplitError as err:
         raise ClassicalError(str(err)) from None
+
+
+_TRAIN_SUFFIXES = ("_train", "-train", "_training", "-training")
+
+
+def is_training_table(table: str) -> bool:
+    """Whether ``table`` is named as a training table: ``specml data split`` writes ``<table>_train``
+    (and ``<table>_test``); ``train`` / ``training`` or a ``_train`` / ``-train`` suffix say the user has
+    held the test rows back already. Such a table is not split again for testing."""
+    low = table.lower()
+    return low in ("train", "training") or low.endswith(_TRAIN_SUFFIXES)
+
+
+def held_back_table(table: str, has_table) -> str | None:
+    """The held-back table beside a training table (``adult_train`` -> ``adult_test``) when ``has_table``
+    says it exists, else None."""
+    low = table.lower()
+    if low in ("train", "training"):
+        candidates = ["test"]
+    else:
+        candidates = [table[: -len(s)] + s.replace("training", "test").replace("train", "test")
+                      for s in _TRAIN_SUFFIXES if low.endswith(s)]
+    return next((c for c in candidates if has_table(c)), None)
+
+
+def given_rows(train: np.ndarray, validation: np.ndarray) -> Split:
+    """A split decided by the caller (the model families share one): no test rows."""
+    return Split(np.sort(np.asarray(train)), np.sort(np.asarray(validation)), np.empty(0, dtype=np.int64), "given")

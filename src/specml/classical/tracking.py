@@ -2,8 +2,8 @@
 
 :func:`record_run` opens ``runs/<time>_<name>/`` (``specs/estimator.yaml``, ``facts/metrics.json`` and
 ``facts/events.jsonl``, ``figures/``: feature importance and the test split's evaluation figures),
-points ``models/<name>/run.json`` at it, records the run in the registry and adds ``run``, ``lineage``
-and (binary) a validation-chosen ``threshold`` to the model's metadata. Tracking trouble is a
+points ``models/<name>/run.json`` at it, records the run in the registry and adds ``run`` and ``lineage``
+to the model's metadata (the validation-chosen ``threshold`` is written by the training). Tracking trouble is a
 warning: it never fails a trained model.
 """
 
@@ -43,7 +43,6 @@ def _record(artifact: Any, home: Any, *, spec_text: str, table: str, fingerprint
             classes: list | None, results: dict, scored: dict, estimator: Any, feature_names: list[str],
             best: dict, spec_hash: str) -> Path:
     from specml.data.files import atomic_write_json, atomic_write_text
-    from specml.evaluation import choose_threshold
     from specml.track.figures import evaluation_figures, feature_importance, to_tensorboard
     from specml.track.run import RegistryRecorder, RunDir, point_model_to_run
 
@@ -73,10 +72,5 @@ def _record(artifact: Any, home: Any, *, spec_text: str, table: str, fingerprint
     meta["run"] = {"run_id": run.run_id, "run_dir": str(run.path)}
     meta["lineage"] = {"table": table, "data_fingerprint": fingerprint[1], "rows": fingerprint[0],
                        "split": meta.get("split")}
-    if task == "binary" and "validation" in scored:
-        y, s = scored["validation"]
-        meta["threshold"] = {"value": choose_threshold(y, s, "f1"), "method": "f1",
-                             "youden": choose_threshold(y, s, "youden"), "chosen_on": "validation rows",
-                             "rows": int(len(y))}
     artifact.write_metadata(meta)
     return run.path

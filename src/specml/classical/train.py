@@ -23,9 +23,9 @@ from specml.classical.cv import run_cv
 from specml.classical.errors import ClassicalError
 from specml.classical.fit import estimator_params, fit_pipeline
 from specml.classical.frame import choose_features, target_values, to_matrix
-from specml.classical.imbalance import decide, detect
+from specml.classical.imbalance import decide, detect, severity
 from specml.classical.score import MAIN_METRIC, metrics, scores
-from specml.classical.split import split_rows
+from specml.classical.split import given_rows, held_back_table, is_training_table, split_rows
 from specml.spec.estimator import resolve_estimator
 
 SMALL_DATASET = 50
@@ -48,6 +48,8 @@ class ClassicalResult:
     notes: list[str] = field(default_factory=list)
     split: Any = None               # specml.classical.split.Split: row indices of each part
     fit_cpu_s: float | None = None
+    guard: Any = None               # specml.guard.Verdict on the validation rows (None without them)
+    threshold: dict | None = None   # binary: the decision threshold tuned on the validation rows
 
 
 def _open_workspace(workspace: Any):
@@ -72,10 +74,13 @@ def library_versions() -> dict[str, str]:
 
 def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: Any = None,
                     home: str | Path | None = None, cv: int | None = None, verbose: bool = True,
-                    console: Any = None) -> ClassicalResult:
+                    console: Any = None, rows: tuple[np.ndarray, np.ndarray] | None = None) -> ClassicalResult:
     """Train the estimator an estimator spec describes on ``table``; save it as ``models/<name>/``.
 
     ``cv`` (k >= 2) turns cross-validation on with k folds (0 turns it off), overriding the spec.
+    ``rows``: (training rows, validation rows) decided by the caller (model families share one split);
+    there is then no test split. A training table (``<table>_train`` from ``specml data split``, or a
+    table named ``train``) is not split again for testing: its validation rows serve early stopping only.
     """
     from specml.artifact import ModelArtifact, spec_hash
     from specml.spec.load import load_estimator_spec
@@ -96,6 +101,7 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
         wanted = list(dict.fromkeys([*(spec.features or ws.columns(table)), *extra]))
         ws.require_columns(table, wanted)
         data = ws.read_columns(table, wanted)
+        held_back = held_back_table(table, ws.has_table) if is_training_table(table) else None
     finally:
         if ws is not workspace:
             ws.close()
@@ -126,11 +132,22 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
         report.warn(msg)
         notes.append(msg)
 
-    # the split
+    # the split: the caller's, or train / validation / test -- but a training table is not split for testing again
     classification = task != "regression"
-    split = split_rows(n, test_size=spec.test_size, validation_size=spec.validation_size,
-                       labels=y if classification else None, stratify=spec.stratify, shuffle=spec.shuffle,
-                       seed=spec.random_state, order=order)
+    test_size = spec.test_size
+    if rows is None and is_training_table(table) and "test_size" not in spec.model_fields_set and test_size:
+        test_size = 0.0
+        msg = (f"'{table}' is a training table: it is not split again for testing (validation rows for early "
+               "stopping only); evaluate on the held-back rows with: specml evaluate "
+               f"{name} {held_back or 'TEST_TABLE'}")
+        report.ok(msg)
+        notes.append(msg)
+    if rows is not None:
+        split = given_rows(*rows)
+    else:
+        split = split_rows(n, test_size=test_size, validation_size=spec.validation_size,
+                           labels=y if classification else None, stratify=spec.stratify, shuffle=spec.shuffle,
+                           seed=spec.random_state, order=order)
     report.split(split.sizes(), split.method, spec.time_column)
     for note in split.notes:
         report.warn(note)
@@ -146,6 +163,10 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
             report.imbalance(imb.counts, imb.ratio, imb.imbalanced)
         if imb.imbalanced and method is None:
             report.line("  (imbalance_handling.method is none: training on the rows as they are)")
+        elif severity(imb) == "moderate":
+            report.ok(f"Moderate class imbalance (largest/smallest {imb.ratio:.2f}, below the severe threshold "
+                      f"{spec.imbalance_handling.threshold:g}): no reweighting; a decision threshold is tuned on "
+                      "the validation rows instead")
 
     columns = ([features.columns.index(c) for c in features.numeric],
                [features.columns.index(c) for c in features.categorical])
@@ -222,12 +243,33 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
         results[part] = metrics(task, y[rows], s, n_classes)
         scored[part] = (y[rows], s)
     titles = {"train": "Training Performance", "validation": "Validation Performance", "test": "Test Performance"}
+    if fitted.best_iteration is not None:  # the validation rows chose the number of rounds: not an unbiased score
+        titles["validation"] = "Validation Performance (rows used for early stopping; not a test)"
     for part, values in results.items():
         report.metrics(titles[part], values, task)
     report.line()
     main, _ = MAIN_METRIC[task]
     shown = next(p for p in ("validation", "test", "train") if p in results)
     best = {"metric": f"{_PREFIX[shown]}_{main}", "value": results[shown].get(main)}
+    threshold = None
+    if task == "binary" and "validation" in scored:
+        from specml.evaluation import choose_threshold
+
+        yv, sv = scored["validation"]
+        threshold = {"value": choose_threshold(yv, sv, "f1"), "method": "f1", "youden": choose_threshold(yv, sv,
+                     "youden"), "chosen_on": "validation rows", "rows": int(len(yv))}
+        if imb is not None and severity(imb) == "moderate":
+            report.ok(f"Decision threshold tuned on the validation rows: {threshold['value']:.3f} (F1), "
+                      f"{threshold['youden']:.3f} (Youden's J); use it with --threshold f1 (or youden) in "
+                      "specml evaluate / predict")
+    verdict = None
+    if "validation" in scored:
+        from specml.guard import check
+
+        verdict = check(task, y[split.train], *scored["validation"], n_classes)
+        if verdict is not None and verdict.worse:
+            report.warn(verdict.message(name))
+            notes.append(verdict.message(name))
 
     seconds = time.perf_counter() - started
     directory = None
@@ -254,7 +296,8 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
             "preprocessing": plan,
             "files": {"model": model_entry, "preprocessor": pre_entry, "spec": "estimator.yaml"},
             "rows": {"total": n, **split.sizes()},
-            "split": {"method": split.method, "test_size": spec.test_size, "validation_size": spec.validation_size,
+            "split": {"method": split.method, "test_size": test_size if rows is None else 0.0,
+                      "validation_size": spec.validation_size,
                       "random_state": spec.random_state, "time_column": spec.time_column, "shuffle": spec.shuffle},
             "imbalance": imb.to_dict() if imb is not None else None,
             "cv": cv_result.to_dict() if cv_result is not None else None,
@@ -262,6 +305,8 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
                                "best_iteration": fitted.best_iteration, "iterations": fitted.iterations},
             "metrics": results,
             "best": best,
+            **({"threshold": threshold} if threshold is not None else {}),
+            **({"guard": verdict.to_dict()} if verdict is not None else {}),
             "timings": {"fit_s": round(fitted.fit_s, 4), "fit_cpu_s": round(fitted.fit_cpu_s or 0.0, 4),
                         "preprocess_s": round(fitted.prep_s, 4),
                         "predict_s": round(predict_s or 0.0, 4), "predict_rows": predict_rows,
@@ -277,13 +322,17 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
                               task=task, classes=target.classes, results=results, scored=scored,
                               estimator=fitted.estimator, feature_names=list(features.columns), best=best,
                               spec_hash=spec_hash(spec_text))
+        if verdict is not None and run_path is not None:
+            from specml.guard import record
+
+            record(verdict, name, home)
         report.ok(f"Model saved to: {directory}" + (f" (run: {run_path})" if run_path else ""))
     else:
         report.line("Model not saved (save_model: false)")
     return ClassicalResult(name, directory, task, split.sizes(), results,
                            cv_result.to_dict() if cv_result is not None else None,
                            imb.to_dict() if imb is not None else None, seconds, fitted.fit_s, best, notes, split,
-                           fitted.fit_cpu_s)
+                           fitted.fit_cpu_s, verdict, threshold)
 
 
 def _task_metrics(task: str) -> list[str]:

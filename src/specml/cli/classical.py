@@ -85,23 +85,34 @@ def leaderboard_command(
                            f"{board['metric']} ({direction})", title_justify="left")
         for col, justify in (("#", "right"), ("model", "left"), ("kind", "left"), ("type", "left"),
                              (str(board["metric"]), "right"), ("fit s", "right"), ("predict s", "right"),
-                             ("size", "right")):
+                             ("size", "right"), ("flag", "left")):
             grid.add_column(col, justify=justify, overflow="fold")  # names wrap, never cut
         for r in board["rows"]:
             predict_s = "n/a" if r["predict_s"] is None else f"{r['predict_s']:.3f}"
             grid.add_row(str(r["rank"]), esc(r["name"]), r["kind"], esc(str(r["type"])), _value(r["value"]),
                          "n/a" if r["fit_s"] is None else f"{r['fit_s']:.2f}",
-                         predict_s + (" (stored)" if r.get("stored") else ""), _size(r["size_bytes"]))
+                         predict_s + (" (stored)" if r.get("stored") else ""), _size(r["size_bytes"]), _flag(r))
         base = board.get("baseline")
         if base is not None:
             grid.add_section()
             grid.add_row("", "baseline", "trivial", "majority class / prior" if board["task"] != "regression"
-                         else "mean", _value(base["value"]), "", "", "")
+                         else "mean", _value(base["value"]), "", "", "", "")
         out.print(grid)
     for s in board["skipped"]:
         console(stderr=True).print(f"[yellow]skipped[/yellow] {esc(s['name'])}: {esc(s['reason'])}")
     if not board["rows"]:
         raise typer.Exit(1)
+
+
+def _flag(row: dict) -> str:
+    """WORSE THAN TRIVIAL when the guard flagged the model at training (registry) or it loses to the
+    trivial baseline on this table."""
+    said = []
+    if row.get("worse_than_trivial"):
+        said.append("WORSE THAN TRIVIAL (validation)")
+    if row.get("below_baseline"):
+        said.append("below the baseline here")
+    return "; ".join(said)
 
 
 def _value(v: float | None) -> str:

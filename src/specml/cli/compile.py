@@ -116,6 +116,15 @@ def model(
                                                                   "(specml jobs list|status|logs|cancel).")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Build and train again under a taken name (the old "
                                                             "model is kept under models/.replaced/).")] = False,
+    families: Annotated[str | None, typer.Option("--families", help="Train several model families on one split "
+                                                 "and keep the best: comma-separated nn, gbm, linear (each saved as "
+                                                 "<name>-<family>).")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", min=1, help="Seconds for all families together "
+                                                     "(the network stops after the epoch that runs out of time).")
+                          ] = None,
+    ensemble: Annotated[bool, typer.Option("--ensemble", help="Save a greedy ensemble of the families' validation "
+                                                              "predictions (default families: nn,gbm,linear; the "
+                                                              "word 'ensemble' asks for it too).")] = False,
     workspace: Workspace = None,
     overrides: Annotated[list[str] | None, typer.Argument(
         help="Overrides of the built specs (Hydra's grammar): trainer.config.epochs=20 +path=value ~path.",
@@ -130,7 +139,12 @@ def model(
     from specml.compile.plan import load_plan
     from specml.compile.profile import profile_table
     from specml.data.workspace import Workspace as WS
+    from specml.families import parse_families, wants_ensemble
 
+    ensemble = ensemble or wants_ensemble(instruction)
+    chosen = parse_families(families) if families is not None else (["nn", "gbm", "linear"] if ensemble else None)
+    if background and chosen is not None:
+        fail("--families / --ensemble train in the foreground; run without --background")
     if review and not dry_run and not sys.stdin.isatty():
         fail("--review needs a terminal to ask for confirmation; run without --review, or use --dry-run and then "
              "`specml train`")
@@ -185,6 +199,10 @@ def model(
         compiled.model, compiled.trainer = resolved["model"], resolved["trainer"]
         compiled.notes.append("overrides applied to the built specs: " + " ".join(said.recorded))
         model_path, trainer_path = compiled.write(directory)
+    if chosen is not None:  # the words' "ensemble" is understood here, not by the spec compiler
+        compiled.ignored = [p for p in compiled.ignored if "ensembl" not in p.lower()]
+        compiled.notes.append(f"model families {', '.join(chosen)} on one split"
+                              + (", blended by greedy ensemble selection" if ensemble else ", the best one kept"))
 
     _show(compiled, model_path, trainer_path)
     screen = console()
@@ -198,10 +216,92 @@ def model(
     if review and not _review(model_path, trainer_path):
         screen.print(f"not trained; the specs are in {esc(directory)}")
         raise typer.Exit(0)
+    if chosen is not None:
+        _train_families(name, model_path, trainer_path, data_table, chosen, ensemble, time_limit, replace, workspace)
+        return
     from specml.cli.run import train
 
     train(model_spec=model_path, table=data_table, name=name, trainer_spec=trainer_path, target=None, device=None,
           background=background, workspace=workspace)
+    if not background:
+        _guard(name, model_path, trainer_path, data_table, workspace)
+
+
+def _guard(name: str, model_path: Path, trainer_path: Path, table: str, workspace) -> None:
+    """The trivial-baseline guard after a words-path training: a model worse than the mean / the class prior
+    is said loudly, flagged in the registry, and trained once more with safer settings."""
+    from specml.families import safer_specs
+    from specml.guard import check, neural_validation, record
+
+    def verdict_of():
+        try:
+            got = neural_validation(name, table, workspace=workspace)
+        except Exception as err:  # noqa: BLE001 - the check never fails a trained model
+            console(stderr=True).print(f"[yellow]note:[/yellow] the trivial-baseline check could not run: {esc(err)}")
+            return None
+        return None if got is None else check(got[0], got[1], got[2], got[3], got[4])
+
+    verdict = verdict_of()
+    if verdict is None:
+        return
+    record(verdict, name)
+    if not verdict.worse:
+        return
+    err = console(stderr=True)
+    err.print(f"[bold red]{esc(verdict.message(name))}[/bold red]")
+    safer_model, safer_trainer, what = safer_specs(model_path, trainer_path)
+    err.print(f"[yellow]retrying once with safer settings:[/yellow] {esc(what)} ({esc(safer_model)}, "
+              f"{esc(safer_trainer)})")
+    from specml.cli.run import train
+    from specml.track.names import claim
+
+    kept = claim(name, replace=True)
+    if kept is not None:
+        err.print(f"the diverged model is kept in {esc(kept)}")
+    train(model_spec=safer_model, table=table, name=name, trainer_spec=safer_trainer, target=None, device=None,
+          background=False, workspace=workspace)
+    verdict = verdict_of()
+    if verdict is None:
+        return
+    record(verdict, name)
+    if verdict.worse:
+        err.print(f"[bold red]{esc(verdict.message(name))} -- also after the retry; it is flagged in the registry "
+                  "and the leaderboard[/bold red]")
+    else:
+        console().print(f"after the retry: {esc(verdict.message(name))}")
+
+
+def _train_families(name: str, model_path: Path, trainer_path: Path, table: str, families: list[str], ensemble: bool,
+                    time_limit: float | None, replace: bool, workspace) -> None:
+    """Train the families, print their leaderboard and what was kept (see :mod:`specml.families`)."""
+    from rich.table import Table
+
+    from specml.families import train_families
+
+    screen = console()
+    result = train_families(name, model_path, trainer_path, table=table, families=families, ensemble=ensemble,
+                            time_limit=time_limit, workspace=workspace, replace=replace,
+                            say=lambda text: screen.print(esc(text)))
+    direction = "higher is better" if result.higher_is_better else "lower is better"
+    grid = Table(title=f"families on the validation rows of {table} ({result.rows['validation']:,} rows), by "
+                       f"val_{result.metric} ({direction})", title_justify="left")
+    for col, justify in (("model", "left"), ("family", "left"), (f"val_{result.metric}", "right"),
+                         ("weight", "right"), ("seconds", "right"), ("flag", "left")):
+        grid.add_column(col, justify=justify, overflow="fold")
+    for r in result.board():
+        grid.add_row(esc(r["model"]), r["family"], "n/a" if r["value"] is None else f"{r['value']:.4f}",
+                     "" if r["weight"] is None else f"{r['weight']:.2f}", f"{r['seconds']:.1f}",
+                     "WORSE THAN TRIVIAL" if r["worse_than_trivial"] else "")
+    if result.trivial is not None:
+        grid.add_section()
+        grid.add_row("trivial", "mean" if result.task == "regression" else "class prior", f"{result.trivial:.4f}",
+                     "", "", "")
+    screen.print(grid)
+    for note in result.notes:
+        screen.print(f"[yellow]note:[/yellow] {esc(note)}")
+    kept = " + ".join(f"{w:.2f} x {m}" for m, w in result.weights.items())
+    what = "greedy ensemble" if result.ensemble else "best family"
+    screen.print(f"saved '{esc(name)}' ({what}: {esc(kept)}); evaluate / predict / leaderboard use it like any model")
 
 
 @plan_app.callback()

@@ -76,8 +76,12 @@ class ImbalanceHandling(StrictModel):
     method: Literal["smote", "undersample", "oversample", "class_weight", "none"] = Field(
         "class_weight", description="smote / undersample / oversample (imbalanced-learn, training rows only), "
                                     "class_weight (class_weight / scale_pos_weight / sample weights), none.")
-    threshold: float = Field(1.5, ge=1.0, description="Imbalanced when the largest class has at least this many "
-                                                      "times the rows of the smallest.")
+    threshold: float = Field(9.0, ge=1.0, description="Severely imbalanced (and `method` applied) when the largest "
+                                                      "class has at least this many times the rows of the smallest: "
+                                                      "9 = a minority share of 10% in a two-class target. Milder "
+                                                      "imbalance is not reweighted (weights distort the probabilities "
+                                                      "and buy little ranking); a decision threshold tuned on the "
+                                                      "validation rows is reported instead.")
 
 
 class EarlyStopping(StrictModel):

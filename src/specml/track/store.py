@@ -66,6 +66,11 @@ MIGRATIONS: list[list[str]] = [
     [  # 4: the overrides a run was trained with (a JSON list of Hydra-style path=value strings)
         "ALTER TABLE runs ADD COLUMN overrides TEXT",
     ],
+    [  # 5: the trivial-baseline guard (specml.guard): 1 when the model did worse than the trivial predictor on
+        # its validation rows, 0 when not, NULL when not checked; and the trivial predictor's value it was compared to
+        "ALTER TABLE runs ADD COLUMN worse_than_trivial INTEGER",
+        "ALTER TABLE runs ADD COLUMN trivial_value REAL",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -43,6 +43,8 @@ class Run(Row):
     pid: int | None = None            # the process training the run, and its start time
     pid_started: int | None = None
     overrides: list[str] | None = None  # Hydra-style path=value edits of the specs (specml.spec.overrides)
+    worse_than_trivial: int | None = None  # the trivial-baseline guard: 1 worse, 0 not, None not checked
+    trivial_value: float | None = None     # the trivial predictor's validation loss it was compared with
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ class RunTable:
             if cur.rowcount:
                 died.append(row["run_id"])
         return died
+
+    def flag_trivial(self, run_id: str, worse: bool, trivial_value: float | None) -> None:
+        """Record the trivial-baseline guard's verdict on a run (see :mod:`specml.guard`)."""
+        self.update(run_id, worse_than_trivial=int(bool(worse)), trivial_value=trivial_value)
 
     def get(self, run_id: str) -> Run:
         rows = self.store.read("SELECT * FROM runs WHERE run_id = ?", (run_id,))
