@@ -182,3 +182,15 @@ def test_id_embeddings_are_used(tmp_path, monkeypatch):
     result = api.train(model_path, trainer_path, table="r", name="ids", workspace=ws, verbose=False, progress=False)
     ws.close()
     assert result.best["val_rmse"] < 0.5 * rating.std(), (result.best, rating.std())
+
+
+def test_a_column_named_like_a_module_attribute_gets_an_input_name_that_builds(ws):
+    # the nursery table has a text column "children": as an input name it would shadow nn.Module.children
+    _table(ws, "kids", {"children": "['1', '2', '3', 'more'][1 + i % 4]", "train": "['a', 'b', 'c'][1 + i % 3]",
+                        "x": "i * 0.1", "y": "(i * 7) % 2"}, rows=200)
+    c = compile_spec("predict y", profile_table(ws, "kids"))
+    assert {"children_col", "train_col"} <= set(c.model["inputs"]), c.model["inputs"]
+    assert c.model["inputs"]["children_col"]["columns"] == ["children"]
+    from specml.spec import load_spec
+
+    assert load_spec(c.model, check=True).model is not None  # builds: no clash with a torch attribute

@@ -22,6 +22,7 @@ RealMLP-TD, MLP-PLR and TabM):
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 import warnings
@@ -149,14 +150,25 @@ def validate_specs(model: dict | str, trainer: dict | str) -> None:
 
 
 def _ident(name: str, used: set[str]) -> str:
+    """A spec name for column ``name``: a Python identifier, not taken, and not an attribute of torch's
+    ``nn.Module`` (an input or node called ``children`` or ``train`` would shadow one)."""
     base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "col"
-    if not re.match(r"[A-Za-z_]", base):
+    if not re.match(r"[A-Za-z]", base):
         base = "c_" + base
+    if base in _module_attributes():
+        base += "_col"
     out, i = base, 2
     while out in used:
         out, i = f"{base}_{i}", i + 1
     used.add(out)
     return out
+
+
+@functools.cache
+def _module_attributes() -> frozenset[str]:
+    from specml.graph.builder import RESERVED_NAMES  # torch: the built spec is checked with it anyway
+
+    return frozenset(RESERVED_NAMES)
 
 
 def _embedding_dim(distinct: int) -> int:

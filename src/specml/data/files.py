@@ -156,7 +156,7 @@ def fingerprint(con: Any, table: str) -> tuple[int, str | None]:
     con = getattr(con, "con", con)
     quoted = '"' + table.replace('"', '""') + '"'
     rows, digest = con.execute(f"SELECT count(*), (sum(hash(t)::HUGEINT) % 18446744073709551616)::UBIGINT "
-                               f"FROM {quoted} t").fetchone()
+                               f"FROM {quoted} t").fetchall()[0]
     return int(rows), None if digest is None else f"duckdb:{int(digest):016x}"
 
 

@@ -27,7 +27,8 @@ from specml.spec.model import ModelSpec, ModuleDef, NodeSpec
 #: a single map input under one of these keys is passed positionally when the callee has no
 #: parameter of that name (Arc files write ``inputs: {input: x}`` for every layer)
 GENERIC_KEYS = ("input", "x")
-_RESERVED = set(dir(nn.ModuleDict()))
+#: names a node or input may not take: attributes of the ModuleDicts that hold them
+RESERVED_NAMES = frozenset(dir(nn.ModuleDict()))
 TORCH_DTYPES = {
     "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64,
     "int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
@@ -211,7 +212,7 @@ class _Builder:
 
     def node(self, node: NodeSpec, loc: Loc) -> tuple[nn.Module | None, Any]:
         """(module, None) or (None, function) for one node; (None, None) after an issue."""
-        if node.name in _RESERVED:
+        if node.name in RESERVED_NAMES:
             self.issues.add((*loc, "name"), f"node name '{node.name}' clashes with a torch.nn.Module attribute",
                             "rename the node")
             return None, None
@@ -427,7 +428,7 @@ class _Builder:
                     self.issues.add(("inputs", name, "vocab_size"),
                                     "unknown vocabulary size: set vocab_size or fit the vocabulary on a table")
                     continue
-                if name in _RESERVED:
+                if name in RESERVED_NAMES:
                     self.issues.add(("inputs", name), f"input name '{name}' clashes with a torch.nn.Module attribute",
                                     "rename the input")
                     continue
