@@ -126,3 +126,20 @@ def test_classical_estimator_spec_with_its_own_space(home, specs):
     meta = api.show_model("forest_best")
     assert meta["estimator"]["params"]["max_depth"] == best["estimator.params.max_depth"]
     assert api.evaluate("forest_best", "pima_test")["metrics"]["auc"] > 0.6
+
+
+def test_trials_are_logged_to_mlflow_when_the_trainer_spec_asks(home, specs, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    space = tmp_path / "space.yaml"
+    space.write_text("params:\n  trainer.optimizer.lr: [0.01, 0.02]\n")
+    tune(settings(specs, "logged", space, trials=2, sampler="grid", pruner="none", seed=0,
+                  overrides=["trainer.config.epochs=1", f"+trainer.tracking={{mlflow: {{uri: '{uri}', "
+                                                                        "experiment: tuned}}"]))
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("tuned").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["logged-0000", "logged-0001"]
+    assert {r.data.params["trainer_spec.optimizer.lr"] for r in runs} == {"0.01", "0.02"}
+    assert all(r.info.status == "FINISHED" and "val_loss" in r.data.metrics for r in runs)

@@ -124,10 +124,15 @@ class _NoValue(RuntimeError):
 def _neural(settings: TuneSettings, name: str, overrides: list[str], pruning: PruningCallback
             ) -> tuple[float | None, dict]:
     from specml import api
+    from specml.track.mlflow import tracker_for
 
+    # a trial is a run like any other: logged to MLflow too when the trainer spec's tracking.mlflow asks
+    tracker = tracker_for(None, settings.model_spec, settings.trainer_spec, name, overrides)
     result = api.train(settings.model_spec, settings.trainer_spec, table=settings.table, name=name,
                        target=settings.target, workspace=settings.workspace, home=settings.home, verbose=False,
-                       progress=False, callbacks=[pruning], overrides=overrides)
+                       progress=False, callbacks=[pruning, *([tracker] if tracker else [])], overrides=overrides)
+    if tracker is not None:
+        tracker.finish(result.name, result.directory, result.run_dir, best=result.best)
     values = [v for v in result.history.get(settings.metric, []) if v is not None and math.isfinite(v)]
     best = (max if settings.direction == "maximize" else min)(values) if values else None
     epochs = len(result.history.get("train_loss", []))

@@ -160,8 +160,9 @@ def pack_home(name: str, model_dir: Path, run_dir: Path | None, home: Path) -> N
 
 
 def tracker_for(uri: str | None, model_spec: Path | None, trainer_spec: Path | None,
-                name: str) -> MlflowTracker | None:
-    """The tracker a ``specml train`` asks for (``--mlflow URI`` or ``tracking.mlflow``), or None."""
+                name: str, overrides: list[str] | None = None) -> MlflowTracker | None:
+    """The tracker a ``specml train`` (or a ``specml tune`` trial) asks for (``--mlflow URI`` or
+    ``tracking.mlflow``, after ``overrides``), or None."""
     trainer = None
     if model_spec is not None:
         import warnings
@@ -170,7 +171,7 @@ def tracker_for(uri: str | None, model_spec: Path | None, trainer_spec: Path | N
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, trainer = preflight.check_spec_kinds(model_spec, trainer_spec, deep=False)
+            _, trainer = preflight.check_spec_kinds(model_spec, trainer_spec, deep=False, overrides=overrides)
     chosen = settings(trainer, uri)
     if chosen is None:
         return None
