@@ -149,3 +149,13 @@ def load_pima(home: str | Path, tables: Sequence[str] = ("pima",)) -> None:
     with Workspace(Path(home) / "workspace.duckdb") as ws:
         for table in tables:
             ws.load(PIMA, table)
+
+
+def model_from(spec, **kwargs):
+    """``specml.graph.build_model`` of a spec given as a ModelSpec, a dict or a file (read without the deep
+    checks, as the builder's own tests want to see the builder's errors)."""
+    from specml.graph import build_model
+    from specml.spec import load_model_spec
+    from specml.spec.model import ModelSpec
+
+    return build_model(spec if isinstance(spec, ModelSpec) else load_model_spec(spec, check=False), **kwargs)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit import ROOT, SPECML, invoke, no_traceback, specml_env
+from testkit import ROOT, SPECML, invoke, model_from, no_traceback, specml_env
 from testkit import specml as specml_process
 
 EXAMPLE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*/*.yaml"))
@@ -155,11 +155,10 @@ def test_validate_all_examples():
 
 
 def test_validate_summary_counts_parameters():
-    from specml.graph import build_model
 
     result = specml("validate", "examples/pima_mlp/model.yaml")
     assert result.returncode == 0, result.stderr
-    total = sum(p.numel() for p in build_model(ROOT / "examples/pima_mlp/model.yaml").parameters())
+    total = sum(p.numel() for p in model_from(ROOT / "examples/pima_mlp/model.yaml").parameters())
     assert f"{total:,} parameters" in result.stdout
 
 
@@ -409,7 +408,6 @@ PIMA_SHAPES = {
 
 
 def test_describe_pima_mlp():
-    from specml.graph import build_model
     from specml.spec.yaml_io import read_yaml
 
     spec_file = "examples/pima_mlp/model.yaml"
@@ -417,7 +415,7 @@ def test_describe_pima_mlp():
     assert result.returncode == 0, result.stderr
     no_traceback(result)
     raw = read_yaml(ROOT / spec_file)[0]
-    model = build_model(ROOT / spec_file)
+    model = model_from(ROOT / spec_file)
     rows = table_rows(result.stdout)
     assert set(rows) == {n["name"] for n in raw["graph"]} | {"total"}, result.stdout
     assert set(PIMA_SHAPES) == {n["name"] for n in raw["graph"]}
@@ -438,7 +436,6 @@ def test_describe_pima_mlp():
 
 @pytest.mark.parametrize("file", MODEL_FILES)
 def test_describe_every_example_total_is_the_real_parameter_count(file):
-    from specml.graph import build_model
     from specml.graph.check import placeholder_vocab_sizes
     from specml.spec import load_model_spec
     from specml.spec.yaml_io import read_yaml
@@ -446,7 +443,7 @@ def test_describe_every_example_total_is_the_real_parameter_count(file):
     result = specml("describe", file)
     assert result.returncode == 0, result.stderr
     spec = load_model_spec(ROOT / file, check=False)
-    model = build_model(spec, vocab_sizes=placeholder_vocab_sizes(spec))
+    model = model_from(spec, vocab_sizes=placeholder_vocab_sizes(spec))
     rows = table_rows(result.stdout)
     total = sum(p.numel() for p in model.parameters())
     assert rows["total"][-1] == f"{total:,}", result.stdout

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from specml.graph import build_model
 from specml.spec import load_spec
-from testkit import EXAMPLES
+from testkit import EXAMPLES, model_from
 
 # the categorical bands of pima_categorical share one vocabulary: 5 age bands + 6 BMI classes + 4 pregnancy
 # bands + 3 glucose classes, 'normal' counted once (BMI and glucose) = 17 values, + id 0 = 18
@@ -43,7 +42,7 @@ def _threads():
 def build(example: str):
     spec = load_spec(EXAMPLES / example / "model.yaml", check=True).model
     torch.manual_seed(0)
-    return spec, build_model(spec, vocab_sizes=DCN_VOCAB if example == "dcn_v2" else None)
+    return spec, model_from(spec, vocab_sizes=DCN_VOCAB if example == "dcn_v2" else None)
 
 
 @pytest.mark.parametrize("example", list(GOLDEN))

@@ -18,6 +18,7 @@ from specml.graph import allowlist, build_model
 from specml.graph.allowlist import NotAllowed, Resolved, resolve, resolve_loss
 from specml.graph.layers import Concat, Select, Stack
 from specml.spec import SpecError, load_spec
+from testkit import model_from
 
 torch.set_num_threads(1)
 
@@ -74,7 +75,7 @@ def test_refused_in_a_spec_at_the_node_type(name):
 @pytest.mark.parametrize("name", REFUSED)
 def test_refused_by_build_model(name):
     with pytest.raises(SpecError) as info:
-        build_model(spec_with_type(name))
+        model_from(spec_with_type(name))
     assert [i.path for i in info.value.issues] == ["graph[1].type"]
 
 
@@ -136,7 +137,7 @@ def test_refused_names_are_never_imported(canary, name):
     issues = spec_issues(spec_with_type(name))
     assert issues[0].path == "graph[1].type"
     with pytest.raises(SpecError):
-        build_model(spec_with_type(name))
+        model_from(spec_with_type(name))
     spec = spec_with_type("torch.nn.TransformerEncoder", {"encoder_layer": {"_target_": name}, "num_layers": 1})
     spec_issues(spec)
     assert not any(m == "evil_pkg_xyz" or m.startswith("evil_pkg_xyz.") for m in sys.modules)

@@ -15,6 +15,7 @@ from torch import nn
 from specml.graph import SpecModel, build_model
 from specml.spec import SpecError, SpecIssue, load_model_spec, load_spec
 from testkit import ROOT as REPO
+from testkit import model_from
 
 torch.set_num_threads(1)
 
@@ -72,7 +73,7 @@ def mlp(**overrides) -> dict:
 
 
 def run(spec, batch_size: int = 3, **build_kwargs):
-    model = build_model(spec, **build_kwargs).eval()
+    model = model_from(spec, **build_kwargs).eval()
     batch = model.example_inputs(batch_size)
     with torch.no_grad():
         return model, batch, model(**batch)
@@ -93,7 +94,7 @@ def build(path):
     from specml.spec import load_model_spec
 
     spec = load_model_spec(path, check=False)
-    return build_model(spec, vocab_sizes=placeholder_vocab_sizes(spec))
+    return model_from(spec, vocab_sizes=placeholder_vocab_sizes(spec))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
@@ -102,7 +103,7 @@ def test_example_validates_builds_and_runs(path):
     spec = loaded.model
     from specml.graph.check import placeholder_vocab_sizes
 
-    model = build_model(spec, vocab_sizes=placeholder_vocab_sizes(spec))
+    model = model_from(spec, vocab_sizes=placeholder_vocab_sizes(spec))
     assert isinstance(model, SpecModel) and isinstance(model, nn.Module)
     assert model.output_names == tuple(spec.outputs)
     model.eval()
@@ -185,7 +186,7 @@ def test_compile_fullgraph_eager_backend(path):
 @pytest.mark.slow  # inductor compiles C++
 def test_compile_inductor_small_mlp():
     torch._dynamo.reset()
-    model = build_model(mlp()).eval()
+    model = model_from(mlp()).eval()
     compiled = torch.compile(model, fullgraph=True)
     batch = model.example_inputs(4)
     with torch.no_grad():
@@ -216,8 +217,8 @@ def test_build_errors_name_the_file(tmp_path):
     spec["graph"][0]["type"] = "torch.nn.Linaer"
     path = tmp_path / "m.yaml"
     path.write_text(dump_yaml(spec))
-    with pytest.raises(SpecError) as info:
-        build_model(path)
+    with pytest.raises(SpecError) as info:  # the loader's deep check builds the model and names the file
+        load_model_spec(path)
     issue = issue_at(info.value.issues, "graph[0].type")
     assert issue.file == str(path)
     assert issue.hint == "did you mean 'torch.nn.Linear'?"
@@ -243,14 +244,14 @@ def test_positional_inputs_follow_the_spec_order():
     spec["inputs"]["y"] = {"dtype": "float32", "shape": [None, 4], "columns": ["e", "f", "g", "h"]}
     spec["graph"].append({"name": "diff", "type": "torch.sub", "inputs": ["x", "y"]})
     spec["outputs"]["diff"] = "diff.output"
-    model = build_model(spec)
+    model = model_from(spec)
     x, y = torch.ones(2, 4), torch.zeros(2, 4)
     assert torch.equal(model(x, y)["diff"], x - y)
     assert torch.equal(model(y=y, x=x)["diff"], x - y)
 
 
 def test_missing_input_is_a_clear_error():
-    model = build_model(mlp())
+    model = model_from(mlp())
     with pytest.raises(TypeError, match="missing model input"):
         model()
 
@@ -260,7 +261,7 @@ def test_example_inputs_follow_the_spec():
     spec["inputs"]["ids"] = {"dtype": "long", "shape": [None, 3], "columns": ["p", "q", "r"], "vocab_size": 7}
     spec["inputs"]["flag"] = {"dtype": "bool", "shape": [None], "columns": ["f"]}
     spec["inputs"]["seq"] = {"dtype": "double", "shape": [None, None, 2], "columns": []}
-    model = build_model(spec)
+    model = model_from(spec)
     batch = model.example_inputs(batch_size=6, seq_len=5)
     assert list(batch) == ["x", "ids", "flag", "seq"]
     assert (batch["x"].shape, batch["x"].dtype) == ((6, 4), torch.float32)
@@ -287,7 +288,7 @@ def test_shuffled_example_gives_the_same_outputs():
     shuffled = copy.deepcopy(spec)
     shuffled["graph"] = [shuffled["graph"][i] for i in (6, 2, 4, 0, 5, 1, 3)]
     torch.manual_seed(0)
-    a = build_model(spec).eval()
+    a = model_from(spec).eval()
     b = build_model(load_model_spec(shuffled)).eval()
     b.load_state_dict(a.state_dict())
     batch = a.example_inputs(4)
@@ -342,7 +343,7 @@ def test_categorical_vocab_size_from_the_data():
     assert model.embeddings["country"].num_embeddings == 17
     assert out["country_vec"].shape == (3, 5)
     with pytest.raises(SpecError) as info:
-        build_model(spec)
+        model_from(spec)
     assert issue_at(info.value.issues, "inputs.country.vocab_size")
 
 
@@ -360,7 +361,7 @@ def test_categorical_without_embedding_dim_gives_ids():
 
 
 def test_embedding_is_trained_with_the_model():
-    model = build_model(categorical([None]))
+    model = model_from(categorical([None]))
     names = {n for n, _ in model.named_parameters()}
     assert "embeddings.country.weight" in names
 
@@ -451,12 +452,12 @@ def test_nested_target_batch_first_follows_the_spec():
     spec["graph"][0]["params"]["encoder_layer"]["batch_first"] = False
     spec["graph"] = spec["graph"][:1]
     spec["outputs"] = {"encoded": "encoder.output"}
-    model = build_model(spec)
+    model = model_from(spec)
     assert model.nodes["encoder"].layers[0].self_attn.batch_first is False
 
 
 def test_variant7_fixture_traces():
-    model = build_model(VARIANTS / "v7_nested_target.yaml").eval()
+    model = model_from(VARIANTS / "v7_nested_target.yaml").eval()
     batch = model.example_inputs(2)
     traced = torch.jit.trace(model, tuple(batch.values()), strict=False, check_trace=False)
     other = model.example_inputs(4, seed=3)
@@ -516,7 +517,7 @@ def test_arc_stack_makes_count_copies_with_distinct_parameters(count):
     assert len({w.data_ptr() for w in weights}) == count
     if count > 1:
         assert not torch.equal(weights[0], weights[1])
-    base = sum(p.numel() for p in build_model(mlp()).parameters())
+    base = sum(p.numel() for p in model_from(mlp()).parameters())
     assert sum(p.numel() for p in model.parameters()) == base + count * (8 * 8 + 8)
     # forward = the blocks chained by hand
     with torch.no_grad():
@@ -578,14 +579,14 @@ def test_module_with_two_inputs_and_two_outputs():
 
 
 def test_residual_example_has_three_distinct_blocks():
-    model = build_model(REPO / "examples" / "residual_mlp" / "model.yaml")
+    model = model_from(REPO / "examples" / "residual_mlp" / "model.yaml")
     blocks = model.nodes["blocks"].blocks
     assert len(blocks) == 3
     assert len({b.nodes["fc"].weight.data_ptr() for b in blocks}) == 3
 
 
 def test_state_dict_keys_are_readable():
-    model = build_model(residual(2))
+    model = model_from(residual(2))
     keys = set(model.state_dict())
     assert "nodes.hidden.weight" in keys
     assert "nodes.blocks.blocks.1.nodes.fc.weight" in keys

@@ -10,7 +10,7 @@ from specml.graph import build_model
 from specml.graph.layers import CrossLayer, CrossNetwork
 from specml.spec import SpecError, load_spec
 from testkit import FIXTURES as ALL_FIXTURES
-from testkit import invoke
+from testkit import invoke, model_from
 
 torch.set_num_threads(1)
 
@@ -171,7 +171,7 @@ def test_dcn_v2_spec_loads_builds_and_runs():
 
 
 def test_dcn_v1_and_mix_spec_reads_x0_and_x_by_keyword():
-    model = build_model(FIXTURES / "dcn_mix_v1.yaml").eval()
+    model = model_from(FIXTURES / "dcn_mix_v1.yaml").eval()
     batch = model.example_inputs(5)
     with torch.no_grad():
         out = model(**batch)

@@ -14,7 +14,7 @@ from specml.graph.check import PLACEHOLDER_VOCAB, check_model_torch
 from specml.graph.layers import FeatureEmbedding
 from specml.spec import SpecError, load_model_spec, load_spec
 from testkit import FIXTURES as ALL_FIXTURES
-from testkit import invoke
+from testkit import invoke, model_from
 
 torch.set_num_threads(1)
 
@@ -118,7 +118,7 @@ def cat_spec(*, vocab_size: int | None = None, params: dict | None = None, shape
 
 
 def test_build_model_fills_sizes_from_vocab_sizes():
-    model = build_model(cat_spec(), vocab_sizes={"cats": 23})
+    model = model_from(cat_spec(), vocab_sizes={"cats": 23})
     emb = model.nodes["emb"]
     assert [t.num_embeddings for t in emb.tables] == [23, 23, 23] and emb.num_columns == 3
     batch = model.example_inputs(5)
@@ -127,34 +127,34 @@ def test_build_model_fills_sizes_from_vocab_sizes():
 
 
 def test_spec_vocab_size_is_used_without_data():
-    model = build_model(cat_spec(vocab_size=9))
+    model = model_from(cat_spec(vocab_size=9))
     assert {t.num_embeddings for t in model.nodes["emb"].tables} == {9}
 
 
 def test_one_dimensional_categorical_input():
-    model = build_model(cat_spec(shape=(None,)), vocab_sizes={"cats": 4})
+    model = model_from(cat_spec(shape=(None,)), vocab_sizes={"cats": 4})
     assert model.nodes["emb"].num_columns == 1
     assert model(cats=ids([0, 3, 1]))["vec"].shape == (3, 4)
 
 
 def test_unknown_vocabulary_is_a_field_path_error():
     with pytest.raises(SpecError) as info:
-        build_model(cat_spec())
+        model_from(cat_spec())
     issue, = info.value.issues
     assert issue.path == "graph[0].params.num_embeddings" and "vocabulary size of input 'cats' is unknown" in str(issue)
 
 
 def test_given_size_smaller_than_the_vocabulary_is_an_error():
     with pytest.raises(SpecError) as info:
-        build_model(cat_spec(params={"num_embeddings": 5, "embedding_dim": 4}), vocab_sizes={"cats": 8})
+        model_from(cat_spec(params={"num_embeddings": 5, "embedding_dim": 4}), vocab_sizes={"cats": 8})
     issue, = info.value.issues
     assert issue.path == "graph[0].params.num_embeddings" and "smaller than the vocabulary" in issue.message
-    ok = build_model(cat_spec(params={"num_embeddings": [8, 9, 10], "embedding_dim": 4}), vocab_sizes={"cats": 8})
+    ok = model_from(cat_spec(params={"num_embeddings": [8, 9, 10], "embedding_dim": 4}), vocab_sizes={"cats": 8})
     assert [t.num_embeddings for t in ok.nodes["emb"].tables] == [8, 9, 10]
 
 
 def test_torch_embedding_is_filled_the_same_way():
-    model = build_model(cat_spec(type_="torch.nn.Embedding"), vocab_sizes={"cats": 17})
+    model = model_from(cat_spec(type_="torch.nn.Embedding"), vocab_sizes={"cats": 17})
     emb = model.nodes["emb"]
     assert isinstance(emb, nn.Embedding) and emb.num_embeddings == 17
     assert model(**model.example_inputs(2))["vec"].shape == (2, 3, 4)
@@ -188,7 +188,7 @@ def test_vocabulary_fitted_on_the_training_rows_end_to_end():
     vocab = len(set(table.column("city").to_pylist()[:30]) | set(table.column("device").to_pylist()[:30])
                 | {v for v in table.column("channel").to_pylist()[:30] if v is not None}) + 1
     assert sizes == {"cats": vocab}
-    model = build_model(spec, vocab_sizes=sizes).eval()
+    model = model_from(spec, vocab_sizes=sizes).eval()
     assert {t.num_embeddings for t in model.nodes["cat_emb"].tables} == {vocab}
     unseen = table.slice(30).set_column(table.schema.get_field_index("city"), "city",
                                         pa.array(["berlin"] * 10))

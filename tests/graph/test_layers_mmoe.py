@@ -10,7 +10,7 @@ from specml.graph import build_model
 from specml.graph.layers import MMoE
 from specml.spec import SpecError, load_spec
 from testkit import FIXTURES as ALL_FIXTURES
-from testkit import invoke
+from testkit import invoke, model_from
 
 torch.set_num_threads(1)
 
@@ -173,7 +173,7 @@ def test_spec_reads_task_outputs_by_name():
 
 
 def test_spec_model_traces():
-    model = build_model(FIXTURES / "mmoe.yaml").eval()
+    model = model_from(FIXTURES / "mmoe.yaml").eval()
     traced = torch.jit.trace(model, (torch.randn(4, 10),), strict=False)
     x = torch.randn(9, 10)
     with torch.no_grad():

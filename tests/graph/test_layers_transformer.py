@@ -13,7 +13,7 @@ from torch import nn
 from specml.graph import build_model
 from specml.spec import SpecError, load_spec
 from specml.spec.yaml_io import read_yaml
-from testkit import FIXTURES, invoke
+from testkit import FIXTURES, invoke, model_from
 
 torch.set_num_threads(1)
 
@@ -37,7 +37,7 @@ def test_fixture_loads_checks_and_describes_shapes():
 
 
 def test_built_modules_follow_the_spec():
-    model = build_model(FIXTURE)
+    model = model_from(FIXTURE)
     layer, encoder, attn = model.nodes["layer"], model.nodes["encoder"], model.nodes["attn"]
     assert isinstance(layer, nn.TransformerEncoderLayer) and layer.self_attn.batch_first
     assert isinstance(encoder, nn.TransformerEncoder) and len(encoder.layers) == 2
@@ -50,7 +50,7 @@ def test_built_modules_follow_the_spec():
 
 @pytest.mark.parametrize("batch", [1, 5])
 def test_forward_equals_the_modules_composed_by_hand(batch):
-    model = build_model(FIXTURE).eval()
+    model = model_from(FIXTURE).eval()
     inputs = model.example_inputs(batch)
     tokens = inputs["tokens"]
     assert tokens.dtype == torch.int64 and tokens.shape == (batch, 12) and 0 <= tokens.min() and tokens.max() < 50
@@ -65,7 +65,7 @@ def test_forward_equals_the_modules_composed_by_hand(batch):
 
 
 def test_one_training_step_reaches_every_parameter():
-    model = build_model(FIXTURE).train()
+    model = model_from(FIXTURE).train()
     inputs = {"tokens": torch.randint(1, 50, (4, 12))}
     out = model(**inputs)
     nn.functional.cross_entropy(out["logits"], torch.tensor([0, 1, 2, 0])).backward()
@@ -138,5 +138,5 @@ def test_describe_prints_shapes_and_parameter_counts(tmp_path):
     assert rows["embed"] == ["torch.nn.Embedding", "[B, 12, 16]", "800"]
     assert rows["attn"][:2] == ["torch.nn.MultiheadAttention", "([B, 12, 16], [B, 12, 12])"]
     assert rows["encoder"][0] == "torch.nn.TransformerEncoder"
-    total = sum(p.numel() for p in build_model(FIXTURE).parameters())
+    total = sum(p.numel() for p in model_from(FIXTURE).parameters())
     assert f"parameters: {total:,}" in result.stdout

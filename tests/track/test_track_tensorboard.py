@@ -19,10 +19,9 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from specml.graph.builder import build_model
 from specml.track.tensorboard import TensorBoardLogger, launch, scalar_tag, stop
 from specml.train.engine import TensorBatches, Trainer
-from testkit import invoke, no_traceback
+from testkit import invoke, model_from, no_traceback
 
 torch.set_num_threads(1)
 
@@ -49,7 +48,7 @@ def _spec_run(log_dir, epochs: int = 3, histogram_every: int = 0, log_graph: boo
     x = torch.randn(48, 8, generator=g)
     y = (x[:, 0] > 0).float()
     torch.manual_seed(0)
-    model = build_model(SPEC)  # has dropout: the run consumes the global RNG
+    model = model_from(SPEC)  # has dropout: the run consumes the global RNG
     train = TensorBatches({"patient_data": x[:32]}, y[:32], 8, shuffle=True, seed=1)
     val = TensorBatches({"patient_data": x[32:]}, y[32:], 16)
     callbacks = [] if log_dir is None else [TensorBoardLogger(log_dir, histogram_every, log_graph)]

@@ -12,7 +12,6 @@ types outside the allow-list, unknown or missing constructor parameters, constru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -453,21 +452,19 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def build_model(spec: ModelSpec | str | Path | dict, *, vocab_sizes: dict[str, int] | None = None) -> SpecModel:
+def build_model(spec: ModelSpec, *, vocab_sizes: dict[str, int] | None = None) -> SpecModel:
     """Build the ``nn.Module`` a model spec describes.
 
-    ``spec`` is a :class:`ModelSpec`, a path to a YAML file or a dict. ``vocab_sizes`` gives the
-    vocabulary size of embedded categorical inputs whose spec leaves it to the data.
+    ``spec`` is a :class:`ModelSpec` (from a file: ``specml.spec.load_model_spec(path)``; the loader calls
+    the graph checks, so the builder never calls the loader). ``vocab_sizes`` gives the vocabulary size of
+    embedded categorical inputs whose spec leaves it to the data.
     Raises :class:`SpecError` with field paths when the spec cannot be built.
     """
-    file = None
     if not isinstance(spec, ModelSpec):
-        from specml.spec.load import load_model_spec
-
-        file = str(spec) if isinstance(spec, str | Path) else None
-        spec = load_model_spec(spec, check=False)
+        raise TypeError(f"build_model takes a ModelSpec, not {type(spec).__name__}: load a file or a dict with "
+                        "specml.spec.load_model_spec first")
     builder = _Builder(spec, vocab_sizes)
     model = builder.model()
     if model is None:
-        raise SpecError(list(builder.issues)).with_file(file)
+        raise SpecError(list(builder.issues))
     return model
