@@ -35,7 +35,7 @@ def no_traceback(result: subprocess.CompletedProcess) -> None:
 
 
 def test_multirun_of_four_points_two_at_a_time_with_one_failing(home, specs):
-    result = specml(home, "train", "-m", specs["model"], "-T", specs["trainer"], "-t", "pima_train", "-n", "grid",
+    result = specml(home, "train", "-m", specs["model"], "-T", specs["trainer"], "-t", "pima_train", "-n", "lrgrid",
                     "--multirun", "trainer.optimizer.lr=0.03,0.01,0.003,1e30", "trainer.config.epochs=3",
                     "--jobs", "2")
     out = result.stdout
@@ -44,7 +44,7 @@ def test_multirun_of_four_points_two_at_a_time_with_one_failing(home, specs):
     assert "sweep " in out and "4 point(s), 2 at a time" in out
     assert "point 3 failed: TrainingError: the training loss became NaN or infinite" in out
 
-    sweep_dirs = sorted((home / "sweeps").glob("*_grid"))
+    sweep_dirs = sorted((home / "sweeps").glob("*_lrgrid"))
     assert len(sweep_dirs) == 1
     sweep = json.loads((sweep_dirs[0] / "sweep.json").read_text())
     points = {p["index"]: p for p in sweep["points"]}
@@ -54,11 +54,11 @@ def test_multirun_of_four_points_two_at_a_time_with_one_failing(home, specs):
     assert points[3]["overrides"] == ["trainer.optimizer.lr=1e+30", "trainer.config.epochs=3"]
 
     # one run directory and one registry row per point; each run recorded its overrides
-    runs = {r.name: r for r in Registry(home=home).list_runs() if r.name.startswith("grid-")}
-    assert sorted(runs) == ["grid-0", "grid-1", "grid-2", "grid-3"]
-    assert [runs[f"grid-{i}"].status for i in range(4)] == ["completed"] * 3 + ["failed"]
+    runs = {r.name: r for r in Registry(home=home).list_runs() if r.name.startswith("lrgrid-")}
+    assert sorted(runs) == ["lrgrid-0", "lrgrid-1", "lrgrid-2", "lrgrid-3"]
+    assert [runs[f"lrgrid-{i}"].status for i in range(4)] == ["completed"] * 3 + ["failed"]
     for i in range(4):
-        run_dir = home / "runs" / runs[f"grid-{i}"].run_id
+        run_dir = home / "runs" / runs[f"lrgrid-{i}"].run_id
         assert run_dir.is_dir() and points[i]["run_id"] == run_dir.name
         assert json.loads((run_dir / "overrides.json").read_text())["overrides"] == points[i]["overrides"]
 
@@ -67,7 +67,7 @@ def test_multirun_of_four_points_two_at_a_time_with_one_failing(home, specs):
     values = [float(r["value"]) for r in rows[:3]]
     assert values == sorted(values) and [r["rank"] for r in rows] == ["1", "2", "3", ""]
     assert rows[3]["status"] == "failed" and rows[3]["point"] == "3"
-    assert values[0] == min(runs[f"grid-{i}"].best_value for i in range(3))
+    assert values[0] == min(runs[f"lrgrid-{i}"].best_value for i in range(3))
 
     shown = specml(home, "sweeps", "show", sweep_dirs[0].name)
     assert shown.returncode == 0, shown.stderr
