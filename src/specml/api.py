@@ -81,14 +81,19 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     preflight.check_table(workspace, table, columns)
     # 2. the deep checks (torch): the model builds and runs, the optimizer takes its settings
     model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, overrides=edits)
-    # 3. the rows, read in one short visit (the workspace is free for other processes while we train)
+    # 3. the rows, read in one short visit (the workspace is free for other processes while we train);
+    #    a table larger than the memory budget is streamed in chunks instead (specml.train.streaming)
+    from specml.train import streaming
+
     ws = _open_workspace(workspace, read_only=True)
     try:
-        data = ws.read_columns(table, columns)
+        streamed, stream_note = streaming.plan(ws, table, columns, cfg, owned=ws is not workspace)
+        data = None if streamed else ws.read_columns(table, columns)
         rows, data_hash = fingerprint(ws, table)
+        where = workspace if ws is workspace else ws.path
     finally:
         _done_with(ws, workspace)
-    if data.num_rows == 0:
+    if data is not None and data.num_rows == 0:
         raise DataError(f"table '{table}' is empty: nothing to train on")
 
     # 4. the split, the preprocessing fitted on the training rows, the model, its heads and batches
@@ -97,7 +102,13 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     from specml.train.engine import Runtime
     from specml.train.prepare import prepare
 
-    p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None)
+    one_target = target_cols[0] if len(target_cols) == 1 else None
+    if streamed:
+        p = streaming.prepare_streaming(model_spec_obj, trainer, streaming.open_source(where, table, columns, cfg),
+                                        one_target)
+        p.notes.insert(0, stream_note)
+    else:
+        p = prepare(model_spec_obj, trainer, data, one_target)
     del data  # the tensors hold what the run reads
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
