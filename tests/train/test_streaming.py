@@ -11,11 +11,11 @@ import duckdb
 import numpy as np
 import pytest
 import torch
+from tests.testkit import ROOT, invoke, load_pima, ok, specml_env
 
 from specml.data import stream
 from specml.spec import load_model_spec, load_trainer_spec
 from specml.train.streaming import StreamBatches, prepare_streaming
-from tests.testkit import ROOT, invoke, load_pima, ok, specml_env
 
 torch.set_num_threads(1)
 
@@ -86,6 +86,7 @@ def test_class_weights_are_refused_by_name_when_streaming(pima):
         prepare_streaming(load_model_spec(MODEL), _trainer(class_weights="auto"), _source(pima), None)
 
 
+@pytest.mark.slow
 def test_a_streamed_training_predicts_with_specml_predict(pima):
     from specml import api
 
@@ -135,7 +136,8 @@ def test_a_table_three_times_the_budget_trains_in_bounded_memory(tmp_path):
         "graph": [{"name": "out", "type": "torch.nn.Linear", "params": {"in_features": 24, "out_features": 1},
                    "inputs": {"input": "x"}}],
         "outputs": {"logits": "out.output"},
-        "loss": {"type": "torch.nn.BCEWithLogitsLoss", "inputs": {"input": "logits", "target": "y"}}}))
+        # a regression: no decision threshold to choose on the validation rows afterwards
+        "loss": {"type": "torch.nn.MSELoss", "inputs": {"input": "logits", "target": "y"}}}))
     (tmp_path / "trainer.yaml").write_text(json.dumps({
         "optimizer": {"type": "torch.optim.SGD", "lr": 0.05},
         "config": {"epochs": 1, "batch_size": 2048, "seed": 1, "validation_split": 0.05, "make_plots": False,
@@ -143,7 +145,7 @@ def test_a_table_three_times_the_budget_trains_in_bounded_memory(tmp_path):
     rows = 1_000_000  # 1M rows x 25 columns x 8 bytes ~ 191 MB: about 3x the budget
     values = ", ".join(f"(hash(range * {i + 7}) % 1000)::DOUBLE / 1000 AS x{i}" for i in range(24))
     with duckdb.connect(str(tmp_path / "workspace.duckdb")) as con:
-        con.execute(f"CREATE TABLE big AS SELECT {values}, (hash(range) % 2)::INTEGER AS y FROM range({rows})")
+        con.execute(f"CREATE TABLE big AS SELECT {values}, (hash(range) % 2)::DOUBLE AS y FROM range({rows})")
         con.execute("CREATE TABLE small AS SELECT * FROM big LIMIT 2000")
     assert stream.estimate_mb(rows, 25) > 3 * BUDGET_MB
     out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path), str(BUDGET_MB)], capture_output=True,
