@@ -11,11 +11,11 @@ import duckdb
 import numpy as np
 import pytest
 import torch
-from tests.testkit import ROOT, invoke, load_pima, ok, specml_env
 
 from specml.data import stream
 from specml.spec import load_model_spec, load_trainer_spec
 from specml.train.streaming import StreamBatches, prepare_streaming
+from testkit import ROOT, invoke, load_pima, ok, specml, specml_env
 
 torch.set_num_threads(1)
 
@@ -102,6 +102,17 @@ def test_a_streamed_training_predicts_with_specml_predict(pima):
     with duckdb.connect(str(pima / "workspace.duckdb"), read_only=True) as con:
         probs = np.array(con.execute("SELECT probability FROM preds").fetchall(), dtype=float)
     assert len(probs) == 768 and np.isfinite(probs).all() and ((probs >= 0) & (probs <= 1)).all()
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_stream_their_own_chunks(pima):
+    ran = specml(pima, "train", "-m", MODEL, "-T", TRAINER, "-t", "pima", "-n", "ddp", "--nproc", "2",
+                 "trainer.config.streaming=true", "trainer.config.epochs=2", "trainer.config.make_plots=false")
+    ok(ran)
+    meta = json.loads((pima / "models" / "ddp" / "metadata.json").read_text())
+    assert meta["world_size"] == 2 and meta["epochs"]["run"] == 2
+    assert meta["rows"]["train"] + meta["rows"]["validation"] == 768
+    assert np.isfinite(meta["metrics"]["final"]["val_auc"])  # every rank's validation scores, gathered
 
 
 BUDGET_MB = 60

@@ -82,11 +82,12 @@ class StreamSource:
 
     def __init__(self, workspace: Any, table: str | None, columns: list[str], *, validation_split: float,
                  seed: int, batch_rows: int, chunk_rows: int | None = None, memory_mb: int = 64,
-                 parquet: str | None = None) -> None:
+                 parquet: str | None = None, min_chunks: int = 1) -> None:
         self.workspace, self.columns = workspace, list(dict.fromkeys(columns))
         self.fraction, self.seed = float(validation_split), int(seed)
         self.batch_rows, self.memory_mb = max(int(batch_rows), 1), max(int(memory_mb), 16)
-        self.chunk_rows = max(int(chunk_rows or self.batch_rows * 4), self.batch_rows)
+        self.chunk_rows = max(int(chunk_rows or self.batch_rows * 4), 1)
+        self.min_chunks = max(int(min_chunks), 1)
         with self._connect() as con:
             if parquet is not None:
                 files = sorted(globbing.glob(parquet))
@@ -146,6 +147,9 @@ class StreamSource:
         """The chunks and their training / validation rows (one aggregate query; no rows are read out)."""
         chunks = []
         if self._files is None:
+            # a table of few rows still has min_chunks chunks (every DDP rank gets some)
+            total = con.execute(f"SELECT max({self._key}) + 1 FROM {self._relation()}").fetchall()[0][0] or 0
+            self.chunk_rows = max(min(self.chunk_rows, -(-int(total) // self.min_chunks)), 1)
             rows = con.execute(f"SELECT {self._key} // {self.chunk_rows} AS c, {self._is_val()} AS v, count(*) "
                                f"FROM {self._relation()} GROUP BY ALL ORDER BY ALL").fetchall()
             by = {}

@@ -47,13 +47,20 @@ def open_source(workspace: Any, table: str, columns: list[str], cfg, *, parquet:
                 ) -> stream.StreamSource:
     """The table's :class:`StreamSource`, its record batches, chunks and DuckDB cache sized from the budget:
     a record batch ~1/16 of it, a shuffle buffer (= a chunk) of transformed rows ~1/4, DuckDB ~1/4."""
-    budget = stream.budget_mb(cfg.memory_budget_mb) * 2**20
-    row_bytes = max(len(columns), 1) * 8
-    batch_rows = int(np.clip(budget // 16 // row_bytes, 256, 1 << 16))
-    chunk_rows = int(np.clip(budget // 4 // (row_bytes * 2), batch_rows, 1 << 20))
+    batch_rows, buffer_rows, memory_mb = _sizes(cfg, len(columns))
     return stream.StreamSource(workspace, table, columns, validation_split=cfg.validation_split,
                                seed=cfg.seed if cfg.seed is not None else 0, batch_rows=batch_rows,
-                               chunk_rows=chunk_rows, memory_mb=max(budget // 4 // 2**20, 16), parquet=parquet)
+                               chunk_rows=buffer_rows, memory_mb=memory_mb, parquet=parquet,
+                               min_chunks=8 * distributed.placement()[1])
+
+
+def _sizes(cfg, width: int) -> tuple[int, int, int]:
+    """(rows per record batch, rows of the shuffle buffer, DuckDB's memory limit in MB) for the budget."""
+    budget = stream.budget_mb(cfg.memory_budget_mb) * 2**20
+    row_bytes = max(width, 1) * 8
+    batch_rows = int(np.clip(budget // 16 // row_bytes, 256, 1 << 16))
+    buffer_rows = int(np.clip(budget // 4 // (row_bytes * 2), batch_rows, 1 << 20))
+    return batch_rows, buffer_rows, max(budget // 4 // 2**20, 16)
 
 
 def prepare_streaming(model_spec, trainer, source: stream.StreamSource, target: str | None) -> Prepared:
@@ -84,7 +91,7 @@ def prepare_streaming(model_spec, trainer, source: stream.StreamSource, target: 
     if world > 1 and batch < world:
         raise TrainingError(f"config.batch_size: {cfg.batch_size} rows cannot be split across {world} processes; "
                             f"use batch_size >= {world} or batch_size_per_device: true")
-    buffer = source.chunk_rows
+    buffer = _sizes(cfg, len(source.columns))[1]
     train_batches = StreamBatches(source, prep, "train", batch, shuffle=cfg.shuffle, seed=split_seed,
                                   buffer_rows=buffer, rank=rank, world_size=world)
     val_batches = (StreamBatches(source, prep, "val", max(batch, 1024), shuffle=False, buffer_rows=buffer,
@@ -101,7 +108,8 @@ class StreamBatches:
     chunk ``i`` of that order goes to rank ``i % world_size``; within a rank, rows pass through a shuffle
     buffer of ``buffer_rows`` rows. ``batch_size`` is the global batch: each rank takes ``batch_size //
     world_size`` rows per step, and every rank stops after the same number of steps (the fewest any rank
-    has this epoch), so with several ranks an epoch may leave out up to a batch of rows per rank.
+    has this epoch), so with several ranks an epoch may leave out up to a batch of rows per rank. Validation
+    reads every row: each rank its own chunks, the metrics gathered across ranks by the engine.
     """
 
     def __init__(self, source: stream.StreamSource, prep, part: str, batch_size: int, *, shuffle: bool = False,
@@ -140,6 +148,8 @@ class StreamBatches:
 
     def __len__(self) -> int:
         order, w, bs = self._order(), self.world_size, self.local_batch
+        if self.part == "val":  # validation has no collective per batch: each rank reads all of its rows
+            return -(-self._rows_of(order[self.rank::w]) // bs)
         return min(-(-self._rows_of(order[r::w]) // bs) for r in range(w))
 
     def batch_weights(self) -> list[float]:
