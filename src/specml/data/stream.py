@@ -74,10 +74,10 @@ class Chunk:
 class StreamSource:
     """A table or Parquet glob read in chunks through DuckDB, split by a seeded row hash.
 
-    ``workspace``: a workspace path (a read-only connection is opened for each pass and closed after
-    it, so DuckDB's cache is freed and other processes may write between epochs) or an open
-    :class:`~specml.data.workspace.Workspace` (a cursor of it). ``memory_mb`` caps DuckDB's memory on
-    connections opened here.
+    ``workspace``: a workspace path (one read-only connection, opened at the first pass and kept until
+    :meth:`close` or the source is dropped: other processes may read the workspace meanwhile, not write it)
+    or an open :class:`~specml.data.workspace.Workspace` (cursors of it). ``memory_mb`` caps DuckDB's
+    memory on connections opened here.
     """
 
     def __init__(self, workspace: Any, table: str | None, columns: list[str], *, validation_split: float,
@@ -88,6 +88,7 @@ class StreamSource:
         self.batch_rows, self.memory_mb = max(int(batch_rows), 1), max(int(memory_mb), 16)
         self.chunk_rows = max(int(chunk_rows or self.batch_rows * 4), 1)
         self.min_chunks = max(int(min_chunks), 1)
+        self._con: duckdb.DuckDBPyConnection | None = None
         with self._connect() as con:
             if parquet is not None:
                 files = sorted(globbing.glob(parquet))
@@ -111,6 +112,12 @@ class StreamSource:
         self.val_rows = sum(c.val for c in self.chunks)
 
     # -- connections --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection the passes share (the next pass opens one again)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         ws = self.workspace
@@ -174,7 +181,9 @@ class StreamSource:
         ``batch_rows`` rows (a record batch each: never a whole chunk at once)."""
         cols = ", ".join(quote_ident(c) for c in self.columns)
         keep = self._is_val() if part == "val" else f"NOT {self._is_val()}"
-        con = self._connect()
+        if self._con is None:  # one connection for every pass (opening the file costs tens of ms)
+            self._con = self._connect()
+        con = self._con.cursor()
         try:
             for i in chunks:
                 chunk = self.chunks[i]
