@@ -123,7 +123,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     trainer_text = Path(trainer_spec).read_text(encoding="utf-8") if trainer_spec is not None else None
     run_info = {"model_spec": p.model_spec.model_dump(mode="json"),
                 "trainer_spec": _comparable(trainer),
-                "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols}
+                "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols,
+                **({"streamed": True} if streamed else {})}  # another split: a resume must stream as well
     recorded = {"overrides": edits} if edits else overrides if isinstance(overrides, dict) else {}
     said = {k: v for k, v in {"target": target, "device": device, **recorded}.items() if v is not None}
     hashes = {"model": spec_hash(model_text), "trainer": spec_hash(trainer_text) if trainer_text else None}
@@ -201,7 +202,9 @@ def _comparable(trainer) -> dict:
     resumes with any world size)."""
     launch = {"distributed": False, "world_size": None, "backend": None}
     config = trainer.config.model_copy(update=launch)
-    exclude = {"verbose", "device"} | ({"batch_size_per_device"} if not config.batch_size_per_device else set())
+    # streaming: the choice itself is compared (run_info's "streamed"), not the settings that led to it
+    exclude = {"verbose", "device", "streaming", "memory_budget_mb"} | (
+        {"batch_size_per_device"} if not config.batch_size_per_device else set())
     return trainer.model_copy(update={"config": config}).model_dump(mode="json", exclude={"config": exclude,
                                                                                         "tracking": True})
 

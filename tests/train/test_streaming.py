@@ -105,6 +105,24 @@ def test_a_streamed_training_predicts_with_specml_predict(pima):
 
 
 @pytest.mark.slow
+def test_a_streamed_run_resumes_streamed_and_refuses_to_resume_in_memory(pima):
+    from specml import api
+    from specml.train.errors import TrainingError
+
+    def train(epochs, streaming, resume):
+        return api.train(MODEL, TRAINER, table="pima", name="r", workspace=pima / "workspace.duckdb", home=pima,
+                         verbose=False, resume=resume,
+                         overrides=[f"trainer.config.epochs={epochs}", f"trainer.config.streaming={streaming}",
+                                    "trainer.config.make_plots=false", "trainer.config.tensorboard=false"])
+
+    first = train(2, "true", False)
+    with pytest.raises(TrainingError, match=r"changed since its checkpoint:\n  streamed: True -> '<absent>'"):
+        train(2, "false", True)
+    again = train(2, "true", True)  # the same choice: it resumes (the run had ended: nothing left to train)
+    assert again.history["train_loss"] == first.history["train_loss"]
+
+
+@pytest.mark.slow
 def test_two_ddp_processes_stream_their_own_chunks(pima):
     ran = specml(pima, "train", "-m", MODEL, "-T", TRAINER, "-t", "pima", "-n", "ddp", "--nproc", "2",
                  "trainer.config.streaming=true", "trainer.config.epochs=2", "trainer.config.make_plots=false")
