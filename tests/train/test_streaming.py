@@ -79,6 +79,23 @@ def test_ranks_read_disjoint_chunks_and_take_the_same_number_of_steps(pima):
     assert not set(_rows(got[0])) & set(_rows(got[1]))
 
 
+def test_a_parquet_glob_prepares_and_yields_batches(tmp_path):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from specml.train.streaming import open_source
+
+    data = pacsv.read_csv(ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv")
+    for i in range(3):
+        pq.write_table(data.slice(i * 256, 256), tmp_path / f"pima-{i}.parquet")
+    trainer = _trainer()
+    source = open_source(":memory:", None, PIMA_COLUMNS, trainer.config, parquet=str(tmp_path / "pima-*.parquet"))
+    p = prepare_streaming(load_model_spec(MODEL), trainer, source, None)
+    assert len(source.chunks) == 3 and len(p.train_rows) + len(p.val_rows) == 768
+    p.train_batches.set_epoch(1)
+    assert sum(len(t) for _, t in p.train_batches) == len(p.train_rows)
+
+
 def test_class_weights_are_refused_by_name_when_streaming(pima):
     from specml.train.errors import TrainingError
 
