@@ -59,8 +59,10 @@ def test_the_batches_cover_every_training_row_once_per_epoch_in_a_new_order(pima
     assert sorted(epochs[0]) == sorted(epochs[1]) and epochs[0] != epochs[1] and len(epochs[0]) == batches.rows
     batches.set_epoch(2)
     assert _rows(batches) == epochs[1]  # the same epoch, the same order
-    val = list(p.val_batches)
+    val = list(p.val_batches)  # validation rows that fit the budget are read once, into memory
     assert sum(len(t) for _, t in val) == len(p.val_rows) and not set(_rows(val)) & set(epochs[0])
+    streamed = list(StreamBatches(batches.source, p.preprocessor, "val", 64))  # else streamed every epoch
+    assert _rows(streamed) == _rows(val) and all(len(t) <= 64 for _, t in streamed)
 
 
 def stream_train_rows(home) -> int:

@@ -74,10 +74,10 @@ class Chunk:
 class StreamSource:
     """A table or Parquet glob read in chunks through DuckDB, split by a seeded row hash.
 
-    ``workspace``: a workspace path (one read-only connection, opened at the first pass and kept until
-    :meth:`close` or the source is dropped: other processes may read the workspace meanwhile, not write it)
-    or an open :class:`~specml.data.workspace.Workspace` (cursors of it). ``memory_mb`` caps DuckDB's
-    memory on connections opened here.
+    ``workspace``: a workspace path (a read-only connection is opened for each pass and closed after it,
+    so DuckDB's cache is freed and other processes may write between passes) or an open
+    :class:`~specml.data.workspace.Workspace` (a cursor of it). ``memory_mb`` caps DuckDB's memory on
+    connections opened here.
     """
 
     def __init__(self, workspace: Any, table: str | None, columns: list[str], *, validation_split: float,
@@ -88,7 +88,6 @@ class StreamSource:
         self.batch_rows, self.memory_mb = max(int(batch_rows), 1), max(int(memory_mb), 16)
         self.chunk_rows = max(int(chunk_rows or self.batch_rows * 4), 1)
         self.min_chunks = max(int(min_chunks), 1)
-        self._con: duckdb.DuckDBPyConnection | None = None
         with self._connect() as con:
             if parquet is not None:
                 files = sorted(globbing.glob(parquet))
@@ -113,12 +112,6 @@ class StreamSource:
 
     # -- connections --------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Close the connection the passes share (the next pass opens one again)."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-
     def _connect(self) -> duckdb.DuckDBPyConnection:
         ws = self.workspace
         if hasattr(ws, "con"):
@@ -128,10 +121,12 @@ class StreamSource:
             from specml.data.workspace import Workspace
 
             path = Workspace(None, read_only=True).path
-        config = {"memory_limit": f"{self.memory_mb}MB", "threads": 2}
         if str(path) == ":memory:":  # Parquet files are read through an in-memory database
-            return duckdb.connect(":memory:", config=config)
-        return duckdb.connect(str(path), read_only=True, config=config)
+            con = duckdb.connect(":memory:")
+        else:  # the default configuration: a read-only Workspace of this process may share the database
+            con = duckdb.connect(str(path), read_only=True)
+        con.execute(f"SET memory_limit = '{self.memory_mb}MB'")
+        return con
 
     def _relation(self, file: str | None = None) -> str:
         if self._files is None:
@@ -181,9 +176,7 @@ class StreamSource:
         ``batch_rows`` rows (a record batch each: never a whole chunk at once)."""
         cols = ", ".join(quote_ident(c) for c in self.columns)
         keep = self._is_val() if part == "val" else f"NOT {self._is_val()}"
-        if self._con is None:  # one connection for every pass (opening the file costs tens of ms)
-            self._con = self._connect()
-        con = self._con.cursor()
+        con = self._connect()  # closed after the pass: the workspace is free between passes
         try:
             for i in chunks:
                 chunk = self.chunks[i]

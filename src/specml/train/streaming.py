@@ -11,6 +11,8 @@ cache, all sized from the budget.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ import torch
 from specml.data import stream
 from specml.graph import build_model
 from specml.train import distributed
-from specml.train.engine import seed_everything
+from specml.train.engine import TensorBatches, seed_everything
 from specml.train.errors import TrainingError
 from specml.train.prepare import Prepared, _heads, _with_loss
 from specml.train.tasks import Heads
@@ -54,9 +56,13 @@ def open_source(workspace: Any, table: str, columns: list[str], cfg, *, parquet:
                                min_chunks=8 * distributed.placement()[1])
 
 
+def _budget_bytes(cfg) -> int:
+    return stream.budget_mb(cfg.memory_budget_mb) * 2**20
+
+
 def _sizes(cfg, width: int) -> tuple[int, int, int]:
     """(rows per record batch, rows of the shuffle buffer, DuckDB's memory limit in MB) for the budget."""
-    budget = stream.budget_mb(cfg.memory_budget_mb) * 2**20
+    budget = _budget_bytes(cfg)
     row_bytes = max(width, 1) * 8
     batch_rows = int(np.clip(budget // 16 // row_bytes, 256, 1 << 16))
     buffer_rows = int(np.clip(budget // 4 // (row_bytes * 2), batch_rows, 1 << 20))
@@ -96,6 +102,8 @@ def prepare_streaming(model_spec, trainer, source: stream.StreamSource, target: 
                                   buffer_rows=buffer, rank=rank, world_size=world)
     val_batches = (StreamBatches(source, prep, "val", max(batch, 1024), shuffle=False, buffer_rows=buffer,
                                  rank=rank, world_size=world) if source.val_rows else None)
+    if val_batches is not None and source.val_rows * len(source.columns) * 8 <= _budget_bytes(cfg) // 4:
+        val_batches = val_batches.in_memory()  # read once instead of a pass over the table every epoch
     return Prepared(model_spec, model, prep, heads, criterion, task, simple, output_key,
                     range(source.train_rows), range(source.val_rows), train_batches, val_batches, split_seed,
                     notes, losses)
@@ -137,6 +145,15 @@ class StreamBatches:
         """Nothing to move: the engine moves each batch as it comes."""
         return self
 
+    def in_memory(self) -> TensorBatches | StreamBatches:
+        """This rank's rows, read once into :class:`TensorBatches` (validation rows that fit the budget);
+        itself when this rank has none."""
+        parts = list(self)
+        if not parts:
+            return self
+        inputs = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
+        return TensorBatches(inputs, _cat([p[1] for p in parts]), self.local_batch)
+
     def _order(self) -> list[int]:
         n = len(self.source.chunks)
         if not self.shuffle:
@@ -163,9 +180,9 @@ class StreamBatches:
         mine = self._order()[self.rank::self.world_size]
         pending: list[tuple[dict, Any]] = []
         held, done = 0, 0
-        for table in self.source.batches(mine, self.part):
-            pending.append(self.prep.transform(table))
-            held += table.num_rows
+        for rows, tensors in _prefetched(lambda: self.source.batches(mine, self.part), self.prep.transform):
+            pending.append(tensors)
+            held += rows
             if held < self.buffer_rows:
                 continue
             inputs, target = _shuffled(pending, gen if self.shuffle else None)
@@ -184,6 +201,48 @@ class StreamBatches:
                 done += 1
                 if done == steps:
                     return
+
+
+def _prefetched(batches, transform, depth: int = 2) -> Iterator[tuple[int, Any]]:
+    """``(rows, transform(table))`` for each table ``batches()`` yields, read and transformed in a thread
+    (DuckDB and numpy release the GIL: reading overlaps the training steps); at most ``depth`` wait."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        tables = batches()
+        try:
+            for table in tables:
+                if not put((table.num_rows, transform(table))):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consuming thread
+            put(exc)
+        finally:
+            tables.close()
+
+    thread = threading.Thread(target=produce, name="specml-stream", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+_END = object()
 
 
 def _copied(inputs: dict, target: Any) -> tuple[dict, Any]:
