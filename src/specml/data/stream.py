@@ -31,6 +31,8 @@ from specml.spec.model import INTEGER_DTYPES, LossSpec, ModelSpec
 HASH_BUCKETS = 1_000_000
 #: normalize options streaming fits in its one pass (quantiles need the whole column)
 STREAMED_NORMALIZE = ("none", "standard", "minmax")
+#: DuckDB's rows per row group: chunks of whole row groups read 2-3x faster than smaller ranges of rowid
+ROW_GROUP_ROWS = 122_880
 #: at most this many distinct target values are read to infer a loss (the rule needs fewer than 51)
 _INFER_DISTINCT = 10_000
 

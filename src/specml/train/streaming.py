@@ -47,13 +47,14 @@ def plan(ws: Any, table: str, columns: list[str], cfg, *, owned: bool = False) -
 
 def open_source(workspace: Any, table: str, columns: list[str], cfg, *, parquet: str | None = None
                 ) -> stream.StreamSource:
-    """The table's :class:`StreamSource`, its record batches, chunks and DuckDB cache sized from the budget:
-    a record batch ~1/16 of it, a shuffle buffer (= a chunk) of transformed rows ~1/4, DuckDB ~1/4."""
-    batch_rows, buffer_rows, memory_mb = _sizes(cfg, len(columns))
+    """The table's :class:`StreamSource`: record batches (~1/16 of the budget) and DuckDB's cache (~1/4)
+    sized from the budget; chunks of one DuckDB row group (at least 4 per rank under DDP)."""
+    batch_rows, _, memory_mb = _sizes(cfg, len(columns))
+    world = distributed.placement()[1]
     return stream.StreamSource(workspace, table, columns, validation_split=cfg.validation_split,
                                seed=cfg.seed if cfg.seed is not None else 0, batch_rows=batch_rows,
-                               chunk_rows=buffer_rows, memory_mb=memory_mb, parquet=parquet,
-                               min_chunks=8 * distributed.placement()[1])
+                               chunk_rows=stream.ROW_GROUP_ROWS, memory_mb=memory_mb, parquet=parquet,
+                               min_chunks=1 if world == 1 else 4 * world)
 
 
 def _budget_bytes(cfg) -> int:
