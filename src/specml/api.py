@@ -84,14 +84,19 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     preflight.check_table(workspace, table, columns)
     # 2. the deep checks (torch): the model builds and runs, the optimizer takes its settings
     model_spec_obj, trainer = resolve_specs(model_spec, trainer_spec, overrides=edits)
-    # 3. the rows, read in one short visit (the workspace is free for other processes while we train)
+    # 3. the rows, read in one short visit (the workspace is free for other processes while we train);
+    #    a table larger than the memory budget is streamed in chunks instead (specml.train.streaming)
+    from specml.train import streaming
+
     ws = _open_workspace(workspace, read_only=True)
     try:
-        data = ws.read_columns(table, columns)
+        streamed, stream_note = streaming.plan(ws, table, columns, cfg, owned=ws is not workspace)
+        data = None if streamed else ws.read_columns(table, columns)
         rows, data_hash = fingerprint(ws, table)
+        where = workspace if ws is workspace else ws.path
     finally:
         _done_with(ws, workspace)
-    if data.num_rows == 0:
+    if data is not None and data.num_rows == 0:
         raise DataError(f"table '{table}' is empty: nothing to train on")
 
     # 4. the split, the preprocessing fitted on the training rows, the model, its heads and batches
@@ -100,7 +105,16 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     from specml.train.engine import Runtime
     from specml.train.prepare import prepare
 
-    p = prepare(model_spec_obj, trainer, data, target_cols[0] if len(target_cols) == 1 else None, rows=split_rows)
+    one_target = target_cols[0] if len(target_cols) == 1 else None
+    if streamed:
+        if split_rows is not None:
+            raise TrainingError("a streamed table is split by its rows' hash; a split given by the caller "
+                                "(model families) needs the table in memory: set config.streaming: false")
+        p = streaming.prepare_streaming(model_spec_obj, trainer, streaming.open_source(where, table, columns, cfg),
+                                        one_target)
+        p.notes.insert(0, stream_note)
+    else:
+        p = prepare(model_spec_obj, trainer, data, one_target, rows=split_rows)
     del data  # the tensors hold what the run reads
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
@@ -115,7 +129,8 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     trainer_text = Path(trainer_spec).read_text(encoding="utf-8") if trainer_spec is not None else None
     run_info = {"model_spec": p.model_spec.model_dump(mode="json"),
                 "trainer_spec": _comparable(trainer),
-                "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols}
+                "table": table, "data": {"rows": rows, "fingerprint": data_hash}, "target": target_cols,
+                **({"streamed": True} if streamed else {})}  # another split: a resume must stream as well
     recorded = {"overrides": edits} if edits else overrides if isinstance(overrides, dict) else {}
     said = {k: v for k, v in {"target": target, "device": device, **recorded}.items() if v is not None}
     hashes = {"model": spec_hash(model_text), "trainer": spec_hash(trainer_text) if trainer_text else None}
@@ -193,7 +208,9 @@ def _comparable(trainer) -> dict:
     resumes with any world size)."""
     launch = {"distributed": False, "world_size": None, "backend": None}
     config = trainer.config.model_copy(update=launch)
-    exclude = {"verbose", "device"} | ({"batch_size_per_device"} if not config.batch_size_per_device else set())
+    # streaming: the choice itself is compared (run_info's "streamed"), not the settings that led to it
+    exclude = {"verbose", "device", "streaming", "memory_budget_mb"} | (
+        {"batch_size_per_device"} if not config.batch_size_per_device else set())
     return trainer.model_copy(update={"config": config}).model_dump(mode="json", exclude={"config": exclude,
                                                                                         "tracking": True})
 

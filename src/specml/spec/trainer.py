@@ -132,6 +132,13 @@ class TrainerConfig(StrictModel):
                                                            "rows (global batch = batch_size x processes).")
     backend: Literal["gloo", "nccl"] | None = Field(None, description="Process-group backend (null: nccl on CUDA, "
                                                                       "gloo otherwise).")
+    # tables larger than memory (docs/training.md, "Streaming")
+    streaming: bool | Literal["auto"] = Field("auto", description="Read the table in chunks through DuckDB instead "
+                                                                  "of all at once: true, false, or auto (stream when "
+                                                                  "rows x columns x 8 bytes exceed memory_budget_mb).")
+    memory_budget_mb: PositiveInt | None = Field(None, description="Memory the rows may take (MB) before auto "
+                                                                   "streams; streaming sizes its chunks to it (null: "
+                                                                   "25% of physical memory).")
     # logging and tracking (docs/tracking.md)
     log_every: PositiveInt = Field(10, description="Batches between the host reads of the running loss (progress "
                                                    "bar, NaN check).")
