@@ -111,3 +111,26 @@ def test_evaluation_figures_are_titled_and_reach_the_tensorboard_image_plugin(tm
     assert set(tags) == {f"evaluate/t/{x.stem}" for x in paths}
     image = events.Images("evaluate/t/calibration")[0]
     assert image.width > 100 and image.height > 100 and image.encoded_image_string.startswith(b"\x89PNG")
+
+
+def _threshold_by_trying_every_cut(y, p, method):
+    """The definition: try every distinct score as the cut (and 0.5); ties go to the cut closest to 0.5."""
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    cuts = np.unique(np.concatenate([p, [0.5]]))
+    best, best_value = 0.5, -np.inf
+    for cut in cuts[(cuts > 0) & (cuts < 1)]:
+        tp, fp = int(np.sum((p > cut) & (y == 1))), int(np.sum((p > cut) & (y == 0)))
+        value = (2 * tp / (positives + tp + fp) if tp else 0.0) if method == "f1" else tp / positives - fp / negatives
+        if value > best_value + 1e-12 or (abs(value - best_value) <= 1e-12 and abs(cut - 0.5) < abs(best - 0.5)):
+            best, best_value = float(cut), value
+    return best
+
+
+@pytest.mark.parametrize("method", ["f1", "youden"])
+def test_choose_threshold_equals_trying_every_cut(method):
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(2, 50))
+        y, p = rng.integers(0, 2, n), np.round(rng.random(n), int(rng.integers(1, 3)))  # ties on purpose
+        if 0 < y.sum() < n:
+            assert choose_threshold(y, p, method) == _threshold_by_trying_every_cut(y, p, method), (y, p)

@@ -62,19 +62,16 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, method: str = "f1")
         return 0.5
     cuts = np.unique(np.concatenate([p, [0.5]]))
     cuts = cuts[(cuts > 0.0) & (cuts < 1.0)]
-    best, best_value = 0.5, -np.inf
-    for cut in cuts:
-        pred = p > cut
-        tp = int(np.sum(pred & (y == 1)))
-        fp = int(np.sum(pred & (y == 0)))
-        if method == "f1":
-            fn = positives - tp
-            value = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        else:
-            value = tp / positives - fp / negatives
-        if value > best_value + 1e-12 or (abs(value - best_value) <= 1e-12 and abs(cut - 0.5) < abs(best - 0.5)):
-            best, best_value = float(cut), value
-    return best
+    # every cut at once: the positives / negatives scored above each cut, from the sorted scores
+    tp = positives - np.searchsorted(np.sort(p[y == 1]), cuts, side="right")
+    fp = negatives - np.searchsorted(np.sort(p[y != 1]), cuts, side="right")
+    if method == "f1":
+        fn = positives - tp
+        values = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    else:
+        values = tp / positives - fp / negatives
+    near_best = np.flatnonzero(values >= values.max() - 1e-12)
+    return float(cuts[near_best[np.argmin(np.abs(cuts[near_best] - 0.5))]])
 
 
 def seen_rows(ws: Any, table: str, trained_on: str | None, columns: list[str],
