@@ -221,3 +221,17 @@ def library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = "missing"
     return versions
+
+
+class TrainedModel:
+    """What every loaded model (network, classical, ensemble) says of itself from its ``metadata.json``."""
+
+    metadata: dict
+
+    @property
+    def task(self) -> str:
+        return self.metadata["task"]
+
+    @property
+    def classes(self) -> list | None:
+        return self.metadata.get("classes")

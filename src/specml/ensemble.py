@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from specml.artifact import ArtifactError, ModelArtifact
+from specml.artifact import ArtifactError, ModelArtifact, TrainedModel
 from specml.guard import loss
 
 KIND = "ensemble"
@@ -173,17 +173,9 @@ def save_ensemble(name: str, weights: dict[str, float], *, task: str, target: st
 
 
 @dataclass
-class Ensemble:
+class Ensemble(TrainedModel):
     name: str
     metadata: dict
-
-    @property
-    def task(self) -> str:
-        return self.metadata["task"]
-
-    @property
-    def classes(self) -> list | None:
-        return self.metadata.get("classes")
 
     @property
     def features(self) -> list[str]:

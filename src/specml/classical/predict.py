@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from specml.artifact import ArtifactError, ModelArtifact
+from specml.artifact import ArtifactError, ModelArtifact, TrainedModel
 from specml.classical import persist, preprocess
 from specml.classical.frame import Features, to_matrix
 from specml.classical.score import metrics, scores
@@ -23,7 +23,7 @@ PREDICT_BATCH = 262_144
 
 
 @dataclass
-class Classical:
+class Classical(TrainedModel):
     name: str
     metadata: dict
     preprocessor: Any
@@ -31,13 +31,6 @@ class Classical:
     family: str
     features: Features
 
-    @property
-    def task(self) -> str:
-        return self.metadata["task"]
-
-    @property
-    def classes(self) -> list | None:
-        return self.metadata.get("classes")
 
     def scores(self, data) -> np.ndarray:
         """Scores of every row of an Arrow table holding the features (in batches)."""

@@ -349,18 +349,7 @@ def _target_state(loss: LossSpec, moments: _Moments | None, values: set | None) 
             state.normalize = "standard"
             state.center, state.scale = moments.standard()
         return state
-    cols = loss.inputs.target_columns
-    if len(cols) > 1:
-        raise DataError(f"{loss.type} reads one target column, got {len(cols)}: {cols}; several columns are a "
-                        "multi-output regression target, or give each class task its own loss (multi-task)")
-    found = _sorted(values)
-    if task == "binary" and len(found) != 2:
-        raise DataError(f"{loss.type} is a binary loss, but target column '{cols[0]}' has {len(found)} distinct "
-                        f"value(s) in the training rows: {found[:10]}" + (
-                            "; use CrossEntropyLoss for several classes" if len(found) > 2 else ""))
-    if task == "multiclass" and len(found) < 2:
-        raise DataError(f"target column '{cols[0]}' has only one class in the training rows: {found}")
-    state.classes = found
+    state.classes = T.checked_classes(loss, task, loss.inputs.target_columns, _sorted(values))
     return state
 
 

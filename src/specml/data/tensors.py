@@ -365,19 +365,24 @@ def _fit_target(train: pa.Table, loss: LossSpec, spec: ModelSpec) -> TargetState
             state.normalize = "standard"
             state.center, state.scale = y.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist()
         return state
+    state.classes = checked_classes(loss, task, cols,
+                                    sorted(pc.unique(first).to_pylist(), key=lambda v: (str(type(v)), v)))
+    return state
+
+
+def checked_classes(loss: Any, task: str, cols: list[str], classes: list) -> list:
+    """The classes a class loss's one target column holds in the training rows, when they suit its task
+    (two for a binary loss, at least two for a multiclass one); else :class:`DataError`."""
     if len(cols) > 1:
         raise DataError(f"{loss.type} reads one target column, got {len(cols)}: {cols}; several columns are a "
                         "multi-output regression target, or give each class task its own loss (multi-task)")
-    col = cols[0]
-    classes = sorted(pc.unique(first).to_pylist(), key=lambda v: (str(type(v)), v))
     if task == "binary" and len(classes) != 2:
-        raise DataError(f"{loss.type} is a binary loss, but target column '{col}' has {len(classes)} distinct "
+        raise DataError(f"{loss.type} is a binary loss, but target column '{cols[0]}' has {len(classes)} distinct "
                         f"value(s) in the training rows: {classes[:10]}" + (
                             "; use CrossEntropyLoss for several classes" if len(classes) > 2 else ""))
     if task == "multiclass" and len(classes) < 2:
-        raise DataError(f"target column '{col}' has only one class in the training rows: {classes}")
-    state.classes = classes
-    return state
+        raise DataError(f"target column '{cols[0]}' has only one class in the training rows: {classes}")
+    return classes
 
 
 def infer_loss(spec: ModelSpec, table: pa.Table, target: str) -> tuple[LossSpec, str]:
