@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,7 @@ print(json.dumps({m: m in sys.modules for m in ("sklearn", "sklearn.metrics", "s
 """
 
 
+@pytest.mark.slow
 def test_a_training_imports_neither_scikit_learn_nor_pandas_nor_tensorboard(tmp_path):
     trainer = tmp_path / "trainer.yaml"
     spec = yaml.safe_load((ROOT / "examples" / "pima_mlp" / "trainer.yaml").read_text(encoding="utf-8"))

@@ -243,6 +243,7 @@ def test_the_run_the_kill_points_rely_on(full):
     assert full.batches == 39, full
 
 
+@pytest.mark.slow
 def test_sigkill_inside_an_epoch_then_resume_is_bitwise_identical(full):
     sweep(full, "cut", plan(full, random.Random(SEED), sweep=False))
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from testkit import no_traceback, ok
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +25,7 @@ def specml(home: Path, *args, stdin: str | None = None) -> subprocess.CompletedP
                           input=stdin, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_registered_models_name_is_the_default_name(tmp_path):
     home = tmp_path
     fast = home / "fast.yaml"

@@ -47,6 +47,7 @@ def test_a_loss_that_fits_its_output_passes(tmp_path):
     assert load_spec(tmp_path / "m.yaml").checked.output_shapes == {"prediction": "[B, 1]"}
 
 
+@pytest.mark.slow
 def test_cli_validate_and_train_say_it_in_one_line(tmp_path):
     pima = ROOT / "src" / "specml" / "sample_data" / "pima_diabetes.csv"
     env = {"SPECML_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}

@@ -26,6 +26,7 @@ def settings(specs, study: str, space, **more) -> TuneSettings:
                         trainer_spec=str(specs["trainer"]), **more)
 
 
+@pytest.mark.slow
 def test_pruning_report_and_retrained_best(home, specs, tmp_path):
     space = tmp_path / "lr_space.yaml"
     space.write_text(f"""
@@ -114,6 +115,7 @@ def test_grid_sampler_runs_the_grid_once(home, specs, tmp_path):
     assert sorted(r["params"]["model.graph.h1.params.out_features"] for r in result.leaderboard) == [2, 4]
 
 
+@pytest.mark.slow
 def test_classical_estimator_spec_with_its_own_space(home, specs):
     result = tune(TuneSettings(study="forest", table="pima_train", space=str(specs["estimator_space"]),
                                estimator_spec=str(specs["estimator"]), trials=3, sampler="random", seed=0),
@@ -128,6 +130,7 @@ def test_classical_estimator_spec_with_its_own_space(home, specs):
     assert api.evaluate("forest_best", "pima_test")["metrics"]["auc"] > 0.6
 
 
+@pytest.mark.slow
 def test_trials_are_logged_to_mlflow_when_the_trainer_spec_asks(home, specs, tmp_path):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient

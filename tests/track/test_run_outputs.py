@@ -39,6 +39,7 @@ def files(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()} if directory.is_dir() else set()
 
 
+@pytest.mark.slow
 def test_keep_epoch_figures_keeps_each_epochs_figures(ws, tmp_path):
     kept = run(ws, tmp_path, "kept", ", keep_epoch_figures: true").run_dir / "figures"
     assert {"loss-e0001.png", "loss-e0002.png", "loss-e0003.png", "auc-e0002.png", "loss.png"} <= files(kept)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from specml.track.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +23,7 @@ config: {epochs: 100000, batch_size: 64, seed: 1, tensorboard: false}
 """
 
 
+@pytest.mark.slow
 def test_a_killed_foreground_run_is_marked_failed_when_the_registry_is_read(tmp_path):
     home = tmp_path / "home"
     env = {**os.environ, "SPECML_HOME": str(home), "CI": "1", "OMP_NUM_THREADS": "1"}

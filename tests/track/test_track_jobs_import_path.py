@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from specml.track.jobs import start_background
 from specml.track.registry import Registry
 
@@ -42,6 +44,7 @@ def test_a_background_job_does_not_import_from_its_working_directory(tmp_path):
     assert not marker.exists(), marker.read_text()
 
 
+@pytest.mark.slow
 def test_a_dist_info_in_the_working_directory_registers_no_plugin(tmp_path):
     cwd, marker = tmp_path / "here", tmp_path / "marker"
     cwd.mkdir()

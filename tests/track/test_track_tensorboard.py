@@ -249,6 +249,7 @@ def test_ctrl_c_at_a_terminal_stops_the_command_and_the_server(tmp_path):
     assert not _answers(url + "data/environment")
 
 
+@pytest.mark.slow
 def test_specml_tensorboard_stays_is_reused_and_stops(tmp_path):
     """The default server is detached: it outlives the command, the next command reuses it, a busy port
     moves it to the next free one (said so), and --stop ends it."""

@@ -59,6 +59,7 @@ def test_cross_validate_trains_k_times_and_reports_mean_and_std(tmp_path):
     assert f"Mean val_auc: {np.mean(aucs):.4f} ± {np.std(aucs):.4f}" in result.lines()
 
 
+@pytest.mark.slow
 def test_cli_cv_reports_folds_then_trains_the_final_model(tmp_path):
     env = {**os.environ, "SPECML_HOME": str(tmp_path), "NO_COLOR": "1", "COLUMNS": "200"}
     env.pop("SPECML_WORKSPACE", None)
