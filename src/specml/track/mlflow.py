@@ -81,7 +81,8 @@ class MlflowTracker:
             return
         try:
             found = self.client.get_experiment_by_name(self.experiment)
-            experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
+            experiment_id = found.experiment_id if found else self.client.create_experiment(
+                self.experiment, artifact_location=artifact_location(self.uri))
             run = self.client.create_run(experiment_id, run_name=self.run_name, tags={"specml.model": self.run_name
                                                                                        or ""})
         except Exception as err:  # noqa: BLE001 - a URI MLflow cannot use is the user's to fix
@@ -148,6 +149,14 @@ class MlflowTracker:
             self.client.log_artifacts(self.run_id, str(saved), "model")
         self.client.set_terminated(self.run_id, "FINISHED")
         return self.run_id
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a local SQLite store (``sqlite:///dir/x.db`` ->
+    ``dir/mlruns``), not in whatever directory specml happens to run from (MLflow's default); else MLflow's."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlruns").as_uri()
 
 
 def pack_home(name: str, model_dir: Path, run_dir: Path | None, home: Path) -> None:
