@@ -25,14 +25,7 @@ from specml.artifact import list_models as _list_models
 from specml.data.errors import DataError
 from specml.data.files import fingerprint
 from specml.evaluation import classification_details, seen_rows
-from specml.predictions import (
-    check_outputs,
-    kept_columns,
-    prediction_table,
-    task_columns,
-    threshold_of,
-    write_predictions,
-)
+from specml.predictions import predict_rows, task_columns, threshold_of
 from specml.spec.trainer import unsupported_settings
 from specml.train.errors import TrainingError
 
@@ -477,29 +470,17 @@ def predict(name: str, table: str, *, output_table: str | None = None, output: s
 
     trained = _load(name, home)
     features, _ = _columns_of(trained.metadata)
-    ws = _open_workspace(workspace, read_only=True)
-    try:  # read, then let go of the workspace while the model scores
-        ws.require_table(table)
-        ws.require_columns(table, features)
-        check_outputs(ws, output_table, output, replace)
-        keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
-        ws.require_columns(table, keep)
-        cut = threshold_of(trained.metadata, threshold)
-        data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
-    finally:
-        _done_with(ws, workspace)
-    per_task = {}
-    for task_name, s in task_scores(trained, data).items():
-        t = trained.preprocessor.targets[task_name]
-        per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
-                                           columns=t.columns, pad=t.pad, threshold=cut)
-    result = prediction_table(data, keep, per_task)
-    ws = _open_workspace(workspace, read_only=not output_table)
-    try:
-        write_predictions(ws, result, output_table, output, replace)
-    finally:
-        _done_with(ws, workspace)
-    return result
+
+    def score(data, cut):
+        per_task = {}
+        for task_name, s in task_scores(trained, data).items():
+            t = trained.preprocessor.targets[task_name]
+            per_task[task_name] = task_columns("sequence" if t.sequence else t.task, s, classes=t.classes,
+                                               columns=t.columns, pad=t.pad, threshold=cut)
+        return per_task
+
+    return predict_rows(workspace, table, features, trained.metadata, score, output_table=output_table,
+                        output=output, keep=keep, keep_all=keep_all, replace=replace, threshold=threshold)
 
 
 def _columns_of(meta: dict) -> tuple[list[str], list[str]]:

@@ -281,34 +281,13 @@ def predict_ensemble(name: str, table: str, *, output_table: str | None = None, 
                      replace: bool = False, keep_all: bool = False, threshold: float | str | None = None):
     """Predictions of an ensemble for every row of ``table``, laid out as every model's
     (:mod:`specml.predictions`); written to ``output_table`` and/or ``output`` when given."""
-    from specml.predictions import (
-        check_outputs,
-        kept_columns,
-        prediction_table,
-        task_columns,
-        threshold_of,
-        write_predictions,
-    )
+    from specml.predictions import predict_rows, task_columns
 
     model = load_ensemble(name, home)
-    ws = _open_workspace(workspace)
-    try:
-        ws.require_table(table)
-        ws.require_columns(table, model.features)
-        check_outputs(ws, output_table, output, replace)
-        keep = kept_columns(list(ws.columns(table)), model.features, keep, keep_all)
-        ws.require_columns(table, keep)
-        cut = threshold_of(model.metadata, threshold)
-        data = ws.read_columns(table, list(dict.fromkeys([*model.features, *keep])))
-    finally:
-        if ws is not workspace:
-            ws.close()
-    columns = task_columns(model.task, model.scores(data, home), classes=model.classes, threshold=cut)
-    result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
-    ws = _open_workspace(workspace, read_only=not output_table)
-    try:
-        write_predictions(ws, result, output_table, output, replace)
-    finally:
-        if ws is not workspace:
-            ws.close()
-    return result
+
+    def score(data, cut):
+        columns = task_columns(model.task, model.scores(data, home), classes=model.classes, threshold=cut)
+        return {model.metadata.get("target") or "target": columns}
+
+    return predict_rows(workspace, table, model.features, model.metadata, score, output_table=output_table,
+                        output=output, keep=keep, keep_all=keep_all, replace=replace, threshold=threshold)

@@ -10,6 +10,8 @@ ids ([N, L], sequences). Nothing here imports torch.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,39 @@ def write_predictions(ws, result, output_table: str | None, output: str | Path |
         from specml.data.files import write_table_file
 
         write_table_file(result, Path(output))
+
+
+@contextlib.contextmanager
+def _opened(workspace: Any, read_only: bool) -> Iterator[Any]:
+    """The caller's Workspace, or one opened (and closed) here."""
+    from specml.data.workspace import Workspace
+
+    if hasattr(workspace, "read_columns"):
+        yield workspace
+        return
+    ws = Workspace(workspace, read_only=read_only)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def predict_rows(workspace: Any, table: str, features: list[str], metadata: dict,
+                 score: Callable[[Any, float | None], dict[str, dict]], *, output_table: str | None = None,
+                 output: str | Path | None = None, keep: list[str] | None = None, keep_all: bool = False,
+                 replace: bool = False, threshold: float | str | None = None):
+    """Every model kind's predict: check the table, the columns and the outputs, read the features and the
+    kept columns (letting go of the workspace while the model scores), ``score(rows, threshold)`` into
+    ``{task: columns}``, lay the table out and write it where asked; returns it."""
+    with _opened(workspace, read_only=True) as ws:
+        ws.require_table(table)
+        ws.require_columns(table, features)
+        check_outputs(ws, output_table, output, replace)
+        keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
+        ws.require_columns(table, keep)
+        cut = threshold_of(metadata, threshold)
+        data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
+    result = prediction_table(data, keep, score(data, cut))
+    with _opened(workspace, read_only=not output_table) as ws:
+        write_predictions(ws, result, output_table, output, replace)
+    return result

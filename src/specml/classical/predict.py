@@ -188,35 +188,13 @@ def predict_classical(name: str, table: str, *, output_table: str | None = None,
                       threshold: float | str | None = None):
     """Predictions for every row of ``table`` (see the module docstring); written to ``output_table``
     and/or ``output`` (.csv / .parquet) when given; returned as a pyarrow Table."""
-    from specml.predictions import (
-        check_outputs,
-        kept_columns,
-        prediction_table,
-        task_columns,
-        threshold_of,
-        write_predictions,
-    )
+    from specml.predictions import predict_rows, task_columns
 
     model = model or load_classical(name, home)
-    ws = _open_workspace(workspace)
-    try:  # read, then let go of the workspace while the model scores
-        ws.require_table(table)
-        features = model.features.columns
-        ws.require_columns(table, features)
-        check_outputs(ws, output_table, output, replace)
-        keep = kept_columns(list(ws.columns(table)), features, keep, keep_all)
-        ws.require_columns(table, keep)
-        cut = threshold_of(model.metadata, threshold)
-        data = ws.read_columns(table, list(dict.fromkeys([*features, *keep])))
-    finally:
-        if ws is not workspace:
-            ws.close()
-    columns = task_columns(model.task, model.scores(data), classes=model.classes, threshold=cut)
-    result = prediction_table(data, keep, {model.metadata.get("target") or "target": columns})
-    ws = _open_workspace(workspace, read_only=not output_table)
-    try:
-        write_predictions(ws, result, output_table, output, replace)
-    finally:
-        if ws is not workspace:
-            ws.close()
-    return result
+
+    def score(data, cut):
+        columns = task_columns(model.task, model.scores(data), classes=model.classes, threshold=cut)
+        return {model.metadata.get("target") or "target": columns}
+
+    return predict_rows(workspace, table, model.features.columns, model.metadata, score, output_table=output_table,
+                        output=output, keep=keep, keep_all=keep_all, replace=replace, threshold=threshold)
