@@ -301,7 +301,7 @@ def main() -> None:
             trainer = d / f"trainer{epochs}.yaml"
             trainer.write_text(TRAINER.format(epochs=epochs))
             return [py, "-m", "specml", "train", "-t", table, "-n", f"bench_{table}", "-m", str(d / model),
-                    "-T", str(trainer), "--workspace", str(ws), "--no-tensorboard"]
+                    "-T", str(trainer), "--workspace", str(ws), "--no-tensorboard", "--replace"]
 
         cases = []
         for epochs in [int(e) for e in args.epochs.split(",")]:

@@ -1,7 +1,8 @@
 """What a training imports: nothing it does not need (issue 19). A fresh process trains the Pima MLP.
 
-pandas may be installed (MLflow's pyfunc needs it) and pyarrow imports it for any ``to_numpy`` when it is
-there, so the training runs with pandas made unimportable: it must not need it."""
+pandas is installed here (MLflow's pyfunc needs it), and pyarrow imports it (about 0.4 s) on its first
+``to_numpy`` or ``pa.array(ndarray)``: a training reads its columns through :mod:`specml.data.arrays`
+instead, so pandas is never imported."""
 
 from __future__ import annotations
 
@@ -18,22 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import json, sys
-
-
-class NoPandas:  # as if pandas could not be imported (torch may still look it up with find_spec)
-    def find_spec(self, name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            import importlib.machinery
-            return importlib.machinery.ModuleSpec(name, self)
-
-    def create_module(self, spec):
-        raise ModuleNotFoundError(f"No module named {spec.name!r}", name=spec.name)
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, NoPandas())
 import duckdb, torch
 torch.set_num_threads(1)
 from specml import api

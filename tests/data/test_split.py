@@ -124,7 +124,7 @@ def test_three_way_refusals_are_classical_errors():
         split_rows(3, test_size=0.5, validation_size=0.5)
 
 
-@pytest.mark.parametrize("kind", [None, "int", "str", "object"])
+@pytest.mark.parametrize("kind", [None, "int", "str", "object", "float", "bool", "int8", "sparse", "many"])
 def test_numpy_draws_are_scikit_learns(kind):
     """The split drawn in numpy (no scikit-learn import in a training) is train_test_split's, row for row."""
     from sklearn.model_selection import train_test_split
@@ -136,7 +136,11 @@ def test_numpy_draws_are_scikit_learns(kind):
     for n, size, seed, k in itertools.product([10, 37, 768, 5000], [0.1, 0.25, 0.33, 3, 50], [0, 42], [2, 3, 7]):
         ids = rng.integers(0, k, n)
         labels = {None: None, "int": ids, "str": np.array([f"c{v}" for v in ids]),
-                  "object": np.array([f"c{v}" for v in ids], dtype=object)}[kind]
+                  "object": np.array([f"c{v}" for v in ids], dtype=object),
+                  "float": ids.astype(np.float32) - 1.0,  # class ids as floats, one negative (counted path)
+                  "bool": ids % 2 == 0, "int8": (ids - 3).astype(np.int8),
+                  "sparse": ids * 10**7,  # a range too wide to count: sorted instead
+                  "many": ids * 5 + (np.arange(n) % 40)}[kind]  # more classes than the one-pass-per-class path
         fast = _shuffle_split(n, size, seed, labels)
         if fast is None:  # scikit-learn refuses it: it says why itself
             with pytest.raises(ValueError):
@@ -146,3 +150,25 @@ def test_numpy_draws_are_scikit_learns(kind):
         assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1]), (n, size, seed, k)
         checked += 1
     assert checked > 30
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([0.0, 1.0, 1.0, 0.0, 2.0]), np.array([0.5, 1.5, 0.5, 2.0]), np.array([3, -2, 3, 7], dtype=np.int8),
+    np.array([True, False, True]), np.array([np.nan, 1.0, 1.0]), np.array([-(2**63), 0, 2**63 - 1]),
+    np.array([2**40, 2**40 + 1, 2**40]), np.array(["b", "a", "b"])], ids=str)
+def test_class_counts_are_numpys_unique(labels):
+    """The linear-time class count (integer-valued labels) gives np.unique's inverse and counts exactly."""
+    from specml.data.split import _classes
+
+    inverse, counts = _classes(labels)
+    _, ref_inverse, ref_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    assert np.array_equal(inverse, ref_inverse.reshape(-1)) and np.array_equal(counts, ref_counts)
+
+
+def test_take_sorts_both_parts_of_rows_that_are_not_a_range():
+    rows = np.array([3, 9, 20, 21, 40, 41, 50, 77])
+    rest, part = take(rows, 0.25, 0, np.array([0, 1] * 4))
+    assert sorted([*rest, *part]) == list(rows) and list(rest) == sorted(rest) and list(part) == sorted(part)
+    shuffled = rows[::-1].copy()  # not increasing: the parts are sorted values all the same
+    rest2, part2 = take(shuffled, 0.25, 0)
+    assert list(rest2) == sorted(rest2) and list(part2) == sorted(part2)

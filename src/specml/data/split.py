@@ -57,7 +57,7 @@ def stratify_problem(labels: np.ndarray, sizes: Sequence[int], min_per_class: in
     scikit-learn needs every class to have 2+ rows and every part to hold a row of every class;
     ``min_per_class`` asks for more (a split cut twice needs 3).
     """
-    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    _, counts = _classes(np.asarray(labels))
     if counts.min() < min_per_class:
         return f"a class has only {counts.min()} row(s)"
     small = min(sizes)
@@ -70,8 +70,17 @@ def take(rows: np.ndarray, size: int | float, seed: int | None, labels: np.ndarr
          ) -> tuple[np.ndarray, np.ndarray]:
     """``(rest, part)``: ``size`` rows (a count, or a fraction) of ``rows`` drawn at random with ``seed``,
     stratified by ``labels`` (one per row) when given. scikit-learn's refusals come as :class:`SplitError`."""
+    drawn = _shuffle_split(len(rows), size, seed, labels)
+    if drawn is not None and len(drawn[0]) + len(drawn[1]) == len(rows) and _increasing(rows):
+        part = np.zeros(len(rows), dtype=bool)  # the two parts cover every row: sort both in one pass
+        part[drawn[1]] = True
+        return rows[~part], rows[part]
     rest, part = _draw(rows, size, seed, labels)
     return np.sort(rest), np.sort(part)
+
+
+def _increasing(rows: np.ndarray) -> bool:
+    return bool(len(rows) < 2 or (rows[1:] > rows[:-1]).all())
 
 
 def _draw(rows: np.ndarray, size: int | float, seed: int | None, labels: np.ndarray | None
@@ -112,20 +121,50 @@ def _shuffle_split(n: int, size: int | float, seed: int | None, labels: np.ndarr
     if labels.ndim != 1 or len(labels) != n:
         return None
     try:
-        classes, y_indices, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+        y_indices, class_counts = _classes(labels)
     except TypeError:  # mixed types: scikit-learn says what is wrong
         return None
-    if class_counts.min() < 2 or n_train < len(classes) or n_test < len(classes):
+    if class_counts.min() < 2 or n_train < len(class_counts) or n_test < len(class_counts):
         return None
-    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    if len(class_counts) <= _FEW:  # each class's rows in ascending order, as a stable argsort gives them
+        class_indices = [np.flatnonzero(y_indices == i) for i in range(len(class_counts))]
+    else:
+        class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
     n_i = _approximate_mode(class_counts, n_train, rng)
     t_i = _approximate_mode(class_counts - n_i, n_test, rng)
     train, test = [], []
-    for i in range(len(classes)):
+    for i in range(len(class_counts)):
         mine = class_indices[i].take(rng.permutation(class_counts[i]), mode="clip")
         train.append(mine[:n_i[i]])
         test.append(mine[n_i[i]:n_i[i] + t_i[i]])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+_FEW = 32  # classes up to which one pass per class beats sorting the rows
+_RANGE = 1_000_000  # integer labels spanning fewer values are counted, not sorted
+
+
+def _classes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's class index (classes in ascending order) and each class's count: what
+    ``np.unique(labels, return_inverse=True, return_counts=True)`` gives, in linear time for integer-valued
+    labels over a small range (0/1, class ids) instead of a sort."""
+    if labels.ndim == 1 and labels.dtype.kind in "biuf" and len(labels):
+        low, high = labels.min(), labels.max()
+        if labels.dtype.kind in "biu" and int(high) - int(low) < _RANGE:
+            codes = labels.astype(np.int64) - int(low)
+        elif labels.dtype.kind == "f" and np.isfinite(low) and np.isfinite(high) and high - low < _RANGE:
+            shifted = labels.astype(np.float64) - float(low)
+            codes = shifted.astype(np.int64)
+            codes = codes if np.array_equal(codes, shifted) else None  # a fraction: not class ids
+        else:
+            codes = None
+        if codes is not None:
+            counts = np.bincount(codes)
+            present = counts > 0
+            index = np.cumsum(present) - 1  # a code -> the rank of its class among the classes present
+            return index[codes], counts[present]
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return inverse.reshape(-1), counts
 
 
 def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:

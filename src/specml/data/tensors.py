@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import torch
 
 from specml.data import scaling
+from specml.data.arrays import array_of, indices, to_numpy
 from specml.data.split import SplitError, holdout
 from specml.data.task import MAX_CLASSES, TaskError, arrow_kind, infer_task
 from specml.data.workspace import DataError
@@ -181,22 +182,20 @@ class Preprocessor:
         if pa.types.is_floating(column.type) and (nan := pc.sum(pc.is_nan(column)).as_py() or 0):
             raise DataError(f"target column '{t.column}' has {nan} NaN value(s) of {table.num_rows} rows; a class "
                             "target needs a class in every row: filter them out (e.g. specml sql) first")
-        found = pc.index_in(column, value_set=pa.array(t.classes).cast(column.type))
+        found = pc.index_in(column, value_set=array_of(t.classes, column.type))
         if found.null_count:
             unknown = pc.unique(pc.filter(column, pc.is_null(found))).to_pylist()[:5]
             raise DataError(f"target column '{t.column}' has values the model was not trained on: {unknown} "
                             f"(classes: {t.classes})")
-        ids = found.to_numpy(zero_copy_only=False).astype(np.int64)
+        ids = to_numpy(found).astype(np.int64)
         return torch.from_numpy(ids.astype(np.float32) if t.task == "binary" else ids)
 
 
 def _vocab_ids(values: pa.Array | pa.ChunkedArray, vocab: list[Any]) -> np.ndarray:
     """Ids through a fitted vocabulary: position + 1; unknown values and NULL -> 0."""
-    value_set = pa.array(vocab)
-    if value_set.type != values.type and len(value_set):
-        value_set = value_set.cast(values.type)
+    value_set = array_of(vocab, values.type) if len(vocab) else pa.array(vocab)
     found = pc.index_in(values, value_set=value_set)
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1
+    return to_numpy(pc.fill_null(found, -1)) + 1
 
 
 def _is_list(typ: pa.DataType) -> bool:
@@ -213,7 +212,7 @@ def _list_matrix(column: pa.ChunkedArray, col: str, length: int, pad: int, what:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if arr.null_count:
         raise DataError(f"{what}: {arr.null_count} row(s) hold NULL instead of a list; filter them out")
-    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = to_numpy(pc.list_value_length(arr)).astype(np.int64)
     values = pc.list_flatten(arr)
     if values.null_count:
         raise DataError(f"{what}: the lists hold {values.null_count} NULL element(s)")
@@ -223,7 +222,7 @@ def _list_matrix(column: pa.ChunkedArray, col: str, length: int, pad: int, what:
         if not (pa.types.is_integer(values.type) or pa.types.is_boolean(values.type)):
             raise DataError(f"{what}: the lists hold {values.type} values; token ids must be integers "
                             "(or mark the input categorical: true)")
-        flat = values.to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = to_numpy(values).astype(np.int64)
     n = len(lengths)
     out = np.full((n, length), pad, dtype=np.int64)
     rows = np.repeat(np.arange(n), lengths)
@@ -247,6 +246,11 @@ def _refuse_non_finite(values: torch.Tensor, columns: list[str], input_name: str
 
 
 def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
+    return to_numpy(_checked_numeric(column, col, input_name))
+
+
+def _checked_numeric(column: pa.ChunkedArray, col: str, input_name: str) -> pa.ChunkedArray:
+    """A numeric column without NULLs (booleans and decimals cast to float64), or the DataError saying why not."""
     typ = column.type
     if not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
             or pa.types.is_decimal(typ)):
@@ -257,7 +261,7 @@ def _numeric(column: pa.ChunkedArray, col: str, input_name: str) -> np.ndarray:
                         f"{len(column)} rows; filter or impute them before training")
     if pa.types.is_decimal(typ) or pa.types.is_boolean(typ):
         column = column.cast(pa.float64())
-    return column.to_numpy()
+    return column
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,7 +272,7 @@ class _Rows:
     """Some rows of a table, read a column at a time (the table itself is never copied)."""
 
     def __init__(self, table: pa.Table, rows: np.ndarray) -> None:
-        self.table, self.rows = table, pa.array(rows)
+        self.table, self.rows = table, indices(rows)
         self.num_rows = len(rows)
 
     def column(self, name: str) -> pa.ChunkedArray:
@@ -310,7 +314,11 @@ def fit(spec: ModelSpec, table: pa.Table, loss: LossSpec | list[LossSpec] | None
             values = pa.concat_arrays([a.cast(arrays[0].type) for a in arrays])
             uniq = pc.unique(pc.drop_null(values))
             state.vocab = sorted(uniq.to_pylist(), key=lambda v: (str(type(v)), v))
-        elif inp.normalize != "none" or inp.dtype not in INTEGER_DTYPES:
+        elif inp.normalize == "none" and inp.dtype not in INTEGER_DTYPES:
+            for c in columns:  # nothing to learn: only the types and NULLs checked (no rows gathered)
+                if c in table.column_names:
+                    _checked_numeric(table.column(c), c, f"input '{name}'")
+        elif inp.normalize != "none":
             matrix = np.column_stack([_numeric(train.column(c), c, f"input '{name}'") for c in columns])
             # statistics of the finite values only; transform() then refuses the others with their count
             matrix = np.where(np.isfinite(matrix), matrix, np.nan) if matrix.dtype.kind == "f" else matrix

@@ -47,8 +47,9 @@ class Arg:
 class Step:
     """One node of the plan: call ``fn`` (a function, or the module registered as ``nodes[name]``).
 
-    ``roots`` is the fast path: when every argument is a plain positional reference to a whole
-    value (the common case), their names, so ``run`` reads them with one dict lookup each.
+    ``roots`` / ``keyword_roots`` are the fast path: when every argument is a plain reference to a whole
+    value (the common case, positional or by keyword), their names, so ``run`` reads each with one dict
+    lookup.
     """
 
     name: str
@@ -60,13 +61,18 @@ class Step:
     const: dict
     loc: Loc
     roots: tuple[str, ...] | None = None
+    keyword_roots: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
     def make(name: str, type: str, module: bool, fn: Any, args: tuple[Arg, ...],
              kwargs: tuple[tuple[str, Arg], ...], const: dict, loc: Loc) -> Step:
-        simple = not kwargs and all(not a.many and not a.refs[0].path for a in args)
+        def whole(a: Arg) -> bool:
+            return not a.many and not a.refs[0].path
+
+        simple = all(whole(a) for a in args) and all(whole(a) for _, a in kwargs)
         roots = tuple(a.refs[0].root for a in args) if simple else None
-        return Step(name, type, module, fn, args, kwargs, const, loc, roots)
+        keyword_roots = tuple((k, a.refs[0].root) for k, a in kwargs) if simple else ()
+        return Step(name, type, module, fn, args, kwargs, const, loc, roots, keyword_roots)
 
 
 def _value(env: dict, arg: Arg) -> Any:
@@ -109,7 +115,11 @@ class Graph(nn.Module):
         for step in self.plan:
             fn = step.fn
             if step.roots is not None and on_step is None:  # the fast path
-                env[step.name] = fn(*[env[r] for r in step.roots], **step.const)
+                if step.keyword_roots:
+                    env[step.name] = fn(*[env[r] for r in step.roots], **{k: env[r] for k, r in step.keyword_roots},
+                                        **step.const)
+                else:
+                    env[step.name] = fn(*[env[r] for r in step.roots], **step.const)
                 continue
             if on_step is not None:
                 env[step.name] = on_step(self, step, env)

@@ -108,11 +108,11 @@ class FigureWriter:
     """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only).
     ``keep``: each epoch's redraw is kept as ``<name>-eNNNN.png`` (every epoch when ``every`` is 0).
 
-    ``deferred=True`` (a tracked run): the end-of-training curves wait for :meth:`draw`, which draws them
-    in a background thread, and :meth:`wait` joins it. :class:`specml.track.lifecycle.RunLifecycle` calls
-    ``draw`` once the trained model is saved and ``wait`` when the run closes, so drawing (about a second,
-    most of it importing matplotlib, which a deferred writer starts at train start in the background) is
-    off the path to the result. The files are the same either way.
+    ``deferred=True`` (a tracked run): the end-of-training curves are drawn by :meth:`draw` in a background
+    thread, started when training ends, while the model is saved; :meth:`wait` joins it
+    (:class:`specml.track.lifecycle.RunLifecycle` waits when the run closes). Drawing (about a second, most
+    of it importing matplotlib, which a deferred writer starts at train start in the background) is so off
+    the path to the result. The files are the same either way.
     """
 
     def __init__(self, directory: str | Path, every: int = 0, title: str | None = None, keep: bool = False, *,
@@ -139,8 +139,9 @@ class FigureWriter:
                                         f"-e{epoch:04d}" if self.keep else "")
 
     def on_train_end(self, trainer: Any, history: dict, best_epoch: int | None, best_value: float | None) -> None:
-        if self.deferred:
+        if self.deferred:  # drawn in the background while the model is saved (see draw)
             self._pending = {k: list(v) for k, v in history.items()}
+            self.draw()
         else:
             self.written = write_curves(history, self.directory, self.title)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from specml.data import tensors as T
+from specml.data.arrays import to_numpy
 from specml.data.files import is_list_type
 from specml.graph import build_model
 from specml.graph.allowlist import resolve_loss
@@ -169,7 +170,7 @@ def _stratify_labels(data, losses) -> np.ndarray | None:
                  None)
     if strat is None or is_list_type(data.schema.field(strat.inputs.target).type):
         return None
-    return data.column(strat.inputs.target).to_numpy(zero_copy_only=False)
+    return to_numpy(data.column(strat.inputs.target))
 
 
 def criterion_of(loss_type: str, params: dict):
