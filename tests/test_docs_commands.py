@@ -6,11 +6,15 @@ The extraction and the rules (usage forms skipped, lines shown with an ``error``
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from doclines import ROOT, argv, commands, run_document, runnable, usage_form
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SEED = re.compile(r"\bseed \d{3}\b|§\d", re.IGNORECASE)  # "seed 003's configuration", "§7"
 
 
 @pytest.mark.slow
@@ -34,3 +38,15 @@ def test_a_redirect_ends_the_command_but_a_quoted_comparison_does_not():
     assert argv("specml schema model > model.schema.json") == ["specml", "schema", "model"]
     assert argv('specml sql "create table t as select * from pima where bmi > 0"') == [
         "specml", "sql", "create table t as select * from pima where bmi > 0"]
+
+
+def test_the_documents_speak_in_the_users_terms():
+    """No document, example or schema refers the reader to the project's seed texts ("seed 003's configuration")."""
+    from specml.spec.schema import json_schema
+
+    files = [*DOCS, *sorted((ROOT / "examples").rglob("*.md")), *sorted((ROOT / "examples").rglob("*.yaml"))]
+    said = [f"{p.relative_to(ROOT)}: {line.strip()}" for p in files
+            for line in p.read_text(encoding="utf-8").splitlines() if SEED.search(line)]
+    said += [f"specml schema {kind}" for kind in ("model", "trainer", "estimator") if SEED.search(json.dumps(json_schema(kind)))]
+    assert not said, "\n".join(said)
+
