@@ -47,6 +47,7 @@ def test_the_documents_speak_in_the_users_terms():
     files = [*DOCS, *sorted((ROOT / "examples").rglob("*.md")), *sorted((ROOT / "examples").rglob("*.yaml"))]
     said = [f"{p.relative_to(ROOT)}: {line.strip()}" for p in files
             for line in p.read_text(encoding="utf-8").splitlines() if SEED.search(line)]
-    said += [f"specml schema {kind}" for kind in ("model", "trainer", "estimator") if SEED.search(json.dumps(json_schema(kind)))]
+    said += [f"specml schema {kind}" for kind in ("model", "trainer", "estimator")
+             if SEED.search(json.dumps(json_schema(kind)))]
     assert not said, "\n".join(said)
 
