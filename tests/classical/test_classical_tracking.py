@@ -14,6 +14,8 @@ from specml.classical.train import train_estimator
 from specml.track.registry import Registry
 from testkit import ok
 
+pytestmark = pytest.mark.slow  # a training that draws its figures (~5 s with the imports)
+
 
 @pytest.fixture(scope="module")
 def trained(pima_home, tmp_path_factory):
@@ -55,3 +57,15 @@ def test_evaluate_warns_on_training_rows_and_shows_what_it_measured(trained, cli
     assert "confusion matrix" in result.stdout and "support" in result.stdout
     figures = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if line.startswith("figure: ")]
     assert figures and all(str(home) in f for f in figures)
+
+
+def test_the_report_of_a_classical_model_has_every_section_and_its_figures(trained, cli):
+    from pathlib import Path
+
+    from specml.report import SECTIONS
+
+    home, _ = trained
+    page = Path(ok(cli("report", "--model", "lr", home=home)).stdout.split("model report: ", 1)[1].strip())
+    text = page.read_text(encoding="utf-8")
+    assert all(f"<section id='{key}'>" in text for key in SECTIONS)
+    assert "LogisticRegression" in text and text.count("src='data:image/png;base64,") >= 2
