@@ -235,6 +235,9 @@ def test_evaluate_says_what_it_measured_and_on_which_rows(env, m1):
     assert test["support"] == {"0": 100, "1": 54} and np.sum(test["confusion_matrix"]) == 154
     at_f1 = api.evaluate("m1", "pima_test", workspace=env["ws"], figures=False, threshold="f1")
     assert at_f1["threshold"] == chosen["value"] and at_f1["metrics"]["auc"] == test["metrics"]["auc"]
+    preds = api.predict("m1", "pima_test", workspace=env["ws"], threshold="f1")
+    prob = preds.column("probability").to_numpy()
+    assert np.array_equal(preds.column("prediction").to_numpy(), (prob > chosen["value"]).astype(int))
     whole = api.evaluate("m1", "pima", workspace=env["ws"], figures=False)
     assert whole["seen"] == {"rows": 768, "seen": 614, "training_table": "pima_train", "changed": False}
 
