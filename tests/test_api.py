@@ -224,6 +224,24 @@ def test_predict_keeps_named_columns(env, m1):
     assert result.column_names == ["row_number", "age", "outcome", "probability", "prediction", "prob_0", "prob_1"]
 
 
+def test_evaluate_says_what_it_measured_and_on_which_rows(env, m1):
+    """The validation-chosen threshold is stored at training; evaluate reports the confusion matrix, support and
+    threshold, applies ``f1`` / ``youden``, and counts the rows the model trained or validated on."""
+    chosen = json.loads((m1["dir"] / "metadata.json").read_text())["threshold"]
+    assert chosen["method"] == "f1" and 0 < chosen["value"] < 1 and 0 < chosen["youden"] < 1
+    test = api.evaluate("m1", "pima_test", workspace=env["ws"], figures=False)
+    assert test["threshold"] == 0.5 and test["seen"]["seen"] == 0
+    assert test["chosen_threshold"] == {"f1": chosen["value"], "youden": chosen["youden"]}
+    assert test["support"] == {"0": 100, "1": 54} and np.sum(test["confusion_matrix"]) == 154
+    at_f1 = api.evaluate("m1", "pima_test", workspace=env["ws"], figures=False, threshold="f1")
+    assert at_f1["threshold"] == chosen["value"] and at_f1["metrics"]["auc"] == test["metrics"]["auc"]
+    preds = api.predict("m1", "pima_test", workspace=env["ws"], threshold="f1")
+    prob = preds.column("probability").to_numpy()
+    assert np.array_equal(preds.column("prediction").to_numpy(), (prob > chosen["value"]).astype(int))
+    whole = api.evaluate("m1", "pima", workspace=env["ws"], figures=False)
+    assert whole["seen"] == {"rows": 768, "seen": 614, "training_table": "pima_train", "changed": False}
+
+
 def test_load_trained_without_pickle(env, m1, monkeypatch):
     files = [p.name for p in m1["dir"].rglob("*") if p.is_file()]
     assert not [f for f in files if f.endswith((".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"))], files

@@ -40,6 +40,8 @@ def test_a_taken_name_needs_replace_and_the_old_model_is_kept(tmp_path):
     ["train", "--model-spec", "examples/pima_mlp/model.yaml", "--trainer-spec", "examples/pima_mlp/trainer.yaml",
      "--table", "pima", "--name", "m"],
     ["train-estimator", "--estimator-spec", "examples/classical/xgboost_pima.yaml", "--table", "pima", "--name", "m"],
+    ["train", "--estimator-spec", "examples/classical/xgboost_pima.yaml", "--table", "pima", "--name", "m"],
+    ["model", "--name", "m", "--instruction", "predict outcome", "--table", "pima"],
 ])
 def test_every_training_verb_refuses_a_taken_name(tmp_path, monkeypatch, argv):
     from pathlib import Path

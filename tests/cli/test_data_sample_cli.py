@@ -49,6 +49,12 @@ def test_sample_unknown_name_says_did_you_mean(tmp_path):
     assert "breast_cancer" in err  # lists what there is
 
 
+def test_loading_a_bundled_file_by_name_points_to_data_sample(tmp_path):
+    """The old README's first line: the CSV is only inside the package; the error says how to load it."""
+    err = failed(invoke("data", "load", "pima_diabetes.csv", "--table", "pima", home=tmp_path, cwd=tmp_path))
+    assert "file not found: pima_diabetes.csv" in err and "specml data sample pima" in err
+
+
 def test_collatz_writes_disjoint_train_and_test_tables(tmp_path):
     out = ok(run(tmp_path, "data", "collatz", "--train", "500", "--test", "100", "--seed", "4",
                  "--max-n", "100000")).stdout

@@ -107,6 +107,19 @@ def test_version_and_completion():
     assert "--install-completion" in out and "--show-completion" in out
 
 
+def test_completion_script_and_completions():
+    """What --install-completion installs for bash, and what it then completes (commands and options)."""
+    script = CliRunner().invoke(app, ["--show-completion", "bash"]).stdout
+    assert "complete -o default -F _specml_completion specml" in script
+
+    def complete(words: str) -> list[str]:
+        env = {"_SPECML_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        return CliRunner().invoke(app, [], env=env, prog_name="specml").stdout.split()
+
+    assert complete("specml tra") == ["train", "train-estimator"]
+    assert complete("specml evaluate --ta") == ["--table"]
+
+
 def test_help_piped_is_not_cut():
     done = subprocess.run([sys.executable, "-m", "specml", "train", "--help"], capture_output=True, text=True,
                           check=False, timeout=120)

@@ -278,3 +278,26 @@ def test_specml_tensorboard_stays_is_reused_and_stops(tmp_path):
         assert stopped.returncode == 0 and f"stopped TensorBoard at {url}" in stopped.stdout
         assert not _answers(url + "data/environment")
         assert "no TensorBoard was running" in specml("--stop").stdout
+
+
+@pytest.mark.slow
+def test_train_tensorboard_starts_a_detached_server_then_reuses_it(tmp_path, monkeypatch, capsys):
+    """What ``specml train --tensorboard`` does before its first epoch: start a server that outlives the run (a
+    new session, recorded in the home), and on the next run reuse it."""
+    from specml.cli.track import tensorboard_for_training
+    from specml.track import tbserver
+
+    monkeypatch.setenv("SPECML_HOME", str(tmp_path / "home"))
+    logdir = tmp_path / "home" / "runs"
+    try:
+        tensorboard_for_training(logdir, True, port=0)
+        first = capsys.readouterr().out
+        assert "(started;" in first and "keeps running after the run" in first and "specml tensorboard --stop" in first
+        server = tbserver.running()
+        assert server is not None and os.getsid(server.pid) != os.getsid(0)  # not in this process's session
+        tensorboard_for_training(logdir, True, port=0)
+        assert f"TensorBoard at {server.url} (already running;" in capsys.readouterr().out
+        assert tensorboard_for_training(logdir, False) is None and capsys.readouterr().out == ""  # --no-tensorboard
+    finally:
+        stopped = tbserver.stop_recorded()
+    assert stopped is not None and not _answers(stopped.url + "data/environment")

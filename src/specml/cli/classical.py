@@ -17,7 +17,7 @@ from specml.cli.output import console, esc, user_errors
 
 def run_train_estimator(estimator_spec: Path, table: str, name: str, cv: int | None = None,
                         workspace: str | None = None) -> None:
-    """Train a classical model (prints seed 003's report). The spec's kind, the table and its columns are
+    """Train a classical model and print its report. The spec's kind, the table and its columns are
     checked first, before scikit-learn (or torch) is imported."""
     from specml.preflight import check_estimator_training
 

@@ -20,7 +20,7 @@ models_app = typer.Typer(cls=Group, help="Trained models in the specml home.", n
 def train(
     table: Annotated[str, typer.Option("--table", "-t", help="Workspace table to train on.")],
     name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the trained model (models/<name>/); "
-                                                                  "default with --model: that name.")] = None,
+                                                                  "default with --spec-name: that name.")] = None,
     model_spec: Annotated[Path | None, typer.Option("--model-spec", "-m",
                                                     help="Model spec (may carry a training: section).")] = None,
     trainer_spec: Annotated[Path | None, typer.Option("--trainer-spec", "-T", help="Trainer spec.")] = None,

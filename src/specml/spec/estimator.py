@@ -100,7 +100,7 @@ class Preprocessing(StrictModel):
 
 
 class EstimatorSpec(StrictModel):
-    """A classical model and its training settings (seed 003's configuration)."""
+    """A classical model and its training settings."""
 
     name: str | None = None
     description: str | None = None
@@ -122,7 +122,7 @@ class EstimatorSpec(StrictModel):
     early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     save_model: bool = Field(True, description="Save the model as <SPECML_HOME>/models/<name>/.")
-    save_path: str | None = Field(None, description="Accepted as seed 003 writes it ('models/'); models always go "
+    save_path: str | None = Field(None, description="Accepted (e.g. 'models/') and ignored: models always go "
                                                     "to <SPECML_HOME>/models/<name>/.")
     verbose: bool | NonNegativeInt = Field(1, description="0: quiet; 1: the summary and progress; 2: also the GBM's "
                                                           "own evaluation log.")

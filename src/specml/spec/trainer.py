@@ -45,7 +45,7 @@ class OptimizerSpec(StrictModel):
 
 
 class SchedulerSpec(StrictModel):
-    """A ``torch.optim.lr_scheduler`` scheduler (seed 001 §7)."""
+    """A ``torch.optim.lr_scheduler`` scheduler."""
 
     type: str = Field(..., description="torch.optim.lr_scheduler class, e.g. CosineAnnealingLR. LambdaLR, "
                                        "MultiplicativeLR, SequentialLR and ChainedScheduler need Python callables "
@@ -61,7 +61,7 @@ class SchedulerSpec(StrictModel):
 
 
 class TrainerConfig(StrictModel):
-    """The training loop's settings (seed 001 §3.3 and §7)."""
+    """The training loop's settings."""
 
     # core
     epochs: PositiveInt = Field(..., description="Passes over the training rows.")
@@ -147,12 +147,12 @@ class TrainerConfig(StrictModel):
                                                            "epochs; 0 = off.")
     figures_every: NonNegativeInt = Field(0, description="Redraw the curve figures every N epochs (always at the "
                                                          "end); 0 = only at the end.")
-    keep_epoch_figures: bool = Field(False, description="Keep each redraw as figures/<name>-eNNNN.png (seed 004) "
+    keep_epoch_figures: bool = Field(False, description="Keep each redraw as figures/<name>-eNNNN.png "
                                                         "instead of overwriting <name>.png; with figures_every 0, "
                                                         "every epoch is drawn and kept.")
     make_plots: bool = Field(True, description="Draw the training curves (figures/); false = no figures, which "
                                                "saves time on long runs.")
-    save_artifacts: bool = Field(True, description="false = an ephemeral run (seed 004): no checkpoints (so no "
+    save_artifacts: bool = Field(True, description="false = an ephemeral run: no checkpoints (so no "
                                                    "--resume), no TensorBoard files, no figures. Still written: the "
                                                    "run's specs, facts (events.jsonl, scalars.csv) and log, and the "
                                                    "trained model itself (models/<name>/).")
@@ -227,7 +227,7 @@ def builtin_callback(type_name: str) -> str | None:
 
 
 class CallbackSpec(StrictModel):
-    """One callback of the run (seed 001 §7): a specml callback or a registered plugin, with its params."""
+    """One callback of the run: a specml callback or a registered plugin, with its params."""
 
     type: str = Field(..., description="specml.callbacks.EarlyStopping | ModelCheckpoint | LearningRateMonitor "
                                        "(arc.callbacks.<Name> accepted), or a name from the specml.callbacks "
@@ -292,7 +292,7 @@ class TrainerSpec(StrictModel):
         None, description="Accepted for files that keep the loss here; the model spec is its canonical place.",
     )
     callbacks: list[CallbackSpec] = Field(
-        default_factory=list, description="Callbacks of the run, in order (seed 001 §7); the same objects as "
+        default_factory=list, description="Callbacks of the run, in order; the same objects as "
                                           "api.train(callbacks=[...]) (docs/training.md).")
     tracking: TrackingSpec | None = Field(None, description="External trackers of the run: mlflow: {uri, "
                                                             "experiment} logs params, per-epoch metrics, the run "
