@@ -20,15 +20,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
-from specml.data import split as splitting
 from specml.data.errors import DataError
 from specml.home import workspace_path
 from specml.spec.errors import suggestion
+
+if TYPE_CHECKING:  # pyarrow (and numpy under it) load when data is read, not for the cheap checks
+    import pyarrow as pa
 
 __all__ = ["ColumnStats", "DataError", "TableInfo", "Workspace", "quote_ident"]
 
@@ -319,6 +320,8 @@ class Workspace:
     def sql(self, query: str, params: Sequence[Any] | dict | None = None) -> pa.Table:
         """Run SQL (values in ``params`` are bound); the result as an Arrow table (no columns for a
         statement that returns nothing)."""
+        import pyarrow as pa
+
         try:
             rel = self.con.sql(query, params=params)
             if rel is None:
@@ -464,6 +467,8 @@ class Workspace:
 
     def write_table(self, name: str, data: Any, *, replace: bool = True) -> None:
         """Write an Arrow table (or anything ``pyarrow.table`` takes) as table ``name``, atomically."""
+        import pyarrow as pa
+
         if isinstance(data, pa.RecordBatchReader):
             data = data.read_all()
         elif not isinstance(data, pa.Table):
@@ -548,6 +553,8 @@ class Workspace:
             ids_view = f"__specml_ids_{uuid.uuid4().hex}"
             tmp_train, tmp_test = self._tmp_name(), self._tmp_name()
             made += [tmp_train, tmp_test]
+            import pyarrow as pa
+
             self.con.register(ids_view, pa.table({"id": pa.array(test_ids, type=pa.int64())}))
             try:
                 for tmp, op in ((tmp_train, "NOT IN"), (tmp_test, "IN")):
@@ -563,6 +570,8 @@ class Workspace:
         return train_name, test_name, n - n_test, n_test
 
     def _time_split_ids(self, base: str, source: str, time_column: str, test_size: float, n: int) -> list[int]:
+        from specml.data import split as splitting
+
         c = _q(time_column)
         nulls = int(self._run(f"SELECT count(*) FROM {_q(base)} WHERE {c} IS NULL")[0][0])
         if nulls:
@@ -578,6 +587,8 @@ class Workspace:
     def _random_split_ids(self, base: str, source: str, stratify: str | None, test_size: float, seed: int,
                           n: int) -> list[int]:
         import numpy as np
+
+        from specml.data import split as splitting
 
         if stratify is None:
             ids = self._numpy(f"SELECT rowid AS id FROM {_q(base)} ORDER BY rowid")["id"]
