@@ -192,13 +192,13 @@ def test_check_scoring(home, ws):
 
 
 # ----------------------------------------------------------------------------------------------
-# the CLI refuses before torch, TensorBoard or matplotlib is imported (a fresh interpreter)
+# the CLI refuses before torch, TensorBoard, matplotlib or even pyarrow is imported (a fresh interpreter)
 
 PROBE = """
     import json, sys
     from typer.testing import CliRunner
     from specml.cli.app import app
-    heavy = ("torch", "tensorboard", "matplotlib", "sklearn", "lightgbm", "xgboost")
+    heavy = ("torch", "tensorboard", "matplotlib", "sklearn", "lightgbm", "xgboost", "pyarrow")
     out = []
     for args in json.loads(sys.argv[1]):
         result = CliRunner().invoke(app, args)
