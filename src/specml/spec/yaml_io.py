@@ -14,8 +14,10 @@ the file and line. ``SPECML_MAX_SPEC_BYTES`` raises the size limit.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +145,28 @@ def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None,
     return out
 
 
+_PARSED: OrderedDict[tuple, tuple[Any, dict[Loc, int]]] = OrderedDict()
+_PARSED_KEPT = 32  # documents remembered: a training reads its two spec files several times over
+
+
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]:
     """Parse one YAML document; return the data and a map of field path -> line number.
 
     A key written twice in one mapping is an error (PyYAML would keep the last value silently).
+    The same text is parsed once per process (the caller gets its own copy of the data).
     """
+    key = (text, file, max_bytes(), MAX_DEPTH, MAX_NODES)  # the limits it passed are part of the answer
+    if (kept := _PARSED.get(key)) is not None:
+        _PARSED.move_to_end(key)
+        return copy.deepcopy(kept[0]), dict(kept[1])
+    data, lines = _parse(text, file)
+    _PARSED[key] = (copy.deepcopy(data), dict(lines))
+    if len(_PARSED) > _PARSED_KEPT:
+        _PARSED.popitem(last=False)
+    return data, lines
+
+
+def _parse(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
     if len(text) > max_bytes():
         raise SpecError([SpecIssue((), f"the file is {len(text):,} characters; a spec may have at most "
                                        f"{max_bytes():,}", "set SPECML_MAX_SPEC_BYTES to allow more", file)])
