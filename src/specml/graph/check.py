@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from specml.graph.allowlist import NotAllowed, resolve_loss, signature_params
-from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _select, _value
+from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _select, _value, target_at
 from specml.spec.check import Ref
 from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import ModelSpec
@@ -187,6 +187,15 @@ def check_losses_torch(loss_field: Any, issues: IssueList) -> None:
         except NotAllowed as exc:
             issues.add((*loc, "type"), exc.message, exc.hint)
             continue
+        found = target_at(loss.params, (*loc, "params"))
+        if found is not None:
+            issues.add(found, "_target_ is not read in a loss's params: the dict would be passed as it is",
+                       "write numbers (weight: [1.0, 2.0]) or remove _target_")
+            continue
+        for key in ("weight", "pos_weight"):
+            if key in loss.params and not _numbers(loss.params[key]):
+                issues.add((*loc, "params", key), f"expected a number or a list of numbers, got "
+                                                  f"{type(loss.params[key]).__name__}", f"e.g. {key}: 2.0")
         sig = signature_params(resolved.target)
         if sig is not None and not sig[1]:
             allowed = sig[0] - {"input", "target"}
@@ -199,6 +208,15 @@ def check_losses_torch(loss_field: Any, issues: IssueList) -> None:
                 resolved.target(**loss_params(loss.params))
             except Exception as exc:
                 issues.add((*loc, "params"), f"{resolved.name} failed: {_one_line(exc)}")
+
+
+def _numbers(value: Any) -> bool:
+    """A number or a (nested, non-empty) list of numbers: what a loss's weight tensors are made from."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, list) and bool(value) and all(_numbers(v) for v in value)
 
 
 def _loss_hint(task: str, value: torch.Tensor, columns: int) -> str:
