@@ -809,3 +809,25 @@ def test_a_huge_layer_is_refused_before_it_is_allocated(monkeypatch):
     assert issue.hint == "set SPECML_MAX_PARAMS to allow more" and peak < 64 * 2**20
     monkeypatch.setenv("SPECML_MAX_PARAMS", "20")  # the limit can be set either way
     assert "more than the limit of 20" in issue_at(issues_of(mlp()), "graph[0]").message
+
+
+def test_a_huge_activation_is_refused_before_it_is_allocated(monkeypatch):
+    import tracemalloc
+
+    spec = mlp()
+    spec["graph"][1:2] = [{"name": "wide", "type": "torch.unsqueeze", "params": {"dim": 2},
+                           "inputs": ["hidden.output"]},
+                          {"name": "up", "type": "torch.nn.Upsample", "params": {"scale_factor": 10**5},
+                           "inputs": {"input": "wide.output"}},  # 1.6 million values (64 MB) for 2 rows
+                          {"name": "act", "type": "torch.amax", "params": {"dim": 2}, "inputs": ["up.output"]}]
+    assert load_spec(spec, check=True).model  # within the default limit (2**28 values)
+    monkeypatch.setenv("SPECML_MAX_ACTIVATIONS", "1000000")
+    tracemalloc.start()
+    try:
+        issue = issue_at(issues_of(spec), "graph[2]")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "a batch of 2 rows would make the nodes output 1,600," in issue.message
+    assert "more than the limit of 1,000,000; node 'up' alone outputs 1,600,000" in issue.message
+    assert issue.hint == "set SPECML_MAX_ACTIVATIONS to allow more" and peak < 16 * 2**20
