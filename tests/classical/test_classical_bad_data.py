@@ -29,6 +29,12 @@ def test_a_column_of_the_wrong_type_is_refused_by_name(column):
             to_matrix(pa.table({"a": column}), Features(["a"], [], ["a"]))
 
 
+def test_null_targets_are_refused_with_their_count():
+    col = pa.chunked_array([pa.array([0, None, 1, None])])
+    with pytest.raises(ClassicalError, match=r"target 'y' has 2 NULL value\(s\); drop or fill those rows first"):
+        target_values(col, estimator_kind="classifier", task=None, name="y")
+
+
 def test_nan_targets_are_refused_with_their_count():
     col = pa.chunked_array([pa.array([0.0, 1.0, float("nan"), 1.0])])
     with pytest.raises(ClassicalError, match=r"target 'y' has 1 NaN value\(s\); a classifier"):
@@ -73,6 +79,16 @@ def test_a_bad_column_at_evaluate_and_predict_is_one_line(home, table, message, 
     assert re.search(message, failed(invoke(command, "--model", "lr", "--table", table, *where, home=home)))
 
 
+def test_a_null_target_at_evaluate_is_one_line(home):
+    from specml.data.workspace import Workspace
+
+    with Workspace(home / "workspace.duckdb") as ws:
+        ws.sql("CREATE TABLE pima_null AS SELECT * REPLACE (CASE WHEN rowid % 100 = 0 THEN NULL ELSE outcome END "
+               "AS outcome) FROM pima")
+    said = failed(invoke("evaluate", "--model", "lr", "--table", "pima_null", home=home))
+    assert "target 'outcome' has 8 NULL value(s) in table 'pima_null'" in said
+
+
 def test_training_on_infinite_values_is_one_line(home, tmp_path):
     spec = tmp_path / "lr.yaml"
     spec.write_text(ESTIMATOR % ("LogisticRegression", ""), encoding="utf-8")
@@ -98,3 +114,13 @@ def test_an_unknown_gbm_objective_is_one_line(home, tmp_path, estimator, message
     spec.write_text(ESTIMATOR % (estimator, "objective: nonsense, n_estimators: 3, n_jobs: 1"), encoding="utf-8")
     said = failed(invoke("train-estimator", "-e", spec, "-t", "pima", "-n", "gbm", home=home))
     assert message in said and "Stack trace" not in said and len(said.splitlines()) == 1
+
+
+def test_classical_evaluation_figures_stay_home_whatever_the_table_is_called(home):
+    from specml.data.workspace import Workspace
+
+    with Workspace(home / "workspace.duckdb") as ws:
+        ws.sql('CREATE TABLE "../../../outside/x" AS SELECT * FROM pima LIMIT 100')
+    ok(invoke("evaluate", "--model", "lr", "--table", "../../../outside/x", home=home))
+    assert not (home.parent / "outside").exists() and not (home.parent.parent / "outside").exists()
+    assert list(home.glob("runs/*/figures/evaluate__.._.._outside_x/*.png"))
