@@ -157,5 +157,6 @@ def test_a_moved_home_keeps_its_models_runs_and_a_tampered_run_id_stays_home(tmp
     assert moved.run_dir == tmp_path / "new" / "runs" / run.run_id  # found by its id under the new home
     (tmp_path / "elsewhere").mkdir()
     for run_id in ("../../elsewhere", "..", "/tmp", 7):
-        (moved.directory / "run.json").write_text(json.dumps({"run_id": run_id, "run_dir": str(tmp_path / "elsewhere")}))
+        pointer = {"run_id": run_id, "run_dir": str(tmp_path / "elsewhere")}
+        (moved.directory / "run.json").write_text(json.dumps(pointer))
         assert moved.run_dir is None, run_id
