@@ -219,6 +219,15 @@ def test_evaluate_figures_stay_home_whatever_the_table_is_called(env, m1):
     assert not (home.parent / "outside").exists()
 
 
+def test_a_one_row_table_is_scored_but_not_trained_on(env, m1):
+    ws = env["ws"]
+    ws.sql("CREATE TABLE pima_one AS SELECT * FROM pima_test LIMIT 1")
+    assert api.evaluate("m1", "pima_one", workspace=ws)["rows"] == 1
+    assert api.predict("m1", "pima_one", workspace=ws).num_rows == 1
+    with pytest.raises(DataError, match="validation_split 0.2 leaves no training rows out of 1"):
+        api.train(EXAMPLE / "model.yaml", m1["trainer"], table="pima_one", name="one", workspace=ws, verbose=False)
+
+
 def test_predict_keeps_named_columns(env, m1):
     result = api.predict("m1", "pima_test", keep=["age", "outcome"], workspace=env["ws"])
     assert result.column_names == ["row_number", "age", "outcome", "probability", "prediction", "prob_0", "prob_1"]

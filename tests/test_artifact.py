@@ -140,3 +140,23 @@ def test_importing_artifact_does_not_import_torch():
     code = "import sys, specml.artifact; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_moved_home_keeps_its_models_runs_and_a_tampered_run_id_stays_home(tmp_path):
+    import json
+    import shutil
+
+    from specml.track.run import RunDir, point_model_to_run
+
+    old = tmp_path / "old"
+    run = RunDir.create("m", old)
+    point_model_to_run(ModelArtifact.for_name("m", home=old).directory, run, "completed")
+    shutil.copytree(old, tmp_path / "new")
+    shutil.rmtree(old)
+    moved = ModelArtifact.for_name("m", home=tmp_path / "new")
+    assert moved.run_dir == tmp_path / "new" / "runs" / run.run_id  # found by its id under the new home
+    (tmp_path / "elsewhere").mkdir()
+    for run_id in ("../../elsewhere", "..", "/tmp", 7):
+        pointer = {"run_id": run_id, "run_dir": str(tmp_path / "elsewhere")}
+        (moved.directory / "run.json").write_text(json.dumps(pointer))
+        assert moved.run_dir is None, run_id

@@ -97,3 +97,17 @@ def test_the_page_renders_in_chromium_without_console_errors(page):
         assert not errors, errors
     finally:
         driver.quit()
+
+
+def test_an_existing_output_file_is_replaced_only_with_replace(home, page, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECML_HOME", str(home))
+    out = tmp_path / "card.html"
+    out.write_text("keep me")
+    result = CliRunner().invoke(app, ["report", "--model", "m1", "-o", str(out)])
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: --output {out} already exists; pass --replace")
+    assert out.read_text() == "keep me"
+    result = CliRunner().invoke(app, ["report", "--model", "m1", "-o", str(tmp_path)])
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: --output {tmp_path} is a directory")
+    assert CliRunner().invoke(app, ["report", "--model", "m1", "-o", str(out), "--replace"]).exit_code == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert CliRunner().invoke(app, ["report", "--model", "m1"]).exit_code == 0  # the default page: always rewritten

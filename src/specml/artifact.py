@@ -78,15 +78,22 @@ class ModelArtifact:
     @property
     def run_dir(self) -> Path | None:
         """The model's latest run directory (``run.json``), or None — also when ``run.json`` is not an
-        object or points outside ``<home>/runs/`` (a tampered pointer sends nothing elsewhere)."""
+        object or points outside ``<home>/runs/`` (a tampered pointer sends nothing elsewhere). The run is
+        found by its id under this home's ``runs/`` first, so a home moved or copied elsewhere keeps working."""
         try:
             info = json.loads((self.directory / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        run_dir = info.get("run_dir") if isinstance(info, dict) else None
-        if not isinstance(run_dir, str) or not run_dir:
+        if not isinstance(info, dict):
             return None
         runs = (self.directory.parent.parent / "runs").resolve()
+        run_id = info.get("run_id")
+        if isinstance(run_id, str) and run_id not in ("", ".", "..") and Path(run_id).name == run_id \
+                and (runs / run_id).is_dir():
+            return self.directory.parent.parent / "runs" / run_id
+        run_dir = info.get("run_dir")
+        if not isinstance(run_dir, str) or not run_dir:
+            return None
         path = Path(run_dir)
         try:
             resolved = path.resolve()

@@ -2,6 +2,7 @@
 
     <home>/workspace.duckdb     the default workspace (``--workspace`` / ``SPECML_WORKSPACE`` override)
     <home>/models/<name>/      trained models (artifacts)
+    <home>/runs/<id>/          training runs
 """
 
 from __future__ import annotations
@@ -31,8 +32,18 @@ def workspace_path(override: str | Path | None = None, home: str | Path | None =
     return specml_home(home) / "workspace.duckdb"
 
 
+def home_folder(name: str, home: str | Path | None = None) -> Path:
+    """``<home>/<name>`` (``models``, ``runs``), refused when something other than a folder is there."""
+    path = specml_home(home) / name
+    if path.exists() and not path.is_dir():
+        from specml.errors import SpecmlError
+
+        raise SpecmlError(f"{path} is a file, not a folder", f"move it aside; specml keeps its {name} there")
+    return path
+
+
 def models_dir(home: str | Path | None = None) -> Path:
-    return specml_home(home) / "models"
+    return home_folder("models", home)
 
 
 def slug(name: str, limit: int = 100) -> str:

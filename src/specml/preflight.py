@@ -188,12 +188,21 @@ def _opened(workspace: Any) -> Iterator[Any]:
 # the commands' checks, in the order the full path would find the mistakes
 
 
+def check_home_folders(home: SpecPath | None = None) -> None:
+    """The home's ``models`` and ``runs`` are folders (or not there yet): a training says so before it starts."""
+    from specml.home import home_folder
+
+    for name in ("models", "runs"):
+        home_folder(name, home)
+
+
 def check_training(model_spec: SpecPath, trainer_spec: SpecPath | None = None, *, table: str,
                    workspace: Any = None, target: str | None = None,
                    registered_model: str | None = None,
                    overrides: list[str] | None = None) -> tuple[ModelSpec, TrainerSpec]:
     """Everything ``specml train`` can refuse before torch: the spec kinds and their torch-free rules (after
     ``overrides``), ``model_ref``, the table, the target, the columns. Returns (model spec, trainer spec)."""
+    check_home_folders()
     model, trainer = check_spec_kinds(model_spec, trainer_spec, overrides=overrides)
     check_model_ref(model, trainer, model_file=model_spec, trainer_file=trainer_spec or model_spec,
                     registered=registered_model)
@@ -214,6 +223,7 @@ def check_estimator_training(spec_path: SpecPath, *, table: str, workspace: Any 
     from specml.spec.estimator import EstimatorSpec
     from specml.spec.yaml_io import read_yaml
 
+    check_home_folders()
     kind = spec_kind(spec_path)
     if kind != "estimator":
         raise SpecError([SpecIssue((), f"this file holds a {kind} spec, not an estimator spec",

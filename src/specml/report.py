@@ -178,10 +178,27 @@ def build(name: str, home: str | Path | None = None) -> str:
             f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1><nav>{nav}</nav>{content}</body></html>\n")
 
 
-def write(name: str, output: str | Path | None = None, home: str | Path | None = None) -> Path:
-    """Write the model card (default: ``models/<name>/report.html``); return its path."""
+def check_output(output: str | Path | None, replace: bool = False) -> None:
+    """An explicit ``--output`` is a file that is not there yet (or ``replace``); never a directory. The
+    default page (``models/<name>/report.html``) is specml's own and is always rewritten."""
+    from specml.errors import SpecmlError
+
+    if output is None:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise SpecmlError(f"--output {path} is a directory; name an .html file")
+    if path.exists() and not replace:
+        raise SpecmlError(f"--output {path} already exists; pass --replace to overwrite it")
+
+
+def write(name: str, output: str | Path | None = None, home: str | Path | None = None, *,
+          replace: bool = False) -> Path:
+    """Write the model card (default: ``models/<name>/report.html``); return its path. An existing
+    ``output`` is replaced only with ``replace``."""
     from specml.data.files import atomic_write_text
 
+    check_output(output, replace)
     path = Path(output) if output is not None else ModelArtifact.for_name(name, home).directory / "report.html"
     atomic_write_text(path, build(name, home))
     return path

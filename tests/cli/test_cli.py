@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit import ROOT, SPECML, invoke, model_from, no_traceback, specml_env
+from testkit import ROOT, SPECML, failed, invoke, model_from, no_traceback, ok, specml_env
 from testkit import specml as specml_process
 
 EXAMPLE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*/*.yaml"))
@@ -500,6 +500,18 @@ def test_schema_out_writes_file(tmp_path, kind):
     assert "$schema" in written
     assert str(out) in result.stdout
     assert "{" not in result.stdout, "the schema went to stdout as well as the file"
+
+
+def test_schema_output_never_replaces_a_file_or_writes_into_a_directory(tmp_path, cli):
+    out = tmp_path / "mine.json"
+    out.write_text("keep me")
+    assert failed(cli("schema", "model", "--output", out)).startswith(f"error: --output {out} already exists; pass "
+                                                                       "--replace")
+    assert out.read_text() == "keep me"
+    assert failed(cli("schema", "model", "--output", tmp_path)).startswith(f"error: --output {tmp_path} is a directory")
+    assert failed(cli("schema", "model", "--output", tmp_path / "no" / "x.json")).startswith("error: cannot write")
+    ok(cli("schema", "model", "--output", out, "--replace"))
+    assert json.loads(out.read_text())["$schema"].startswith("https://json-schema.org/")
 
 
 def test_schema_validates_the_examples():

@@ -29,3 +29,23 @@ def test_a_corrupt_registry(tmp_path):
     result = specml(tmp_path, "jobs", "list")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "registry.sqlite is not a usable registry" in result.stderr and "move it aside" in result.stderr
+
+
+@pytest.mark.parametrize("folder", ["models", "runs"])
+def test_models_or_runs_being_a_file_is_said_before_any_training(pima_home, tmp_path, folder):
+    from testkit import PIMA_MLP, failed, invoke
+
+    (pima_home / folder).write_text("not a folder")
+    try:
+        spec = tmp_path / "lr.yaml"
+        spec.write_text("estimator: {type: LogisticRegression}\ntarget: outcome\n", encoding="utf-8")
+        commands = [("train-estimator", "-e", spec, "-t", "pima", "-n", "c"),
+                    ("train", "-m", PIMA_MLP / "model.yaml", "-T", PIMA_MLP / "trainer.yaml", "-t", "pima", "-n", "m")]
+        if folder == "models":
+            commands += [("models", "list"), ("evaluate", "--model", "c", "--table", "pima")]
+        for command in commands:
+            said = failed(invoke(*command, home=pima_home))
+            assert said.startswith(f"error: {pima_home / folder} is a file, not a folder"), (command, said)
+            assert f"hint: move it aside; specml keeps its {folder} there" in said
+    finally:
+        (pima_home / folder).unlink()

@@ -60,6 +60,14 @@ def test_model_out_dir(home, tmp_path):
     model = yaml.safe_load((out / "model.yaml").read_text())
     assert [n["params"]["out_features"] for n in model["graph"] if n["name"].startswith("hidden")] == [16, 8]
     assert not (home / "models" / "dia2").exists()
+    again = run(home, tmp_path, "model", "-n", "dia2", "-i", "predict outcome", "-t", "pima", "--output", str(out),
+                "--dry-run")  # the specs written there are the user's now: kept unless --replace
+    assert again.returncode == 1 and again.stderr.startswith(f"error: {out / 'model.yaml'} and {out / 'trainer.yaml'} "
+                                                             "already exist; pass --replace to overwrite")
+    assert [n["params"]["out_features"] for n in yaml.safe_load((out / "model.yaml").read_text())["graph"]
+            if n["name"].startswith("hidden")] == [16, 8]
+    assert run(home, tmp_path, "model", "-n", "dia2", "-i", "predict outcome", "-t", "pima", "--output", str(out),
+               "--dry-run", "--replace").returncode == 0
 
 
 def test_ambiguous_target_exits_1_with_candidates(home, tmp_path):

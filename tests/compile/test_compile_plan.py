@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -104,3 +105,23 @@ def test_estimate_grows_with_work():
     assert estimate_seconds(1_000, 10_000, 10, 32) > small
     assert estimate_seconds(1_000_000, 1_000, 10, 32) > small
     assert estimate_seconds(1_000, 1_000, 20, 32) == pytest.approx(2 * small)
+
+
+def test_a_wide_table_is_profiled_in_small_queries(ws, monkeypatch):
+    """Issue 15: one SELECT of every column's aggregates made DuckDB's planning quadratic (400 columns: 14 s,
+    2,000: minutes); queries of DESCRIBE_CHUNK columns keep a profile near-linear. Same answers either way."""
+    from specml.compile.profile import leakage_suspects, profile_table
+    from specml.data.workspace import DESCRIBE_CHUNK
+
+    cols = ", ".join(f"(i * {k + 1}) % {k + 2} AS c{k}" for k in range(100))
+    ws.sql(f"CREATE TABLE wide AS SELECT {cols}, i % 2 AS y, i % 2 AS y_copy FROM range(60) t(i)")
+    sizes: list[int] = []
+    run = ws._run
+    monkeypatch.setattr(ws, "_run", lambda query, *a: sizes.append(len(set(re.findall(r'"c\d+"', query)))) or
+                        run(query, *a))  # the columns each query reads
+    profile = profile_table(ws, "wide")
+    suspects = leakage_suspects(ws, "wide", profile, ["y"])
+    assert max(sizes) <= DESCRIBE_CHUNK and len(sizes) > 6
+    assert [(c.distinct, c.min, c.max) for c in profile.columns[:3]] == [(2, 0, 1), (3, 0, 2), (4, 0, 3)]
+    assert profile.column("c99").distinct == 60 and profile.column("y").nulls == 0
+    assert [s.column for s in suspects] == ["c0", "y_copy"]  # both equal y

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,28 @@ def test_eight_mixed_jobs_on_one_workspace_all_finish(tmp_path):
     tables = subprocess.run(cmd("data", "tables"), env=env, capture_output=True, text=True, timeout=120).stdout
     for table in ("p1", "p2", "pima_again", "pima_train", "pima_test"):
         assert table in tables
+
+
+@pytest.mark.slow
+def test_a_writer_gives_up_on_a_held_workspace_with_a_clear_message_and_gets_in_when_free(tmp_path, monkeypatch):
+    from specml.data.workspace import DataError, Workspace
+
+    path = tmp_path / "workspace.duckdb"
+    hold = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("SPECML_WORKSPACE_WAIT", "0.5")
+        started = time.monotonic()
+        with pytest.raises(DataError, match=r"is busy: another process is writing it; waited 0 s "
+                                            r"\(SPECML_WORKSPACE_WAIT sets how long\)"):
+            Workspace(path).tables()
+        assert 0.4 < time.monotonic() - started < 10
+        monkeypatch.setenv("SPECML_WORKSPACE_WAIT", "30")
+        threading.Timer(0.5, holder.kill).start()  # the holder goes away while the next writer waits: it gets in
+        with Workspace(path) as ws:
+            ws.sql("CREATE TABLE t AS SELECT 1 AS x")
+            assert ws.tables()[0].name == "t"
+    finally:
+        holder.kill()
+        holder.wait()

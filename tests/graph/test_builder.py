@@ -748,3 +748,86 @@ def test_several_torch_issues_in_one_pass():
     spec["graph"][2]["type"] = "torch.nn.Linaer"
     paths = {i.path for i in issues_of(spec)}
     assert {"graph[0].params.in_feature", "graph[2].type"} <= paths
+
+
+# ----------------------------------------------------------------------------------------------
+# hostile params (issue 15): `_target_` only where a module is built from it; loss weights are numbers
+
+
+@pytest.mark.parametrize("node, path", [
+    ({"name": "act", "type": "torch.nn.functional.relu", "inputs": {"input": "hidden.output"},
+      "params": {"inplace": {"_target_": "os.system", "command": "touch pwned"}}}, "graph[1].params.inplace._target_"),
+    ({"name": "act", "type": "torch.nn.ReLU", "inputs": {"input": "hidden.output"},
+      "params": {"inplace": [{"_target_": "os.system"}]}}, "graph[1].params.inplace[0]._target_"),
+])
+def test_a_target_nothing_builds_is_refused(node, path):
+    spec = mlp()
+    spec["graph"][1] = node
+    issue = issue_at(issues_of(spec), path)
+    assert issue.message.startswith("_target_ is not read in") and "remove _target_" in issue.hint
+
+
+@pytest.mark.parametrize("loss, path, message", [
+    ({"type": "torch.nn.BCEWithLogitsLoss", "params": {"weight": {"_target_": "os.system", "command": "x"}}},
+     "loss.params.weight._target_", "_target_ is not read in a loss's params"),
+    ({"type": "torch.nn.functional.binary_cross_entropy_with_logits",
+      "params": {"pos_weight": {"_target_": "os.system"}}}, "loss.params.pos_weight._target_", "_target_ is not read"),
+    ({"type": "torch.nn.BCEWithLogitsLoss", "params": {"pos_weight": {"a": 1}}}, "loss.params.pos_weight",
+     "expected a number or a list of numbers, got dict"),
+    ({"type": "torch.nn.functional.binary_cross_entropy_with_logits", "params": {"pos_weight": "2"}},
+     "loss.params.pos_weight", "expected a number or a list of numbers, got str"),
+])
+def test_loss_params_that_would_fail_in_training_are_refused_by_validate(loss, path, message):
+    spec = mlp(loss={**loss, "inputs": {"input": "logits", "target": "y"}})
+    spec["graph"][2]["params"]["out_features"] = 1
+    assert message in issue_at(issues_of(spec), path).message
+
+
+def test_a_number_or_a_list_of_numbers_is_a_loss_weight():
+    spec = mlp(loss={"type": "torch.nn.BCEWithLogitsLoss", "inputs": {"input": "logits", "target": "y"},
+                     "params": {"pos_weight": [2.0]}})
+    spec["graph"][2]["params"]["out_features"] = 1
+    assert load_spec(spec, check=True).model.losses[0].params == {"pos_weight": [2.0]}
+
+
+# ----------------------------------------------------------------------------------------------
+# the parameter limit (issue 15): counted on the meta device, before any memory is allocated
+
+
+def test_a_huge_layer_is_refused_before_it_is_allocated(monkeypatch):
+    import tracemalloc
+
+    spec = mlp()
+    spec["graph"][0]["params"]["in_features"] = 2**31  # 8 GiB of float32 weights in one Linear
+    tracemalloc.start()
+    try:
+        issue = issue_at(issues_of(spec), "graph[0]")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "more than the limit of 500,000,000; node 'hidden' alone has 17,179,869,192" in issue.message
+    assert issue.hint == "set SPECML_MAX_PARAMS to allow more" and peak < 64 * 2**20
+    monkeypatch.setenv("SPECML_MAX_PARAMS", "20")  # the limit can be set either way
+    assert "more than the limit of 20" in issue_at(issues_of(mlp()), "graph[0]").message
+
+
+def test_a_huge_activation_is_refused_before_it_is_allocated(monkeypatch):
+    import tracemalloc
+
+    spec = mlp()
+    spec["graph"][1:2] = [{"name": "wide", "type": "torch.unsqueeze", "params": {"dim": 2},
+                           "inputs": ["hidden.output"]},
+                          {"name": "up", "type": "torch.nn.Upsample", "params": {"scale_factor": 10**5},
+                           "inputs": {"input": "wide.output"}},  # 1.6 million values (64 MB) for 2 rows
+                          {"name": "act", "type": "torch.amax", "params": {"dim": 2}, "inputs": ["up.output"]}]
+    assert load_spec(spec, check=True).model  # within the default limit (2**28 values)
+    monkeypatch.setenv("SPECML_MAX_ACTIVATIONS", "1000000")
+    tracemalloc.start()
+    try:
+        issue = issue_at(issues_of(spec), "graph[2]")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "a batch of 2 rows would make the nodes output 1,600," in issue.message
+    assert "more than the limit of 1,000,000; node 'up' alone outputs 1,600,000" in issue.message
+    assert issue.hint == "set SPECML_MAX_ACTIVATIONS to allow more" and peak < 16 * 2**20

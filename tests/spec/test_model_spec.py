@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -690,6 +691,31 @@ def test_stack_of_unknown_module_suggests():
 @pytest.mark.parametrize("count", [0, -2, "three", True])
 def test_stack_count_must_be_a_positive_integer(count):
     assert issue_at(issues_of(with_block(count)), "graph[2].params.count")
+
+
+def nested_stacks(inner: int, outer: int) -> dict:
+    """``with_block`` whose main graph stacks ``outer`` copies of a module stacking ``inner`` ResidualBlocks."""
+    data = with_block()
+    data["modules"]["Tower"] = {"inputs": ["z"], "outputs": {"output": "blocks.output"}, "graph": [
+        {"name": "blocks", "type": "arc.stack", "params": {"module": "ResidualBlock", "count": inner},
+         "inputs": {"z": "z"}}]}
+    data["graph"][2]["params"] = {"module": "Tower", "count": outer}
+    return data
+
+
+def test_a_stack_of_a_trillion_copies_is_refused_at_once():
+    started = time.perf_counter()
+    issue = issue_at(issues_of(with_block(10**12), check=True), "graph[2].params.count")
+    assert "1,000,000,000,000 copies is more than the 1,000" in issue.message
+    assert time.perf_counter() - started < 2.0
+
+
+def test_nested_stacks_multiply_and_are_refused_before_anything_is_built():
+    started = time.perf_counter()  # 1,000 x 1,000 blocks: the builder made ~9,000 Linear layers twice first
+    issue = issue_at(issues_of(nested_stacks(1000, 1000), check=True), "graph[2].params.count")
+    assert issue.message == "the stacks build more than 10,000 blocks in all" and "multiply" in issue.hint
+    assert time.perf_counter() - started < 2.0
+    assert load_spec(nested_stacks(9, 9), check=False).model is not None  # 9 + 81 blocks: fine
 
 
 def test_module_node_of_unknown_module():

@@ -301,3 +301,40 @@ def test_train_tensorboard_starts_a_detached_server_then_reuses_it(tmp_path, mon
     finally:
         stopped = tbserver.stop_recorded()
     assert stopped is not None and not _answers(stopped.url + "data/environment")
+
+
+@pytest.mark.slow
+def test_a_killed_train_leaves_no_orphan_tensorboard_the_recorded_one_is_reused_and_stopped(tmp_path):
+    """Issue 15: `kill -9` of `train --tensorboard` left a TensorBoard nobody knew of on its port. The server is
+    one per home now, recorded in <home>/tensorboard.json: the next command finds and reuses it, --stop ends it."""
+    import signal
+
+    from specml.track import tbserver
+
+    home = tmp_path / "home"
+    env = {**os.environ, "SPECML_HOME": str(home), "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    pima = Path(__file__).resolve().parents[2] / "src/specml/sample_data/pima_diabetes.csv"
+    subprocess.run([sys.executable, "-m", "specml", "data", "load", str(pima), "--table", "pima"], env=env,
+                   check=True, capture_output=True, timeout=120)
+    trainer = tmp_path / "trainer.yaml"
+    trainer.write_text("optimizer: {type: torch.optim.Adam, lr: 0.001}\nconfig: {epochs: 100000, batch_size: 64}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "specml", "train", "-m", str(SPEC), "-T", str(trainer), "-t",
+                             "pima", "-n", "doomed", "--tensorboard"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and tbserver.running(home) is None:
+            assert proc.poll() is None, "the training ended before it could be killed"
+            time.sleep(0.2)
+        server = tbserver.running(home)
+        assert server is not None
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    try:
+        assert _answers(server.url + "data/environment")  # the server outlives the run, and the home knows it
+        again = tbserver.ensure(home / "runs", home)
+        assert again.reused and again.pid == server.pid
+    finally:
+        stopped = tbserver.stop_recorded(home)
+    assert stopped is not None and stopped.pid == server.pid and not _answers(server.url + "data/environment")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -104,9 +105,10 @@ def fit_pipeline(info: EstimatorInfo, spec: EstimatorSpec, plan: dict, columns: 
         elif info.family == "lightgbm":
             fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), progress_cb]
 
+    refused = (TypeError, ValueError, *_library_errors(info))
     try:
         estimator = info.load()(**params)
-    except (TypeError, ValueError) as exc:
+    except refused as exc:
         raise ClassicalError(f"estimator.params: {info.short}({_show(params)}) failed: {exc}") from None
     t1 = time.perf_counter()
     c1 = time.process_time()
@@ -114,14 +116,41 @@ def fit_pipeline(info: EstimatorInfo, spec: EstimatorSpec, plan: dict, columns: 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
             estimator.fit(Xt, y, **fit_kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ClassicalError(f"fitting {info.short} failed: {exc}") from None
+    except refused as exc:
+        raise ClassicalError(f"fitting {info.short} failed: {_one_line(exc)}") from None
     fit_s = time.perf_counter() - t1
     fit_cpu_s = time.process_time() - c1
     if info.family == "xgboost" and progress_cb is not None:
         estimator.set_params(callbacks=None)
     best, total = _iterations(info, estimator)
     return Fitted(pre, estimator, fit_s, prep_s, applied, best, total, notes, fit_cpu_s)
+
+
+def _library_errors(info: EstimatorInfo) -> tuple[type[BaseException], ...]:
+    """The error type a GBM library raises for a parameter it refuses (an unknown objective), e.g. LightGBMError."""
+    if info.family == "lightgbm":
+        from lightgbm.basic import LightGBMError
+
+        return (LightGBMError,)
+    if info.family == "xgboost":
+        from xgboost.core import XGBoostError
+
+        return (XGBoostError,)
+    if info.family == "catboost":
+        from catboost import CatBoostError
+
+        return (CatBoostError,)
+    return ()
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's message on one line, without a native stack trace or a source-file prefix (XGBoost's)."""
+    text = " ".join(str(exc).split()).split(" Stack trace:")[0]
+    text = re.sub(r"^\[[0-9:]+\] \S+:\d+: ", "", text)
+    candidates = re.findall(r"Objective candidate: (\S+)", text)
+    if candidates:
+        text = text.split(" Objective candidate:")[0] + f" (known: {', '.join(sorted(candidates))})"
+    return text
 
 
 def _show(params: dict) -> str:

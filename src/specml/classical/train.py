@@ -83,12 +83,14 @@ def train_estimator(spec_path: str | Path, *, table: str, name: str, workspace: 
     table named ``train``) is not split again for testing: its validation rows serve early stopping only.
     """
     from specml.artifact import ModelArtifact, spec_hash
+    from specml.home import home_folder
     from specml.spec.load import load_estimator_spec
 
     started = time.perf_counter()
     spec = load_estimator_spec(spec_path)
     spec_text = Path(spec_path).read_text(encoding="utf-8")
     artifact = ModelArtifact.for_name(name, home)
+    home_folder("runs", home)  # a run folder that cannot be made is said before the fit, not after it
     report = Report(spec.level if verbose else 0, console)
     info = resolve_estimator(spec.estimator.type)
     notes: list[str] = []

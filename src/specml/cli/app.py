@@ -201,15 +201,23 @@ def describe(
 def schema(
     kind: Annotated[Kind, typer.Argument(help="model or trainer")],
     out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --output file.")] = False,
 ) -> None:
     """Print the JSON Schema of a spec kind (for editors: yaml-language-server, VS Code)."""
     from specml.spec.schema import json_schema
 
+    if out is not None and out.is_dir():
+        fail(f"--output {out} is a directory; name a .json file")
+    if out is not None and out.exists() and not replace:
+        fail(f"--output {out} already exists; pass --replace to overwrite it")
     text = json.dumps(json_schema(kind.value), indent=2)
     if out is None:
         typer.echo(text)
     else:
-        out.write_text(text + "\n", encoding="utf-8")
+        try:
+            out.write_text(text + "\n", encoding="utf-8")
+        except OSError as err:
+            fail(f"cannot write {out}: {err.strerror or err}")
         typer.echo(f"wrote {out}")
 
 

@@ -115,7 +115,8 @@ def model(
     background: Annotated[bool, typer.Option("--background", help="Train as a background job; print its id "
                                                                   "(specml jobs list|status|logs|cancel).")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Build and train again under a taken name (the old "
-                                                            "model is kept under models/.replaced/).")] = False,
+                                                            "model is kept under models/.replaced/); with --output, "
+                                                            "overwrite the specs there.")] = False,
     families: Annotated[str | None, typer.Option("--families", help="Train several model families on one split "
                                                  "and keep the best: comma-separated nn, gbm, linear (each saved as "
                                                  "<name>-<family>).")] = None,
@@ -157,6 +158,11 @@ def model(
         fail(f"model '{name}' already exists in {artifact.directory} (trained); pass --replace to build and train "
              f"it again (the old one is kept under models/.replaced/), choose another --name (e.g. "
              f"{free_name(name)}), or --output DIR for the specs")
+    if out is not None and not replace:
+        taken = [str(out / f) for f in ("model.yaml", "trainer.yaml") if (out / f).exists()]
+        if taken:
+            fail(f"{' and '.join(taken)} already exist{'s' if len(taken) == 1 else ''}; pass --replace to overwrite, "
+                 "or choose another --output")
     if out is None and replace:
         from specml.track.names import claim
 

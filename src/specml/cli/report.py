@@ -19,6 +19,7 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the page here (default: "
                                                                        "models/<name>/report.html).")] = None,
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing --output file.")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Write a model card (task, data, specs, training curves, evaluations, lineage, environment) as one HTML
@@ -29,6 +30,7 @@ def report(
     from specml.artifact import ModelArtifact
 
     ModelArtifact.for_name(model).read_metadata()  # a missing model is an error before any work
+    card.check_output(output, replace)
     if table is not None:
         from specml import api, preflight
         from specml.evaluation import seen_warning
@@ -42,7 +44,7 @@ def report(
         said = seen_warning(model, table, evaluated.get("seen"))
         if said:
             warn(said)
-    path = card.write(model, output)
+    path = card.write(model, output, replace=replace)
     console().print(f"model report: {path}")
     if open_page:
         import webbrowser

@@ -387,6 +387,7 @@ def predict(
 
 
 @models_app.command("list")
+@user_errors
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Trained models: name, task, table, best metric, when."""
     from specml import api

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from specml.cli.output import USER_ERRORS, console, esc, fail
+from specml.cli.output import USER_ERRORS, console, esc, fail, user_errors
 
 sweeps_app = typer.Typer(help="Multirun sweeps (specml train ... --multirun).", no_args_is_help=True)
 
@@ -102,6 +102,7 @@ def show_sweep(sweep) -> None:
 
 
 @sweeps_app.command("list")
+@user_errors
 def sweeps_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Sweeps in the specml home: id, points, completed, best."""
     from dataclasses import asdict
@@ -127,6 +128,7 @@ def sweeps_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
 
 
 @sweeps_app.command("show")
+@user_errors
 def sweeps_show(sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix, or its name).")],
                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """A sweep's points ranked by the monitored metric, with failures and their logs."""

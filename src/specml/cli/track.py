@@ -18,9 +18,9 @@ from specml.cli.output import fail, user_errors
 
 def runs_dir() -> Path:
     """Where runs write their TensorBoard files: ``<specml home>/runs``."""
-    from specml.home import specml_home
+    from specml.home import home_folder
 
-    return specml_home() / "runs"
+    return home_folder("runs")
 
 
 @user_errors

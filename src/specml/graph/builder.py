@@ -19,7 +19,7 @@ from torch import nn
 
 from specml.graph.allowlist import SEQUENCE_FIRST, NotAllowed, resolve, signature_params
 from specml.graph.layers import ParamError
-from specml.spec.check import MODULE_PREFIX, STACK, Ref, check_graph, node_refs, parse_ref
+from specml.spec.check import MAX_BLOCKS, MODULE_PREFIX, STACK, Ref, check_graph, node_refs, parse_ref
 from specml.spec.errors import IssueList, Loc, SpecError, suggestion
 from specml.spec.model import ModelSpec, ModuleDef, NodeSpec
 
@@ -193,7 +193,18 @@ class SpecModel(Graph):
         return batch
 
 
-MAX_BLOCKS = 10_000  # arc.stack blocks in one model, nested stacks multiplied
+def target_at(value: Any, loc: Loc) -> Loc | None:
+    """The field path of the first ``_target_`` key inside ``value`` (dicts and lists, any depth), or None."""
+    stack: list[tuple[Any, Loc]] = [(value, loc)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            if "_target_" in item:
+                return (*at, "_target_")
+            stack += [(v, (*at, k)) for k, v in reversed(item.items())]
+        elif isinstance(item, list | tuple):
+            stack += [(v, (*at, i)) for i, v in reversed(list(enumerate(item)))]
+    return None
 
 
 class _Builder:
@@ -243,6 +254,8 @@ class _Builder:
             self.issues.add((*loc, "type"), exc.message, exc.hint)
             return None, None
         if resolved.kind == "function":
+            if not self.no_target(node.params, (*loc, "params"), "a function's params"):
+                return None, None
             self._check_kwargs(resolved.target, node.params, (*loc, "params"), node.type, "takes")
             return None, resolved.target
         params = self.params(node.params, (*loc, "params"))
@@ -320,9 +333,20 @@ class _Builder:
                     continue
                 out[key] = self.instantiate(resolved.target, inner_params, target, (*loc, key))
                 ok = ok and out[key] is not None
-            else:
+            elif self.no_target(value, (*loc, key), "a value inside a parameter"):
                 out[key] = value
+            else:
+                ok = False
         return out if ok else None
+
+    def no_target(self, value: Any, loc: Loc, where: str) -> bool:
+        """False (with an issue) when ``value`` holds a ``_target_`` key that nothing would build."""
+        found = target_at(value, loc)
+        if found is not None:
+            self.issues.add(found, f"_target_ is not read in {where}: only a module parameter's value is built from "
+                                   "it; here the dict would be passed as it is",
+                            "remove _target_, or make the module a node of its own")
+        return found is None
 
     def _check_kwargs(self, target: Any, params: dict, loc: Loc, type_name: str, verb: str) -> bool:
         sig = signature_params(target)

@@ -17,13 +17,52 @@ import torch
 from torch import nn
 
 from specml.graph.allowlist import NotAllowed, resolve_loss, signature_params
-from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _select, _value
+from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _select, _value, target_at
 from specml.spec.check import Ref
 from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import ModelSpec
 
 PLACEHOLDER_VOCAB = 8  # categorical inputs whose vocabulary comes from the data get this size for the check
 MAX_PARAMS = 500_000_000  # 2 GB of float32 weights; SPECML_MAX_PARAMS raises it
+
+
+MAX_ACTIVATIONS = 2**28  # values all nodes output for the check's batch of 2 (1 GiB as float32)
+
+
+def max_activations() -> int:
+    try:
+        return int(os.environ.get("SPECML_MAX_ACTIVATIONS", MAX_ACTIVATIONS))
+    except ValueError:
+        return MAX_ACTIVATIONS
+
+
+# node types whose output can outgrow their input and parameters (sizes, scales, repeats, outer products):
+# a model using one gets its activations estimated on the meta device first (that pass costs a second of imports)
+GROWERS = frozenset({
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "interpolate", "upsample", "upsample_nearest",
+    "upsample_bilinear", "expand", "expand_as", "broadcast_to", "repeat", "repeat_interleave", "tile", "zeros",
+    "ones", "full", "empty", "rand", "randn", "randint", "arange", "linspace", "logspace", "eye", "pad",
+    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose3d", "Unfold", "Fold", "unfold", "fold", "one_hot", "kron", "outer", "ger", "cartesian_prod",
+    "combinations", "diag_embed", "diag", "diagflat", "cdist", "matmul", "bmm", "einsum", "tensordot", "baddbmm",
+    "block_diag", "meshgrid", "PixelShuffle", "pixel_shuffle", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ZeroPad1d", "ZeroPad2d",
+    "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+})
+
+
+def _may_grow(spec: ModelSpec) -> bool:
+    graphs = [spec.graph, *(m.graph for m in spec.modules.values())]
+    return any(node.type.rsplit(".", 1)[-1] in GROWERS for graph in graphs for node in graph)
+
+
+def _numel(value: Any) -> int:
+    """Values in a node's output: a tensor, or tensors nested in tuples, lists and dicts."""
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, dict):
+        value = list(value.values())
+    return sum(_numel(v) for v in value) if isinstance(value, list | tuple) else 0
 
 
 def max_params() -> int:
@@ -118,9 +157,9 @@ def _selection_problem(env: dict, ref: Ref) -> str | None:
 
 
 def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None,
-             values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the plan once, node by node; record top-level output shapes (and the outputs in ``values``);
-    report the first failure."""
+             values: dict[str, Any] | None = None, sizes: list[tuple[int, Step]] | None = None) -> dict[str, Any]:
+    """Run the plan once, node by node; record top-level output shapes (and the outputs in ``values``, the
+    number of values every node, nested ones too, outputs in ``sizes``); report the first failure."""
     shapes: dict[str, Any] = {}
 
     def watch(graph: Graph, step: Step, env: dict) -> Any:
@@ -154,6 +193,8 @@ def _dry_run(model: SpecModel, batch: dict, issues: IssueList | None,
             raise _Failed from None
         if graph is model:
             shapes[step.name] = _shape_of(out)
+        if sizes is not None:
+            sizes.append((_numel(out), step))
         return out
 
     env = model.embed(dict(batch))
@@ -187,6 +228,15 @@ def check_losses_torch(loss_field: Any, issues: IssueList) -> None:
         except NotAllowed as exc:
             issues.add((*loc, "type"), exc.message, exc.hint)
             continue
+        found = target_at(loss.params, (*loc, "params"))
+        if found is not None:
+            issues.add(found, "_target_ is not read in a loss's params: the dict would be passed as it is",
+                       "write numbers (weight: [1.0, 2.0]) or remove _target_")
+            continue
+        for key in ("weight", "pos_weight"):
+            if key in loss.params and not _numbers(loss.params[key]):
+                issues.add((*loc, "params", key), f"expected a number or a list of numbers, got "
+                                                  f"{type(loss.params[key]).__name__}", f"e.g. {key}: 2.0")
         sig = signature_params(resolved.target)
         if sig is not None and not sig[1]:
             allowed = sig[0] - {"input", "target"}
@@ -199,6 +249,15 @@ def check_losses_torch(loss_field: Any, issues: IssueList) -> None:
                 resolved.target(**loss_params(loss.params))
             except Exception as exc:
                 issues.add((*loc, "params"), f"{resolved.name} failed: {_one_line(exc)}")
+
+
+def _numbers(value: Any) -> bool:
+    """A number or a (nested, non-empty) list of numbers: what a loss's weight tensors are made from."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, list) and bool(value) and all(_numbers(v) for v in value)
 
 
 def _loss_hint(task: str, value: torch.Tensor, columns: int) -> str:
@@ -228,7 +287,8 @@ def placeholder_vocab_sizes(spec: ModelSpec) -> dict[str, int]:
 
 def _size_issue(spec: ModelSpec, vocab_sizes: dict[str, int] | None, issues: IssueList) -> bool:
     """Build the model on the meta device (no memory) and refuse more than :func:`max_params` parameters,
-    naming the largest node. True when refused. A model that does not build there is left to the real build."""
+    naming the largest node, or outputs beyond :func:`max_activations`. True when refused. A model that does
+    not build there is left to the real build."""
     try:
         with torch.device("meta"):
             meta = _Builder(spec, dict(vocab_sizes or {}), placeholder=PLACEHOLDER_VOCAB).model()
@@ -238,7 +298,7 @@ def _size_issue(spec: ModelSpec, vocab_sizes: dict[str, int] | None, issues: Iss
         return False
     total = sum(p.numel() for p in meta.parameters()) + sum(b.numel() for b in meta.buffers())
     if total <= max_params():
-        return False
+        return _may_grow(spec) and _activation_issue(meta, issues)
     sizes = [(sum(p.numel() for p in meta.nodes[st.name].parameters()), st) for st in meta.plan
              if st.module and isinstance(meta.nodes[st.name], nn.Module)]
     size, step = max(sizes, key=lambda x: x[0]) if sizes else (total, None)
@@ -249,11 +309,34 @@ def _size_issue(spec: ModelSpec, vocab_sizes: dict[str, int] | None, issues: Iss
     return True
 
 
+def _activation_issue(meta: SpecModel, issues: IssueList) -> bool:
+    """Run the check's batch of 2 through the model on the meta device (shapes only, no memory) and refuse
+    outputs of more than :func:`max_activations` values in all, naming the largest node. True when refused.
+    Nodes after one the meta device cannot run (a data-dependent op, a mistake) are left to the real dry run."""
+    sizes: list[tuple[int, Step]] = []
+    meta.eval()  # as the real dry run: no dropout draws
+    try:
+        batch = {name: value.to("meta") for name, value in meta.example_inputs(batch_size=2).items()}
+        _dry_run(meta, batch, None, sizes=sizes)
+    except Exception:  # noqa: BLE001 - the real dry run reports what is wrong
+        pass
+    if not sizes:
+        return False
+    total = sum(n for n, _ in sizes)
+    if total <= max_activations():
+        return False
+    size, step = max(sizes, key=lambda x: x[0])
+    issues.add(step.loc, f"a batch of 2 rows would make the nodes output {total:,} values ({total * 4 / 2**30:.1f} "
+                         f"GiB as float32), more than the limit of {max_activations():,}; node '{step.name}' alone "
+                         f"outputs {size:,}", "set SPECML_MAX_ACTIVATIONS to allow more")
+    return True
+
+
 def check_model_torch(spec: ModelSpec, vocab_sizes: dict[str, int] | None = None) -> ModelCheck:
     """Build the model and run it once on a dummy batch; report everything with field paths.
 
-    A model over the parameter limit is refused after a build on the meta device, before any memory
-    is allocated for it."""
+    A model over the parameter or activation limit is refused after a build and a forward pass on the meta
+    device, before any memory is allocated for it."""
     sized = IssueList()
     if _size_issue(spec, vocab_sizes, sized):
         return ModelCheck(None, sized)

@@ -13,6 +13,7 @@ from specml.spec.errors import IssueList, Loc, format_path, suggestion
 from specml.spec.model import INTEGER_DTYPES, ModelSpec, NodeSpec
 
 MAX_STACK = 1000  # arc.stack copies of one module
+MAX_BLOCKS = 10_000  # arc.stack blocks in one model, nested stacks multiplied
 
 STACK = "arc.stack"
 MODULE_PREFIX = "module."
@@ -216,7 +217,8 @@ def check_model(spec: ModelSpec, warnings: list[tuple[Loc, str]] | None = None) 
     for name, inp in spec.inputs.items():
         _check_input(name, inp, issues)
 
-    _check_module_recursion(spec, issues)
+    if not _check_module_recursion(spec, issues):
+        _check_stack_total(spec, issues)
     for mname, mdef in spec.modules.items():
         check_graph(mdef.graph, mdef.inputs, mdef.outputs, spec.modules, ("modules", mname, "graph"),
                     ("modules", mname, "outputs"), issues, warnings)
@@ -256,7 +258,8 @@ def _check_input(name: str, inp, issues: IssueList) -> None:
                    "set vocab_size, or categorical: true to fit a vocabulary on the training split")
 
 
-def _check_module_recursion(spec: ModelSpec, issues: IssueList) -> None:
+def _check_module_recursion(spec: ModelSpec, issues: IssueList) -> bool:
+    """Refuse a module that uses itself (directly or through others); True when one does."""
     uses: dict[str, set[str]] = {}
     for mname, mdef in spec.modules.items():
         uses[mname] = {m for m in (_used_module(n) for n in mdef.graph) if m in spec.modules}
@@ -267,10 +270,55 @@ def _check_module_recursion(spec: ModelSpec, issues: IssueList) -> None:
             for nxt in uses.get(cur, ()):
                 if nxt == start:
                     issues.add(("modules", start), f"module '{start}' uses itself: {' -> '.join([*path, nxt])}")
-                    return
+                    return True
                 if nxt not in seen:
                     seen.add(nxt)
                     stack.append((nxt, [*path, nxt]))
+    return False
+
+
+def _stack_count(node: NodeSpec, modules: dict) -> tuple[str, int] | None:
+    """(module, count) of a well-formed arc.stack node; None otherwise (its own checks report it)."""
+    module, count = node.params.get("module"), node.params.get("count")
+    if (node.type != STACK or module not in modules or not isinstance(count, int) or isinstance(count, bool)
+            or not 1 <= count <= MAX_STACK):
+        return None
+    return module, count
+
+
+def _check_stack_total(spec: ModelSpec, issues: IssueList) -> None:
+    """Refuse stacks whose copies, multiplied through nested modules, exceed MAX_BLOCKS, before anything is
+    built (the builder would otherwise make thousands of layers first). Needs modules without recursion."""
+    blocks: dict[str, int] = {}
+
+    def total(graph: list[NodeSpec], loc: Loc) -> int:
+        """Stack blocks ``graph`` builds (capped just past the limit); the first node over the limit is reported."""
+        running = 0
+        for i, node in enumerate(graph):
+            stacked = _stack_count(node, spec.modules)
+            if stacked:
+                running += stacked[1] * (1 + blocks.get(stacked[0], 0))
+            elif node.type.startswith(MODULE_PREFIX):
+                running += blocks.get(node.type[len(MODULE_PREFIX):], 0)
+            if running > MAX_BLOCKS:
+                where = (*loc, i, "params", "count") if stacked else (*loc, i, "type")
+                issues.add(where, f"the stacks build more than {MAX_BLOCKS:,} blocks in all",
+                           "stack counts multiply through nested modules; use fewer or smaller stacks")
+                return MAX_BLOCKS + 1
+        return running
+
+    pending = list(spec.modules)
+    while pending:  # modules in dependency order: a module's blocks once every module it uses is counted
+        ready = [m for m in pending if all(u in blocks for u in
+                                           {_used_module(n) for n in spec.modules[m].graph} & set(spec.modules))]
+        for mname in ready:
+            blocks[mname] = total(spec.modules[mname].graph, ("modules", mname, "graph"))
+            if blocks[mname] > MAX_BLOCKS:
+                return
+        pending = [m for m in pending if m not in ready]
+        if not ready:
+            return
+    total(spec.graph, ("graph",))
 
 
 def _used_module(node: NodeSpec) -> str | None:

@@ -36,7 +36,14 @@ _FLOAT = re.compile(
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 floats (``1e-5``)."""
+    """SafeLoader with YAML 1.2 floats (``1e-5``); remembers the node it last constructed (for the line
+    of a tagged value that does not parse)."""
+
+    at: yaml.Node | None = None
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.at = node
+        return super().construct_object(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -194,8 +201,10 @@ def _parse(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
     except SpecError:
         raise
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # a tagged value that does not parse
+        at = loader.at if loader is not None else None
         raise SpecError([SpecIssue((), f"not valid YAML: a value cannot be read ({exc})",
-                                   "remove the explicit !!tag", file)]) from None
+                                   "remove the explicit !!tag", file,
+                                   at.start_mark.line + 1 if at is not None else None)]) from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -24,11 +24,11 @@ from typing import Any
 
 from specml.artifact import ModelArtifact
 from specml.data.files import atomic_write_json, atomic_write_text, stamped_dir
-from specml.home import specml_home
+from specml.home import home_folder
 
 
 def runs_dir(home: str | Path | None = None) -> Path:
-    return specml_home(home) / "runs"
+    return home_folder("runs", home)
 
 
 @dataclass(frozen=True)
