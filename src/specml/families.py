@@ -1,12 +1,14 @@
 """Several model families on one split, a leaderboard, and the best model or a greedy ensemble.
 
-``specml model ... --families nn,gbm,linear [--time-limit S] [--ensemble]``: one seeded validation split
+``specml model ... --families nn,gbm,xgboost,linear [--time-limit S] [--ensemble]``: one seeded validation split
 of the table (:func:`specml.data.split.holdout`, stratified by a class target, the trainer spec's
 ``validation_split`` and ``seed``) is shared by every family:
 
 * ``nn``: the compiled neural specs, through :func:`specml.api.train` (as ``specml model`` trains them);
 * ``gbm``: LightGBM with its default parameters, through the classical path (early stopping on the
   validation rows, as the classical path does);
+* ``xgboost``: XGBoost with its default parameters, the same way (a second GBM library, as AutoGluon
+  ensembles several: the two win on different tables);
 * ``linear``: LogisticRegression / Ridge on standardised numbers and one-hot strings (classical path).
 
 Each family is saved as ``models/<name>-<family>/`` and checked by the trivial-baseline guard
@@ -35,11 +37,12 @@ import numpy as np
 
 from specml.errors import SpecmlError
 
-FAMILIES = ("nn", "gbm", "linear")
+FAMILIES = ("nn", "gbm", "xgboost", "linear")  # every family; --ensemble without --families trains them all
 _ESTIMATORS = {("gbm", False): "lightgbm.LGBMClassifier", ("gbm", True): "lightgbm.LGBMRegressor",
+               ("xgboost", False): "xgboost.XGBClassifier", ("xgboost", True): "xgboost.XGBRegressor",
                ("linear", False): "sklearn.linear_model.LogisticRegression",
                ("linear", True): "sklearn.linear_model.Ridge"}
-_PARAMS = {"gbm": {"verbose": -1}, "linear": {}}
+_PARAMS = {"gbm": {"verbose": -1}, "xgboost": {}, "linear": {}}
 _PARAMS_CLASSIFIER = {"linear": {"max_iter": 1000}}
 _REGRESSION_LOSSES = {"MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"}
 
@@ -49,7 +52,7 @@ class FamiliesError(SpecmlError, ValueError):
 
 
 def parse_families(text: str | None) -> list[str]:
-    """``"nn,gbm,linear"`` -> the families in order; unknown names are an error with a suggestion."""
+    """``"nn,gbm,xgboost,linear"`` -> the families in order; unknown names are an error with a suggestion."""
     from specml.spec.errors import suggestion
 
     names = [t.strip().lower() for t in (text or "").split(",") if t.strip()]
@@ -341,7 +344,7 @@ def _train_classical(family: str, member: str, task: str, target: str, features:
     params = dict(_PARAMS[family])
     if not regression:
         params.update(_PARAMS_CLASSIFIER.get(family, {}))
-    if threads is not None and family == "gbm":
+    if threads is not None and family in ("gbm", "xgboost"):
         params["n_jobs"] = threads
     spec = {"estimator": {"type": _ESTIMATORS[(family, regression)], "params": params}, "target": target,
             "features": features, "random_state": seed, "verbose": 0,

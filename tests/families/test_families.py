@@ -14,6 +14,7 @@ from testkit import PIMA_MLP
 
 def test_parse_families_and_the_words_cue():
     assert parse_families("nn, GBM,linear,nn") == ["nn", "gbm", "linear"]
+    assert parse_families("xgboost,nn") == ["xgboost", "nn"]
     with pytest.raises(FamiliesError, match="unknown family 'gmb'.*gbm"):
         parse_families("nn,gmb")
     with pytest.raises(FamiliesError, match="needs one or more"):

@@ -68,23 +68,26 @@ def test_classical_members_are_refit_with_their_best_rounds_and_the_ensemble_rou
 
     home, ws_path = pima_home, pima_home / "workspace.duckdb"
     model, trainer = _specs(tmp_path)
-    common = dict(table="pima", families=["gbm", "linear"], ensemble=True, workspace=ws_path, home=home, threads=1)
+    common = dict(table="pima", families=["gbm", "xgboost", "linear"], ensemble=True, workspace=ws_path, home=home, threads=1)
     first = train_families("first", model, trainer, refit=False, **common)
     said = []
     again = train_families("again", model, trainer, say=said.append, **common)
-    before = json.loads((home / "models" / "first-gbm" / "metadata.json").read_text())
+    for gbm in ("gbm", "xgboost"):  # LightGBM and XGBoost: refit with early stopping's best number of rounds
+        before = json.loads((home / "models" / f"first-{gbm}" / "metadata.json").read_text())
+        after = json.loads((home / "models" / f"again-{gbm}" / "metadata.json").read_text())
+        assert before["rows"]["train"] == 576 and after["rows"]["train"] == 768 and after["rows"]["validation"] == 0
+        best = before["early_stopping"]["best_iteration"]
+        assert best is not None and after["estimator"]["params"]["n_estimators"] == best + 1, gbm
+        assert after["refit"]["rows"] == 768 and "rounds" in after["refit"]["how"]
+        assert not after["early_stopping"]["enabled"]
     after = json.loads((home / "models" / "again-gbm" / "metadata.json").read_text())
-    assert before["rows"]["train"] == 576 and after["rows"]["train"] == 768 and after["rows"]["validation"] == 0
-    best = before["early_stopping"]["best_iteration"]
-    assert best is not None and after["estimator"]["params"]["n_estimators"] == best + 1
-    assert after["refit"]["rows"] == 768 and "rounds" in after["refit"]["how"]
     assert after["refit"]["validation_of_first_fit"]["val_auc"] == pytest.approx(
         next(m.value for m in first.members if m.family == "gbm"))
     # the same split and choice, but members that learned from every row: other predictions
     assert not np.allclose(_scores("first-gbm", home, ws_path), _scores("again-gbm", home, ws_path))
     assert not np.allclose(_scores("first-linear", home, ws_path), _scores("again-linear", home, ws_path))
     meta = json.loads((home / "models" / "again" / "metadata.json").read_text())
-    assert set(meta["refit"]["members"]) == {"again-gbm", "again-linear"}
+    assert set(meta["refit"]["members"]) == {"again-gbm", "again-xgboost", "again-linear"}
     assert any("refit on training + validation rows (768)" in s for s in said)
     # the saved ensemble predicts the weighted blend of its refit members
     from specml.data.workspace import Workspace
