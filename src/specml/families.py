@@ -1,12 +1,14 @@
 """Several model families on one split, a leaderboard, and the best model or a greedy ensemble.
 
-``specml model ... --families nn,gbm,linear [--time-limit S] [--ensemble]``: one seeded validation split
+``specml model ... --families nn,gbm,xgboost,linear [--time-limit S] [--ensemble]``: one seeded validation split
 of the table (:func:`specml.data.split.holdout`, stratified by a class target, the trainer spec's
 ``validation_split`` and ``seed``) is shared by every family:
 
 * ``nn``: the compiled neural specs, through :func:`specml.api.train` (as ``specml model`` trains them);
 * ``gbm``: LightGBM with its default parameters, through the classical path (early stopping on the
   validation rows, as the classical path does);
+* ``xgboost``: XGBoost with its default parameters, the same way (a second GBM library, as AutoGluon
+  ensembles several: the two win on different tables);
 * ``linear``: LogisticRegression / Ridge on standardised numbers and one-hot strings (classical path).
 
 Each family is saved as ``models/<name>-<family>/`` and checked by the trivial-baseline guard
@@ -15,6 +17,12 @@ Each family is saved as ``models/<name>-<family>/`` and checked by the trivial-b
 leaderboard; ``models/<name>/`` becomes an ensemble model (:mod:`specml.ensemble`): the best family alone
 (weight 1), or with ``ensemble=True`` the greedy selection (Caruana et al. 2004) over their validation
 predictions. Members the guard flagged are left out unless every member was flagged.
+
+Once chosen, the usable members are trained again on training + validation rows (:mod:`specml.refit`:
+a GBM with its early-stopped number of rounds, a network with its best number of epochs) before the
+ensemble is saved, as AutoGluon's ``refit_full`` does: the validation rows choose, then every row teaches.
+``time_limit`` bounds the whole: a classical family that would start after it is skipped, the network
+stops after the epoch that runs out of time, and a refit is done only in the time left.
 """
 
 from __future__ import annotations
@@ -29,11 +37,12 @@ import numpy as np
 
 from specml.errors import SpecmlError
 
-FAMILIES = ("nn", "gbm", "linear")
+FAMILIES = ("nn", "gbm", "xgboost", "linear")  # every family; --ensemble without --families trains them all
 _ESTIMATORS = {("gbm", False): "lightgbm.LGBMClassifier", ("gbm", True): "lightgbm.LGBMRegressor",
+               ("xgboost", False): "xgboost.XGBClassifier", ("xgboost", True): "xgboost.XGBRegressor",
                ("linear", False): "sklearn.linear_model.LogisticRegression",
                ("linear", True): "sklearn.linear_model.Ridge"}
-_PARAMS = {"gbm": {"verbose": -1}, "linear": {}}
+_PARAMS = {"gbm": {"verbose": -1}, "xgboost": {}, "linear": {}}
 _PARAMS_CLASSIFIER = {"linear": {"max_iter": 1000}}
 _REGRESSION_LOSSES = {"MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"}
 
@@ -43,7 +52,7 @@ class FamiliesError(SpecmlError, ValueError):
 
 
 def parse_families(text: str | None) -> list[str]:
-    """``"nn,gbm,linear"`` -> the families in order; unknown names are an error with a suggestion."""
+    """``"nn,gbm,xgboost,linear"`` -> the families in order; unknown names are an error with a suggestion."""
     from specml.spec.errors import suggestion
 
     names = [t.strip().lower() for t in (text or "").split(",") if t.strip()]
@@ -77,6 +86,9 @@ class Member:
     worse: bool | None = None       # the trivial-baseline guard's verdict
     scores: Any = None              # validation scores, in the ensemble's class order
     notes: list[str] = field(default_factory=list)
+    best: int | None = None         # early stopping's best: epochs (nn, 1-based) or round (GBM, 0-based)
+    spec: tuple = ()                # the spec file(s) it trained from (nn: model, trainer)
+    refit: str | None = None        # how it was trained again on training + validation rows
 
 
 @dataclass
@@ -126,9 +138,10 @@ class TimeBudget:
 def train_families(name: str, model_spec: str | Path, trainer_spec: str | Path, *, table: str,
                    families: list[str] = FAMILIES, ensemble: bool = False, time_limit: float | None = None,
                    workspace: Any = None, home: str | Path | None = None, replace: bool = False,
-                   threads: int | None = None, verbose: bool = False,
+                   threads: int | None = None, verbose: bool = False, refit: bool = True,
                    say: Callable[[str], None] | None = None) -> FamiliesResult:
-    """Train ``families`` on one split of ``table`` and save ``models/<name>/`` (see the module docstring)."""
+    """Train ``families`` on one split of ``table`` and save ``models/<name>/`` (see the module docstring);
+    ``refit``: train the usable members again on training + validation rows once chosen."""
     from specml import preflight
     from specml.artifact import validate_name
     from specml.classical.score import MAIN_METRIC
@@ -177,9 +190,14 @@ def train_families(name: str, model_spec: str | Path, trainer_spec: str | Path, 
     n_classes = len(classes) if classes else None
 
     trained: list[Member] = []
+    skipped: list[str] = []
     for family in sorted(families, key=lambda f: f == "nn"):  # the fast classical families first
         member = members[family]
         t0 = time.perf_counter()
+        if family != "nn" and deadline is not None and time.monotonic() >= deadline and (trained or "nn" in families):
+            skipped.append(family)  # past the time limit: only the network still trains (its first epoch)
+            say(f"skipped {family}: the time limit ran out before it started")
+            continue
         if family == "nn":
             left = None if deadline is None else deadline - time.monotonic()
             m = _train_nn(member, model_spec, trainer_spec, table, (train_rows, val_rows), workspace, home, left,
@@ -205,7 +223,7 @@ def train_families(name: str, model_spec: str | Path, trainer_spec: str | Path, 
         m.metrics = metrics(task, y[val_rows], m.scores, n_classes)
         m.value = m.metrics.get(main)
     usable = [m for m in trained if not m.worse] or trained
-    notes = []
+    notes = [f"skipped (the time limit ran out before they started): {', '.join(skipped)}"] if skipped else []
     if len(usable) < len(trained):
         notes.append("left out (worse than trivial): " + ", ".join(m.name for m in trained if m.worse))
     elif any(m.worse for m in trained):
@@ -224,6 +242,11 @@ def train_families(name: str, model_spec: str | Path, trainer_spec: str | Path, 
     trivial_value = metrics(task, y[val_rows], trivial_scores(task, y[train_rows], len(val_rows), n_classes),
                             n_classes).get(main)
     verdict = check(task, y[train_rows], y[val_rows], blended, n_classes)
+    refitted = {}
+    if refit:
+        order = sorted(usable, key=lambda m: -weights.get(m.name, 0.0))  # the chosen members first
+        refitted = _refit_members(order, table, np.concatenate([train_rows, val_rows]), workspace, home, deadline,
+                                  main, say, notes)
     extra: dict[str, Any] = {"rows": {"total": int(data.num_rows), "train": int(len(train_rows)),
                                       "validation": int(len(val_rows))},
                              "best": {"metric": f"val_{main}", "value": value},
@@ -233,6 +256,10 @@ def train_families(name: str, model_spec: str | Path, trainer_spec: str | Path, 
                                               "worse_than_trivial": m.worse, "seconds": round(m.seconds, 3)}
                                              for m in trained],
                              "timings": {"total_s": round(time.perf_counter() - started, 3)}}
+    if refit:
+        extra["refit"] = {"on": "training + validation rows", "rows": int(data.num_rows),
+                          "members": refitted, "validation": "the metrics above are the first fits' (before "
+                          "the refit), on rows the refit then trains on"}
     if verdict is not None:
         extra["guard"] = verdict.to_dict()
     if task == "binary":
@@ -262,6 +289,41 @@ def train_families(name: str, model_spec: str | Path, trainer_spec: str | Path, 
                           trained, weights, ensemble, value, trivial_value, time.perf_counter() - started, notes)
 
 
+def _refit_members(members: list[Member], table: str, rows: np.ndarray, workspace, home, deadline: float | None,
+                   metric: str, say, notes: list[str]) -> dict[str, str]:
+    """Train each member again on ``rows`` (training + validation) with early stopping's best rounds or
+    epochs (:mod:`specml.refit`); a network only when the time left allows about as long as its first fit.
+    Member -> what was done, or why not."""
+    from specml import refit
+
+    done: dict[str, str] = {}
+    for m in members:
+        t0 = time.perf_counter()
+        left = None if deadline is None else deadline - time.monotonic()
+        if m.kind == "neural":
+            if m.best is None:
+                done[m.name] = "not refit: its first fit had no best epoch"
+            elif left is not None and left < m.seconds * 1.25:
+                done[m.name] = f"not refit: {max(left, 0.0):.0f} s left of the time limit"
+            else:
+                callbacks = [TimeBudget(left)] if left is not None else None
+                how = refit.refit_neural(m.name, *m.spec, m.best, table, rows, workspace, home, callbacks)
+                done[m.name] = how or "not refit: its scheduler needs validation rows, or the time ran out"
+        elif left is not None and left <= 0:
+            done[m.name] = "not refit: the time limit ran out"
+        else:
+            done[m.name] = refit.refit_classical(m.name, m.spec[0], m.best, table, rows, workspace, home)
+        if not done[m.name].startswith("not refit"):
+            m.refit, m.seconds = done[m.name], m.seconds + time.perf_counter() - t0
+            refit.note(m.name, home, done[m.name], len(rows), {f"val_{metric}": m.value, "worse_than_trivial": m.worse})
+    said = [f"{k}: {v}" for k, v in done.items()]
+    if said:
+        say(f"refit on training + validation rows ({len(rows):,}): " + "; ".join(said))
+        notes.append(f"members trained again on training + validation rows ({len(rows):,}) after the choice: "
+                     + "; ".join(said) + "; the validation metrics are the first fits'")
+    return done
+
+
 def _claim(names, home, replace: bool) -> None:
     """Make the member names free; with ``replace`` the old models move under ``models/.replaced/``.
     A model directory holding only specs (no metadata.json) is not a model and is left alone."""
@@ -282,7 +344,7 @@ def _train_classical(family: str, member: str, task: str, target: str, features:
     params = dict(_PARAMS[family])
     if not regression:
         params.update(_PARAMS_CLASSIFIER.get(family, {}))
-    if threads is not None and family == "gbm":
+    if threads is not None and family in ("gbm", "xgboost"):
         params["n_jobs"] = threads
     spec = {"estimator": {"type": _ESTIMATORS[(family, regression)], "params": params}, "target": target,
             "features": features, "random_state": seed, "verbose": 0,
@@ -294,8 +356,11 @@ def _train_classical(family: str, member: str, task: str, target: str, features:
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     result = train_estimator(path, table=table, name=member, workspace=workspace, home=home, verbose=False,
                              rows=rows)
+    from specml.artifact import ModelArtifact
+
+    stopping = ModelArtifact.for_name(member, home).read_metadata().get("early_stopping") or {}
     m = Member(family, member, "classical", result.seconds, worse=None if result.guard is None
-               else result.guard.worse)
+               else result.guard.worse, best=stopping.get("best_iteration"), spec=(path,))
     say(f"trained {family} ({spec['estimator']['type'].rsplit('.', 1)[-1]}) as '{member}' in {result.seconds:.1f} s")
     if m.worse:
         say(result.guard.message(member))
@@ -314,7 +379,7 @@ def _train_nn(member: str, model_spec, trainer_spec, table: str, rows, workspace
     say(f"trained nn as '{member}' in {result.seconds:.1f} s (best epoch {result.best_epoch})")
     verdict, scores = _nn_verdict(member, table, workspace, home, rows, check, neural_validation)
     m = Member("nn", member, "neural", result.seconds, worse=None if verdict is None else verdict.worse,
-               scores=scores)
+               scores=scores, best=result.best_epoch, spec=(Path(model_spec), Path(trainer_spec)))
     if verdict is None:
         return m
     record(verdict, member, home)
@@ -330,7 +395,8 @@ def _train_nn(member: str, model_spec, trainer_spec, table: str, rows, workspace
                        verbose=verbose, progress=False, split_rows=rows, callbacks=callbacks)
     verdict, scores = _nn_verdict(member, table, workspace, home, rows, check, neural_validation)
     m = Member("nn", member, "neural", result.seconds, worse=None if verdict is None else verdict.worse,
-               scores=scores, notes=[f"retried with {what}"])
+               scores=scores, notes=[f"retried with {what}"], best=result.best_epoch,
+               spec=(safer_model, safer_trainer))
     if verdict is not None:
         record(verdict, member, home)
         say(verdict.message(member) + (" (after the retry)" if verdict.worse else " after the retry"))

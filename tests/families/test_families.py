@@ -14,6 +14,7 @@ from testkit import PIMA_MLP
 
 def test_parse_families_and_the_words_cue():
     assert parse_families("nn, GBM,linear,nn") == ["nn", "gbm", "linear"]
+    assert parse_families("xgboost,nn") == ["xgboost", "nn"]
     with pytest.raises(FamiliesError, match="unknown family 'gmb'.*gbm"):
         parse_families("nn,gmb")
     with pytest.raises(FamiliesError, match="needs one or more"):
@@ -43,7 +44,8 @@ def test_families_share_one_split_and_save_an_ensemble(pima_home, tmp_path):
     trainer_path.write_text(yaml.safe_dump(trainer), encoding="utf-8")
     said = []
     result = train_families("fam", model, trainer_path, table="pima", families=["nn", "gbm", "linear"],
-                            ensemble=True, workspace=home / "workspace.duckdb", home=home, threads=1, say=said.append)
+                            ensemble=True, workspace=home / "workspace.duckdb", home=home, threads=1, say=said.append,
+                            refit=False)  # the first fits: every family on the same rows (the refit: test_refit.py)
     assert {m.family for m in result.members} == {"nn", "gbm", "linear"}
     assert abs(sum(result.weights.values()) - 1.0) < 1e-9 and result.value is not None
     assert result.rows == {"train": 576, "validation": 192}

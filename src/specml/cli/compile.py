@@ -118,14 +118,15 @@ def model(
                                                             "model is kept under models/.replaced/); with --output, "
                                                             "overwrite the specs there.")] = False,
     families: Annotated[str | None, typer.Option("--families", help="Train several model families on one split "
-                                                 "and keep the best: comma-separated nn, gbm, linear (each saved as "
-                                                 "<name>-<family>).")] = None,
+                                                 "and keep the best: comma-separated nn, gbm (LightGBM), xgboost, "
+                                                 "linear (each saved as <name>-<family>).")] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit", min=1, help="Seconds for all families together "
                                                      "(the network stops after the epoch that runs out of time).")
                           ] = None,
     ensemble: Annotated[bool, typer.Option("--ensemble", help="Save a greedy ensemble of the families' validation "
-                                                              "predictions (default families: nn,gbm,linear; the "
-                                                              "word 'ensemble' asks for it too).")] = False,
+                                                              "predictions (default families: nn,gbm,xgboost,"
+                                                              "linear; the word 'ensemble' asks for it too).")
+                          ] = False,
     workspace: Workspace = None,
     overrides: Annotated[list[str] | None, typer.Argument(
         help="Overrides of the built specs (Hydra's grammar): trainer.config.epochs=20 +path=value ~path.",
@@ -140,10 +141,10 @@ def model(
     from specml.compile.plan import load_plan
     from specml.compile.profile import profile_table
     from specml.data.workspace import Workspace as WS
-    from specml.families import parse_families, wants_ensemble
+    from specml.families import FAMILIES, parse_families, wants_ensemble
 
     ensemble = ensemble or wants_ensemble(instruction)
-    chosen = parse_families(families) if families is not None else (["nn", "gbm", "linear"] if ensemble else None)
+    chosen = parse_families(families) if families is not None else (list(FAMILIES) if ensemble else None)
     if background and chosen is not None:
         fail("--families / --ensemble train in the foreground; run without --background")
     if review and not dry_run and not sys.stdin.isatty():
