@@ -1,5 +1,7 @@
 """Every `specml ...` line README.md and docs/*.md show runs as written (slow: it trains).
 
+The guides named in :data:`APART` run from ``tests/test_docs_guides.py``.
+
 The extraction and the rules (usage forms skipped, lines shown with an ``error`` must fail) are in
 ``tests/doclines.py``; the examples' READMEs run in ``tests/examples/test_examples_readme.py``.
 """
@@ -14,11 +16,16 @@ import pytest
 from doclines import ROOT, argv, commands, run_document, runnable, usage_form
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# the two longest guides run from their own file, so that the two test workers (one file each) share the time
+APART = ("classical.md", "families.md")
 SEED = re.compile(r"\bseed \d{3}\b|§\d", re.IGNORECASE)  # "seed 003's configuration", "§7"
 
 
+HERE = [p for p in DOCS if p.name not in APART]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("doc", DOCS, ids=[p.name for p in DOCS])
+@pytest.mark.parametrize("doc", HERE, ids=[p.name for p in HERE])
 def test_documented_commands_run_as_written(doc, tmp_path):
     if not runnable(doc):
         pytest.skip(f"{doc.name} shows no runnable specml line")
