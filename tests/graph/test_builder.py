@@ -794,17 +794,22 @@ def test_a_number_or_a_list_of_numbers_is_a_loss_weight():
 # the parameter limit (issue 15): counted on the meta device, before any memory is allocated
 
 
-def test_a_huge_layer_is_refused_before_it_is_allocated(monkeypatch):
+def _with_peak(check):
+    """What ``check()`` returns, and the peak of Python-traced memory while it ran."""
     import tracemalloc
 
-    spec = mlp()
-    spec["graph"][0]["params"]["in_features"] = 2**31  # 8 GiB of float32 weights in one Linear
     tracemalloc.start()
     try:
-        issue = issue_at(issues_of(spec), "graph[0]")
-        _, peak = tracemalloc.get_traced_memory()
+        found = check()
+        return found, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_a_huge_layer_is_refused_before_it_is_allocated(monkeypatch):
+    spec = mlp()
+    spec["graph"][0]["params"]["in_features"] = 2**31  # 8 GiB of float32 weights in one Linear
+    issue, peak = _with_peak(lambda: issue_at(issues_of(spec), "graph[0]"))
     assert "more than the limit of 500,000,000; node 'hidden' alone has 17,179,869,192" in issue.message
     assert issue.hint == "set SPECML_MAX_PARAMS to allow more" and peak < 64 * 2**20
     monkeypatch.setenv("SPECML_MAX_PARAMS", "20")  # the limit can be set either way
@@ -812,8 +817,6 @@ def test_a_huge_layer_is_refused_before_it_is_allocated(monkeypatch):
 
 
 def test_a_huge_activation_is_refused_before_it_is_allocated(monkeypatch):
-    import tracemalloc
-
     spec = mlp()
     spec["graph"][1:2] = [{"name": "wide", "type": "torch.unsqueeze", "params": {"dim": 2},
                            "inputs": ["hidden.output"]},
@@ -822,12 +825,7 @@ def test_a_huge_activation_is_refused_before_it_is_allocated(monkeypatch):
                           {"name": "act", "type": "torch.amax", "params": {"dim": 2}, "inputs": ["up.output"]}]
     assert load_spec(spec, check=True).model  # within the default limit (2**28 values)
     monkeypatch.setenv("SPECML_MAX_ACTIVATIONS", "1000000")
-    tracemalloc.start()
-    try:
-        issue = issue_at(issues_of(spec), "graph[2]")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    issue, peak = _with_peak(lambda: issue_at(issues_of(spec), "graph[2]"))
     assert "a batch of 2 rows would make the nodes output 1,600," in issue.message
     assert "more than the limit of 1,000,000; node 'up' alone outputs 1,600,000" in issue.message
     assert issue.hint == "set SPECML_MAX_ACTIVATIONS to allow more" and peak < 16 * 2**20
