@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,7 @@ def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None,
 
 _PARSED: OrderedDict[tuple, tuple[Any, dict[Loc, int]]] = OrderedDict()
 _PARSED_KEPT = 32  # documents remembered: a training reads its two spec files several times over
+_PARSED_LOCK = threading.Lock()
 
 
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]:
@@ -163,13 +165,17 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, dict[Loc, int]]
     The same text is parsed once per process (the caller gets its own copy of the data).
     """
     key = (text, file, max_bytes(), MAX_DEPTH, MAX_NODES)  # the limits it passed are part of the answer
-    if (kept := _PARSED.get(key)) is not None:
-        _PARSED.move_to_end(key)
+    with _PARSED_LOCK:  # threads (the prediction server, background figures) may read specs at once
+        kept = _PARSED.get(key)
+        if kept is not None:
+            _PARSED.move_to_end(key)
+    if kept is not None:
         return copy.deepcopy(kept[0]), dict(kept[1])
     data, lines = _parse(text, file)
-    _PARSED[key] = (copy.deepcopy(data), dict(lines))
-    if len(_PARSED) > _PARSED_KEPT:
-        _PARSED.popitem(last=False)
+    with _PARSED_LOCK:
+        _PARSED[key] = (copy.deepcopy(data), dict(lines))
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
     return data, lines
 
 
