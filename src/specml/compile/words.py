@@ -553,16 +553,18 @@ def _columns(r: _Reader) -> None:
     r.run(r"\b(?:standard(?:[\s-]+(?:scal(?:ing|er)|normali[sz]ation))|standardi[sz](?:e|ed|ation)"
           r"(?:\s+(?:inputs?|features?))?|z[\s-]?scores?)\b", scaling("standard"))
 
-    def plr(on: bool) -> Callable[[re.Match], None]:
-        return lambda m: _set(req, "numeric_embedding", on, "numeric embeddings" if on else "no numeric embeddings")
+    def switch(field: str, said_on: str, said_off: str) -> Callable[[bool], Callable[[re.Match], None]]:
+        """The rule setting ``field`` on or off, and what it says it did."""
+        return lambda on: lambda m: _set(req, field, on, said_on if on else said_off)
+
+    plr = switch("numeric_embedding", "numeric embeddings", "no numeric embeddings")
 
     r.run(r"\b(?:no|without)\s+(?:numeric(?:al)?\s+|periodic\s+|plr\s+)+embeddings?\b"
           r"|\b(?:no|without)\s+plr\b", plr(False))
     r.run(r"\b(?:plr|periodic)(?:\s+(?:numeric(?:al)?\s+)?embeddings?)?\b|\bnumeric(?:al)?\s+embeddings?\b",
           plr(True))
 
-    def schedule(on: bool) -> Callable[[re.Match], None]:
-        return lambda m: _set(req, "schedule", on, "cosine schedule" if on else "constant learning rate")
+    schedule = switch("schedule", "cosine schedule", "constant learning rate")
 
     r.run(r"\b(?:constant|fixed)\s+(?:learning[\s_-]?rate|lr)\b|\b(?:no|without)\s+(?:lr\s+|learning[\s-]rate\s+)?"
           r"(?:schedul(?:e|er|ing)|annealing|decay\s+schedule)\b", schedule(False))
