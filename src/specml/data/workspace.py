@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from specml.data.errors import DataError
+from specml.env import number
 from specml.home import workspace_path
 from specml.spec.errors import suggestion
 
@@ -125,11 +126,10 @@ class Workspace:
         if self._con is None:
             if isinstance(self.path, Path) and self.read_only and not self.path.exists():
                 raise DataError(f"workspace {self.path} does not exist (load a table into it first)")
-            import os
             import time
 
             # DuckDB lets one process write a file: while another holds it, retry with backoff up to a bound
-            bound = float(os.environ.get("SPECML_WORKSPACE_WAIT", LOCK_WAIT_S))
+            bound = number("SPECML_WORKSPACE_WAIT", LOCK_WAIT_S, float)
             deadline, wait = time.monotonic() + bound, 0.05
             while True:
                 try:

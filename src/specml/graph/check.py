@@ -8,7 +8,6 @@ output dimensions follow the batch (shown as ``B`` by ``specml describe``).
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from specml.env import number
 from specml.graph.allowlist import NotAllowed, resolve_loss, signature_params
 from specml.graph.builder import Graph, SpecModel, Stack, Step, _Builder, _one_line, _select, _value, target_at
 from specml.spec.check import Ref
@@ -30,10 +30,7 @@ MAX_ACTIVATIONS = 2**28  # values all nodes output for the check's batch of 2 (1
 
 
 def max_activations() -> int:
-    try:
-        return int(os.environ.get("SPECML_MAX_ACTIVATIONS", MAX_ACTIVATIONS))
-    except ValueError:
-        return MAX_ACTIVATIONS
+    return number("SPECML_MAX_ACTIVATIONS", MAX_ACTIVATIONS)
 
 
 # node types whose output can outgrow their input and parameters (sizes, scales, repeats, outer products):
@@ -66,10 +63,7 @@ def _numel(value: Any) -> int:
 
 
 def max_params() -> int:
-    try:
-        return int(os.environ.get("SPECML_MAX_PARAMS", MAX_PARAMS))
-    except ValueError:
-        return MAX_PARAMS
+    return number("SPECML_MAX_PARAMS", MAX_PARAMS)
 
 
 @dataclass

@@ -15,7 +15,6 @@ the file and line. ``SPECML_MAX_SPEC_BYTES`` raises the size limit.
 from __future__ import annotations
 
 import copy
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from specml.env import number
 from specml.spec.errors import Loc, SpecError, SpecIssue
 
 _FLOAT = re.compile(
@@ -66,10 +66,7 @@ MAX_NODES = 100_000     # values after alias expansion
 
 
 def max_bytes() -> int:
-    try:
-        return int(os.environ.get("SPECML_MAX_SPEC_BYTES", MAX_BYTES))
-    except ValueError:
-        return MAX_BYTES
+    return number("SPECML_MAX_SPEC_BYTES", MAX_BYTES)
 
 
 def _too_deep(text: str, file: str | None) -> None:
