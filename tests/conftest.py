@@ -13,13 +13,22 @@ seed is printed in the header and with every failure: ``SPECML_TEST_SEED=<n> pyt
 
 Speed tiers: tests marked ``slow`` (a subprocess training, a server, a long sweep) are left out of
 ``pytest -m "not slow"`` (``make test-fast``); ``make test`` runs everything.
+
+Byte-code: the suite writes ``__pycache__`` even where ``PYTHONDONTWRITEBYTECODE`` is set (it is on the
+development machines). Without it every run, every xdist worker and every ``specml`` subprocess compiles
+specml's sources and re-does pytest's assertion rewriting of each test module again (about 10 s of a
+fast-tier run here). The caches are ignored by git and never change what a test sees.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
+
+sys.dont_write_bytecode = False  # this process: test modules imported from here on
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the subprocesses tests start
 
 import numpy as np
 import pytest
