@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -35,11 +36,16 @@ def zoo(pima_home):
 
 
 def reference(directory: Path):
-    """The ``specml_preprocess.py`` written beside the model, imported from there."""
+    """The ``specml_preprocess.py`` written beside the model, imported from there (leaving no ``__pycache__``
+    in the export directory, whose listing another test checks)."""
     spec = importlib.util.spec_from_file_location(f"specml_preprocess_{directory.name}",
                                                   directory / "specml_preprocess.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = writes
     return module
 
 
