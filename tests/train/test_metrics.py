@@ -260,6 +260,38 @@ def test_regression_matches_sklearn(k):
         assert res["rmse"] != pytest.approx(math.sqrt(res["mse"]), rel=1e-6)
 
 
+@pytest.mark.parametrize("task,metrics", [("binary", ["accuracy"]), ("multiclass", ["accuracy"]),
+                                          ("regression", ["mse", "rmse", "mae"])])
+def test_streamed_metrics_fold_as_they_go_with_the_values_of_keeping_everything(monkeypatch, task, metrics):
+    """A training split's meter (streamed metrics only) folds its outputs into running sums every FOLD_VALUES
+    values: the memory an epoch holds stays bounded, and the values are those of the meter that keeps every
+    output (a non-streamed metric asked for beside them)."""
+    from specml.train import metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "FOLD_VALUES", 100)  # many folds, and a partial one at compute()
+
+    def make(g, b):
+        if task == "binary":
+            return _binary_batch(True)(g, b)
+        if task == "multiclass":
+            return torch.rand((), generator=g), torch.randn(b, 3, generator=g), torch.randint(0, 3, (b,), generator=g)
+        y = torch.randn(b, 2, generator=g)
+        return torch.rand((), generator=g), y + torch.randn(b, 2, generator=g), y
+
+    batches = _batches(80, 21, make)
+    streamed = StreamingMetrics(task, metrics, logits=True, device="cpu")
+    kept = StreamingMetrics(task, [*metrics, "r2" if task == "regression" else "log_loss"], logits=True, device="cpu")
+    for loss, out, tgt in batches:
+        streamed.update(loss, out, tgt)
+        kept.update(loss, out, tgt)
+    assert sum(o.numel() for o in streamed._outputs) < 100 + 3 * 40, "a streamed meter holds at most one fold"
+    res, reference = streamed.compute(), kept.compute()
+    assert res == pytest.approx({k: reference[k] for k in res}, rel=1e-12)
+    streamed.reset()
+    _feed(streamed, batches)
+    assert streamed.compute() == res
+
+
 def test_streaming_shape_errors():
     sm = StreamingMetrics("binary", ["accuracy"], logits=True, device="cpu")
     with pytest.raises(ValueError):

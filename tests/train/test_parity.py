@@ -102,27 +102,47 @@ def test_engine_and_a_plain_loop_give_bitwise_equal_weights(opt_name, accumulate
 
 @pytest.mark.parametrize("spec", [{"type": "torch.optim.Adam", "lr": 0.01},
                                   {"type": "torch.optim.SGD", "lr": 0.05, "params": {"momentum": 0.9}},
-                                  {"type": "torch.optim.AdamW", "lr": 0.01, "params": {"weight_decay": 0.05}}],
+                                  {"type": "torch.optim.AdamW", "lr": 0.01, "params": {"weight_decay": 0.05}},
+                                  {"type": "torch.optim.RMSprop", "lr": 0.01}],
                          ids=lambda s: s["type"])
-def test_the_spec_built_optimizer_updates_as_torchs_default_does(spec):
-    """The engine's optimizers take ``foreach=True`` (one multi-tensor update, also on CPU); the weights after
-    training equal those of the same optimizer built with torch's defaults, bit for bit."""
+def test_the_spec_built_optimizer_is_torchs_fastest_update_of_the_same_algorithm(spec):
+    """The engine's optimizers take ``fused=True`` where torch has a fused kernel (else ``foreach=True``): the
+    weights after training equal, bit for bit, those of the same optimizer built that way by hand, and those of
+    torch's default loop up to rounding; what the spec says wins."""
     from specml.spec.trainer import OptimizerSpec
     from specml.train.optim import build_optimizer, resolve_optimizer
 
     opt_spec = OptimizerSpec(**spec)
+    cls = resolve_optimizer(opt_spec.type)[1]
+    fused = spec["type"] != "torch.optim.RMSprop"  # RMSprop has no fused kernel: the multi-tensor update
+    fastest = {"fused": True} if fused else {"foreach": True}
     x, y = data()
     weights = []
-    for built in (True, False):
+    for how in ("built", "by hand", "torch's default"):
         net = model()
-        opt = build_optimizer(opt_spec, net.parameters()) if built else \
-            resolve_optimizer(opt_spec.type)[1](net.parameters(), lr=opt_spec.lr, **opt_spec.params)
-        assert opt.defaults["foreach"] is (True if built else None)
+        extra = fastest if how == "by hand" else {}
+        opt = (build_optimizer(opt_spec, net.parameters()) if how == "built" else
+               cls(net.parameters(), lr=opt_spec.lr, **opt_spec.params, **extra))
+        if how == "built":
+            assert (opt.defaults.get("fused"), opt.defaults.get("foreach")) == ((True, None) if fused else (None, True))
         for i in range(0, ROWS, BATCH):
             opt.zero_grad(set_to_none=True)
             nn.functional.mse_loss(net(x[i:i + BATCH]), y[i:i + BATCH]).backward()
             opt.step()
         weights.append([p.detach().clone() for p in net.parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
-    said = OptimizerSpec(**{**spec, "params": {**spec.get("params", {}), "foreach": False}})
-    assert build_optimizer(said, model().parameters()).defaults["foreach"] is False  # what the spec says wins
+    assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
+    for a, b in zip(weights[0], weights[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for said in ({"foreach": False}, *([{"fused": False}] if fused else [])):
+        opt = build_optimizer(OptimizerSpec(**{**spec, "params": {**spec.get("params", {}), **said}}),
+                              model().parameters())
+        assert not opt.defaults.get("fused") and not opt.defaults.get("foreach")  # torch's default loop
+    sparse = nn.Embedding(10, 3, sparse=True)
+    if spec["type"] == "torch.optim.SGD":  # fused kernels refuse sparse gradients: the engine does not fuse them
+        from specml.train.optim import has_sparse_gradients
+
+        assert has_sparse_gradients(nn.Sequential(sparse)) and not has_sparse_gradients(model())
+        opt = build_optimizer(opt_spec, sparse.parameters(), fuse=not has_sparse_gradients(sparse))
+        sparse(torch.tensor([1, 2])).sum().backward()
+        opt.step()
+        assert opt.defaults.get("fused") is None

@@ -41,7 +41,11 @@ class OptimizerSpec(StrictModel):
                                        "its params are checked against the constructor.")
     lr: PositiveFloat = Field(..., description="Learning rate (aliases: config.learning_rate, "
                                                "optimizer.config.learning_rate).")
-    params: dict[str, Any] = Field(default_factory=dict, description="Other constructor kwargs (momentum, betas, ...).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Other constructor kwargs (momentum, betas, ...). "
+                                   "Without foreach or fused here, the fastest update torch has is used: fused=True "
+                                   "where it has a fused kernel (Adam, AdamW, SGD, Adagrad on CPU and CUDA), else "
+                                   "foreach=True; the same algorithm, rounded differently in the last bits; "
+                                   "fused: false gives torch's default loop.")
 
 
 class SchedulerSpec(StrictModel):

@@ -42,7 +42,7 @@ from specml.spec.metrics import mode_of, with_monitored
 from specml.spec.trainer import DEFAULT_MONITOR, SchedulerSpec, TrainerConfig, TrainerSpec, unsupported_settings
 from specml.train import distributed
 from specml.train.errors import TrainingError
-from specml.train.optim import build_optimizer, build_scheduler
+from specml.train.optim import build_optimizer, build_scheduler, has_sparse_gradients
 from specml.train.pairs import align
 
 
@@ -385,7 +385,8 @@ class Trainer:
             pin_memory=cfg.pin_memory, mixed_precision=cfg.mixed_precision,
             checkpoint_every=cfg.checkpoint_every, save_best_only=cfg.save_best_only, epochs=cfg.epochs,
             backend=cfg.backend, **runtime)
-        trainer.optimizer = build_optimizer(spec.optimizer, trainer.model.parameters())
+        trainer.optimizer = build_optimizer(spec.optimizer, trainer.model.parameters(),
+                                            fuse=not has_sparse_gradients(trainer.model))
         trainer.lr_scheduler = build_scheduler(sched, trainer.optimizer) if sched else None
         return trainer
 

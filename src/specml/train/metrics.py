@@ -45,6 +45,9 @@ STREAMED = frozenset(_STREAMED)
 
 _NAN = float("nan")
 
+#: outputs a training meter holds before folding them into its running sums (bounded memory per epoch)
+FOLD_VALUES = 1 << 16
+
 
 def monitor_names(task: str, metrics: Sequence[str] | None, has_validation: bool) -> list[str]:
     """Every key a run reports: train_loss, val_loss (with validation), train_<m>, val_<m>."""
@@ -243,8 +246,10 @@ class StreamingMetrics:
 
     Running sums: the loss weighted by batch size, the sample count (a Python int, from shapes), the
     number of correct predictions (classification), the per-output squared and absolute errors
-    (regression). For metrics that need every prediction (auc, pr_auc, f1, precision, recall,
-    log_loss, r2) the detached batch outputs and targets are kept and concatenated at
+    (regression). A batch adds references to its detached outputs and targets (no kernel); once they hold
+    :data:`FOLD_VALUES` values they are folded into the sums with a few kernels, so the memory a training
+    epoch holds does not grow with its rows. For metrics that need every prediction (auc, pr_auc, f1,
+    precision, recall, log_loss, r2) the outputs and targets are kept instead and concatenated at
     :meth:`compute`, which moves everything to the host in one transfer.
 
     ``logits=True``: outputs are logits (sigmoid / softmax give probabilities; a binary output is
@@ -261,23 +266,24 @@ class StreamingMetrics:
         self.device = torch.device(device)
         # float64 sums, except where the device has none
         self._dtype = torch.float32 if self.device.type == "mps" else torch.float64
-        # binary and regression outputs are small: keep references (no kernel per step) and compute
-        # everything at epoch end; multiclass keeps running sums unless a metric needs every score
-        self._keep = task != "multiclass" or any(m not in _STREAMED for m in self.metrics)
+        # keep every output only when a metric needs them all; otherwise fold them into running sums
+        self._keep = any(m not in _STREAMED for m in self.metrics)
+        # what the folds compute (nothing: only the loss is reported)
+        self._folds = self.task == "regression" or "accuracy" in self.metrics
         self.reset()
 
     def reset(self) -> None:
-        self._losses: list[torch.Tensor] = []   # per-batch mean losses (references; summed when read)
+        self._losses: list[torch.Tensor] = []   # per-batch mean losses since the last read (references)
         self._sizes: list[int] = []
         self._loss_sum = torch.zeros((), dtype=self._dtype, device=self.device)
-        self._summed = 0
         self._count = 0            # samples (rows)
         self._n_values = 0         # predictions counted for accuracy (binary: every element)
         self._correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self._sse: torch.Tensor | None = None   # [k] regression
         self._sae: torch.Tensor | None = None
-        self._outputs: list[torch.Tensor] = []
+        self._outputs: list[torch.Tensor] = []  # kept (every batch) or pending (until the next fold)
         self._targets: list[torch.Tensor] = []
+        self._pending = 0                       # values in the pending outputs
         self._n_outputs: int | None = None      # regression k / multiclass C, fixed by the first batch
 
     @property
@@ -287,11 +293,10 @@ class StreamingMetrics:
 
     def loss_sum_tensor(self) -> torch.Tensor:
         """The summed (batch-size-weighted) loss, a device tensor: read it only when logging."""
-        new = self._losses[self._summed:]
-        if new:  # fold in only the batches since the last read
-            sizes = torch.tensor(self._sizes[self._summed:], dtype=self._dtype).to(self.device)
-            self._loss_sum = self._loss_sum + (torch.stack(new).to(self._dtype) * sizes).sum()
-            self._summed = len(self._losses)
+        if self._losses:  # fold in the batches since the last read, and let them go
+            sizes = torch.tensor(self._sizes, dtype=self._dtype).to(self.device)
+            self._loss_sum = self._loss_sum + (torch.stack(self._losses).to(self._dtype) * sizes).sum()
+            self._losses, self._sizes = [], []
         return self._loss_sum
 
     # ---------------------------------------------------------------------------------- update
@@ -314,20 +319,27 @@ class StreamingMetrics:
         self._sizes.append(n)
         self._count += n
         if self.task == "binary":
-            self._update_binary(output, target)
+            output, target = self._check_binary(output, target)
         elif self.task == "multiclass":
-            self._update_multiclass(output, target, n)
+            output, target = self._check_multiclass(output, target, n)
         else:
-            self._update_regression(output, target, n)
+            output, target = self._check_regression(output, target, n)
+        if self._keep or self._folds:
+            self._outputs.append(output)
+            self._targets.append(target)
+        if not self._keep and self._folds:
+            self._pending += output.numel()
+            if self._pending >= FOLD_VALUES:
+                self._fold()
 
-    def _update_binary(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        # kept as they come ([B] or [B, 1]); flattened once at compute()
+    def _check_binary(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # kept as they come ([B] or [B, 1]); flattened when folded or computed
         if output.numel() != target.numel():
             raise ValueError(f"binary output has {output.numel()} values, target {target.numel()}")
-        self._outputs.append(output)
-        self._targets.append(target)
+        self._n_values += output.numel()
+        return output, target
 
-    def _update_multiclass(self, output: torch.Tensor, target: torch.Tensor, n: int) -> None:
+    def _check_multiclass(self, output: torch.Tensor, target: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if output.dim() != 2:
             raise ValueError(f"multiclass output must be [B, C], got shape {tuple(output.shape)}")
         tgt = target.reshape(-1)
@@ -337,44 +349,42 @@ class StreamingMetrics:
             self._n_outputs = int(output.shape[1])
         elif output.shape[1] != self._n_outputs:
             raise ValueError(f"output has {output.shape[1]} classes, earlier batches {self._n_outputs}")
-        if "accuracy" in self.metrics:
-            self._correct += (output.argmax(dim=1) == tgt.long()).sum()
-            self._n_values += n
-        if self._keep:
-            self._outputs.append(output)
-            self._targets.append(tgt)
+        self._n_values += n
+        return output, tgt
 
-    def _update_regression(self, output: torch.Tensor, target: torch.Tensor, n: int) -> None:
+    def _check_regression(self, output: torch.Tensor, target: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         out = output.reshape(n, -1)
         if target.numel() != out.numel():
             raise ValueError(f"regression output has {out.numel()} values, target {target.numel()}")
-        tgt = target.reshape(out.shape)
         k = int(out.shape[1])
-        if self._keep:  # every metric is computed from the kept values at compute()
-            if self._n_outputs is None:
-                self._n_outputs = k
-            elif k != self._n_outputs:
-                raise ValueError(f"output has {k} values per row, earlier batches {self._n_outputs}")
-            self._outputs.append(out)
-            self._targets.append(tgt)
-            return
         if self._n_outputs is None:
             self._n_outputs = k
-            self._sse = torch.zeros(k, dtype=self._dtype, device=self.device)
-            self._sae = torch.zeros(k, dtype=self._dtype, device=self.device)
         elif k != self._n_outputs:
             raise ValueError(f"output has {k} values per row, earlier batches {self._n_outputs}")
-        diff = out.to(self._dtype) - tgt.to(self._dtype)
-        self._sse += (diff * diff).sum(dim=0)
-        self._sae += diff.abs().sum(dim=0)
-        if self._keep:
-            self._outputs.append(out)
-            self._targets.append(tgt)
+        return out, target.reshape(out.shape)
+
+    def _fold(self) -> None:
+        """Fold the pending outputs into the running sums (a few kernels for many batches) and let them go."""
+        if not self._outputs:
+            return
+        if self.task == "binary":
+            out, tgt = _cat_flat(self._outputs), _cat_flat(self._targets)
+            self._correct += ((out > 0 if self.logits else out > 0.5) == (tgt > 0.5)).sum()
+        elif self.task == "multiclass":
+            self._correct += (torch.cat(self._outputs).argmax(dim=1) == torch.cat(self._targets).long()).sum()
+        else:
+            diff = torch.cat(self._outputs).to(self._dtype) - torch.cat(self._targets).to(self._dtype)
+            sse, sae = (diff * diff).sum(dim=0), diff.abs().sum(dim=0)
+            self._sse = sse if self._sse is None else self._sse + sse
+            self._sae = sae if self._sae is None else self._sae + sae
+        self._outputs, self._targets, self._pending = [], [], 0
 
     # --------------------------------------------------------------------------------- compute
 
     def compute(self) -> dict[str, float]:
         """``{"loss": mean loss, "<metric>": value, ...}`` for the samples since the last reset (one host transfer)."""
+        if not self._keep:
+            self._fold()
         k = self._n_outputs or 0
         parts = [self.loss_sum_tensor().reshape(1), self._correct.to(self._dtype).reshape(1)]
         if self._sse is not None:
@@ -452,7 +462,7 @@ class StreamingMetrics:
 
 class LossSum:
     """The batch-size-weighted sum of per-batch mean losses, kept on the device: each batch adds a
-    reference (no kernel, no sync); :meth:`tensor` folds in only the batches since the last read."""
+    reference (no kernel, no sync); :meth:`tensor` folds in the batches since the last read and lets them go."""
 
     def __init__(self, device: Any, dtype: torch.dtype = torch.float64) -> None:
         self.device = torch.device(device)
@@ -463,7 +473,6 @@ class LossSum:
         self._losses: list[torch.Tensor] = []
         self._sizes: list[int] = []
         self._total = torch.zeros((), dtype=self.dtype, device=self.device)
-        self._summed = 0
         self.count = 0
 
     def add(self, loss: torch.Tensor, n: int) -> None:
@@ -472,10 +481,10 @@ class LossSum:
         self.count += n
 
     def tensor(self) -> torch.Tensor:
-        if self._summed < len(self._losses):
-            sizes = torch.tensor(self._sizes[self._summed:], dtype=self.dtype).to(self.device)
-            self._total = self._total + (torch.stack(self._losses[self._summed:]).to(self.dtype) * sizes).sum()
-            self._summed = len(self._losses)
+        if self._losses:
+            sizes = torch.tensor(self._sizes, dtype=self.dtype).to(self.device)
+            self._total = self._total + (torch.stack(self._losses).to(self.dtype) * sizes).sum()
+            self._losses, self._sizes = [], []
         return self._total
 
     def mean(self) -> float:

@@ -69,15 +69,32 @@ def resolve_scheduler(type_name: str) -> tuple[str, type]:
     return found
 
 
-def build_optimizer(spec: OptimizerSpec, parameters: Iterable) -> torch.optim.Optimizer:
-    """The spec's optimizer over ``parameters``. Unless the spec says ``foreach`` or ``fused``, an optimizer
-    that takes ``foreach`` gets ``foreach=True``: one multi-tensor update per step instead of a Python loop
-    over the parameters, which torch does by default only on CUDA (the same values: the ops are the same)."""
+def build_optimizer(spec: OptimizerSpec, parameters: Iterable, *, fuse: bool = True) -> torch.optim.Optimizer:
+    """The spec's optimizer over ``parameters``. Unless the spec says ``foreach`` or ``fused``, it gets the fastest
+    update torch has for it: ``fused=True`` where torch has a fused kernel for the optimizer and the parameters'
+    device (Adam, AdamW, SGD and Adagrad on CPU and CUDA: one kernel per step, about half the step time of the
+    loop on CPU), else ``foreach=True`` (one multi-tensor update instead of a Python loop over the parameters,
+    which torch does by default only on CUDA). The algorithm is the same; a fused update rounds differently
+    in the last bits from torch's default loop, so ``params: {fused: false}`` gives torch's default path.
+    ``fuse=False``: never fused (a model with sparse gradients, which fused kernels refuse at the first step)."""
     _, cls = resolve_optimizer(spec.type)
     params = dict(spec.params)
-    if not {"foreach", "fused"} & params.keys() and "foreach" in inspect.signature(cls).parameters:
-        params["foreach"] = True
+    if not {"foreach", "fused"} & params.keys():
+        accepted = inspect.signature(cls).parameters
+        if fuse and "fused" in accepted:
+            parameters = list(parameters)
+            try:
+                return cls(parameters, lr=spec.lr, fused=True, **params)
+            except (RuntimeError, ValueError):  # no fused kernel for this device, dtype or setting
+                pass
+        if "foreach" in accepted:
+            params["foreach"] = True
     return cls(parameters, lr=spec.lr, **params)
+
+
+def has_sparse_gradients(model: torch.nn.Module) -> bool:
+    """True when a module of ``model`` makes sparse gradients (``nn.Embedding(sparse=True)``)."""
+    return any(getattr(m, "sparse", False) is True for m in model.modules())
 
 
 def build_scheduler(spec: SchedulerSpec, optimizer: torch.optim.Optimizer):
