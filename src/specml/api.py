@@ -25,6 +25,7 @@ from specml.artifact import list_models as _list_models
 from specml.data.errors import DataError
 from specml.data.files import fingerprint
 from specml.evaluation import classification_details, seen_rows
+from specml.memory import release_freed_memory
 from specml.predictions import predict_rows, task_columns, threshold_of
 from specml.spec.trainer import unsupported_settings
 from specml.train.errors import TrainingError
@@ -109,6 +110,7 @@ def train(model_spec: str | Path, trainer_spec: str | Path | None = None, *, tab
     else:
         p = prepare(model_spec_obj, trainer, data, one_target, rows=split_rows)
     del data  # the tensors hold what the run reads
+    release_freed_memory()  # the set-up's temporaries: no epoch carries their peak
     if device is not None:  # --device wins over config.device
         trainer = trainer.model_copy(update={"config": cfg.model_copy(update={"device": device})})
     # under torchrun: join the process group; only rank 0 writes the run, the registry and the model
@@ -173,6 +175,7 @@ def _train_run(life, main, name, table, p, trainer, cfg, run_info, hashes, verbo
         engine.restore(life.restore_from, engine.optimizer, engine.lr_scheduler)
         p.notes.append(f"resumed run {life.run.run_id} after epoch {life.resumed_from}")
     history = engine.train(criterion=p.criterion)
+    engine.train_loader = p.train_batches = None  # the training rows: let go before the figures and the artifact
 
     # 7. the artifact: the best weights, what was learned from the data, the metrics
     if engine.best.state is not None:

@@ -151,7 +151,7 @@ class Preprocessor:
                     values = values.astype(np.float64)
                 matrix[:, j] = values if rows is None else values[rows]
             if dtype.is_floating_point:
-                _refuse_non_finite(torch.from_numpy(matrix).to(dtype), state.columns, name)
+                _refuse_non_finite(torch.from_numpy(matrix), state.columns, name, dtype)
             if state.normalize != "none":
                 matrix = scaling.apply(state.normalize, matrix, state.center, state.scale, state.quantiles)
             out = torch.from_numpy(np.ascontiguousarray(matrix)).to(dtype)
@@ -173,7 +173,7 @@ class Preprocessor:
                                                  f"target '{t.column}'"))
         if t.task == "regression":
             y = np.column_stack([_numeric(table.column(c), c, "the target") for c in t.columns]).astype(np.float64)
-            _refuse_non_finite(torch.from_numpy(y.astype(np.float32)), t.columns, f"target '{t.column}'")
+            _refuse_non_finite(torch.from_numpy(y), t.columns, f"target '{t.column}'", torch.float32)
             if normalized and t.normalize != "none":
                 y = (y - np.asarray(t.center)) / np.asarray(t.scale)
             y = y[:, 0] if isinstance(t.column, str) else y
@@ -232,16 +232,24 @@ def _list_matrix(column: pa.ChunkedArray, col: str, length: int, pad: int, what:
     return out
 
 
-def _refuse_non_finite(values: torch.Tensor, columns: list[str], input_name: str) -> None:
+def _refuse_non_finite(values: torch.Tensor, columns: list[str], input_name: str,
+                       dtype: torch.dtype | None = None) -> None:
     """The rule for NaN, inf and values too large for the input's dtype (1e308 in float32): refused at
-    train, evaluate and predict time alike, counted per column — never a silent NaN prediction."""
-    bad = ~torch.isfinite(values.reshape(len(values), -1))
-    if not bool(bad.any()):
+    train, evaluate and predict time alike, counted per column — never a silent NaN prediction. ``values``
+    are checked as ``dtype`` (default: their own), a block of rows at a time (no table-sized temporaries)."""
+    flat = values.reshape(len(values), -1)
+    dtype = dtype or flat.dtype
+    step = max(1, (1 << 20) // max(flat.shape[1], 1))
+    counts: torch.Tensor | None = None
+    for start in range(0, len(flat), step):
+        bad = ~torch.isfinite(flat[start:start + step].to(dtype))
+        if bool(bad.any()):
+            counts = bad.sum(dim=0) if counts is None else counts + bad.sum(dim=0)
+    if counts is None:
         return
-    counts = bad.sum(dim=0).tolist()
-    worst = [f"'{c}': {n}" for c, n in zip(columns, counts, strict=False) if n]
-    raise DataError(f"{input_name} has {int(bad.sum())} value(s) that are NaN, infinite or too large for "
-                    f"{str(values.dtype).replace('torch.', '')} ({', '.join(worst)}); filter or impute them (e.g. "
+    worst = [f"'{c}': {n}" for c, n in zip(columns, counts.tolist(), strict=False) if n]
+    raise DataError(f"{input_name} has {int(counts.sum())} value(s) that are NaN, infinite or too large for "
+                    f"{str(dtype).replace('torch.', '')} ({', '.join(worst)}); filter or impute them (e.g. "
                     "specml sql) first")
 
 

@@ -96,14 +96,6 @@ def write_curves(history: dict[str, list], directory: str | Path, title: str | N
     return written
 
 
-def _load_matplotlib() -> None:
-    try:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-    except Exception:  # noqa: BLE001 - drawing says what is wrong
-        pass
-
-
 class FigureWriter:
     """Write the training curves into ``directory`` at train end, and every ``every`` epochs (0: end only).
     ``keep``: each epoch's redraw is kept as ``<name>-eNNNN.png`` (every epoch when ``every`` is 0).
@@ -111,8 +103,8 @@ class FigureWriter:
     ``deferred=True`` (a tracked run): the end-of-training curves are drawn by :meth:`draw` in a background
     thread, started when training ends, while the model is saved; :meth:`wait` joins it
     (:class:`specml.track.lifecycle.RunLifecycle` waits when the run closes). Drawing (about a second, most
-    of it importing matplotlib, which a deferred writer starts at train start in the background) is so off
-    the path to the result. The files are the same either way.
+    of it importing matplotlib, which so happens after training, when the training rows are let go: not on
+    every epoch's memory) is so off the path to the result. The files are the same either way.
     """
 
     def __init__(self, directory: str | Path, every: int = 0, title: str | None = None, keep: bool = False, *,
@@ -128,10 +120,6 @@ class FigureWriter:
         self._pending: dict[str, list] | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-
-    def on_train_start(self, trainer: Any, **_: Any) -> None:
-        if self.deferred:  # matplotlib loads while the model trains (most of the loop runs without the GIL)
-            threading.Thread(target=_load_matplotlib, name="specml-figures-import", daemon=True).start()
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, improved: bool) -> None:
         if self.every and epoch % self.every == 0:

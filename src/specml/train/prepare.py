@@ -93,13 +93,17 @@ def prepare(model_spec, trainer, data, target: str | None,
     criterion = heads[0].criterion if simple else Heads(heads)
     output_key = (losses[0].inputs.input or next(iter(model_spec.outputs))) if simple else None
 
-    # the inputs gathered once, training rows then validation rows: each part is a view, the table is not copied
-    inputs, _ = prep.transform(data, with_target=False, rows=np.concatenate([train_rows, val_rows]))
+    # the inputs gathered once, training rows then validation rows (the table is not copied); the training
+    # part is a view, the validation part a copy, so the training rows can be let go after training (and the
+    # two row lists are views of the one order)
     n_train = len(train_rows)
+    order = np.concatenate([train_rows, val_rows])
+    train_rows, val_rows = order[:n_train], order[n_train:]
+    inputs, _ = prep.transform(data, with_target=False, rows=order)
 
     def subset(rows: np.ndarray, part: slice) -> tuple[dict, Any]:
         idx = torch.from_numpy(rows)
-        xs = {k: v[part] for k, v in inputs.items()}
+        xs = {k: v[part] if part.start == 0 else v[part].clone() for k, v in inputs.items()}
         return xs, ({k: v[idx] for k, v in y.items()} if isinstance(y, dict) else y[idx])
 
     # under torchrun each rank reads its share of every global batch (docs/distributed.md)
