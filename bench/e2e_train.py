@@ -22,7 +22,9 @@ faster) and ``specml RSS / reference RSS``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -259,6 +261,9 @@ def measure(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--make-workspace"]:  # the child that writes the table (see below)
+        make_workspace(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=2_000_000, help="rows of the 8-float table (default 2M)")
     ap.add_argument("--real-rows", type=int, default=None, help="rows of the categorical table (default: --rows/4)")
@@ -271,11 +276,9 @@ def main() -> None:
     ap.add_argument("--no-realistic", action="store_true", help="leave the realistic model out")
     args = ap.parse_args()
     real_rows = args.real_rows or max(args.rows // 4, 1000)
-    try:
-        import lightning  # noqa: F401
-        lightning_ok = not args.no_lightning
-    except ImportError:
-        lightning_ok = False
+    # whether Lightning is installed, asked without importing it here (this process must stay small, see below)
+    lightning_ok = not args.no_lightning and importlib.util.find_spec("lightning") is not None
+    if not lightning_ok:
         if not args.no_lightning:
             print("lightning is not installed (pip install specml[bench]): its column is skipped")
 
@@ -285,7 +288,9 @@ def main() -> None:
         d = Path(tmp)
         ws = d / "ws.duckdb"
         t0 = time.perf_counter()
-        make_workspace(ws, args.rows, real_rows)
+        # in a child process: this one stays small, because a child's ru_maxrss is at least the RSS of the
+        # process that started it (Linux records the parent's image at exec), which would hide the peaks
+        subprocess.run([py, __file__, "--make-workspace", str(ws), str(args.rows), str(real_rows)], check=True)
         print(f"workspace: {args.rows:,} rows x 8 floats, {real_rows:,} rows x 8 text categoricals + 4 floats "
               f"({time.perf_counter() - t0:.1f} s to generate)", flush=True)
         (d / "mlp.yaml").write_text(MLP_SPEC)
@@ -318,7 +323,9 @@ def main() -> None:
                                           str(args.real_epochs), str(d / "r.pt")]}))
 
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-              f"{args.rounds} interleaved rounds, 1 thread", flush=True)
+              f"{args.rounds} interleaved rounds, 1 thread; this process's peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (a child's peak below it "
+              "would not show)", flush=True)
         rows = []
         for label, contenders in cases:
             names = list(contenders)

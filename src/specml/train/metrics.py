@@ -97,8 +97,9 @@ def _quiet(fn: Callable[[], Any]) -> float:
 
 
 def _binary_metrics(wanted: Sequence[str], y_true: np.ndarray, prob: np.ndarray,
-                    y_pred: np.ndarray) -> dict[str, float]:
-    """``y_true``/``y_pred`` 0/1 ints, ``prob`` the positive-class probability."""
+                    y_pred: np.ndarray | None) -> dict[str, float]:
+    """``y_true``/``y_pred`` 0/1 ints, ``prob`` the positive-class probability (``y_pred`` may be None when no
+    metric in ``wanted`` counts predictions)."""
     if y_true.size == 0:
         return {m: _NAN for m in wanted}
     both = np.unique(y_true).size == 2
@@ -155,7 +156,12 @@ def _regression_metrics(wanted: Sequence[str], y_true: np.ndarray, y_pred: np.nd
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))     # overflow-free logistic
+    """The overflow-free logistic 0.5 * (1 + tanh(0.5 * x)), in one new array (the same operations in place)."""
+    p = np.multiply(x, 0.5)
+    np.tanh(p, out=p)
+    p += 1.0
+    p *= 0.5
+    return p
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -395,7 +401,7 @@ class StreamingMetrics:
             tgts = _cat_flat(self._targets).to(self._dtype)
             n_out, n_tgt = outs.numel(), tgts.numel()
             parts += [outs, tgts]
-        host = torch.cat(parts).cpu().numpy().astype(np.float64)   # the one transfer
+        host = np.asarray(torch.cat(parts).cpu().numpy(), dtype=np.float64)   # the one transfer (no copy)
 
         n = self._count
         res: dict[str, float] = {"loss": float(host[0]) / n if n else _NAN}
@@ -442,10 +448,10 @@ class StreamingMetrics:
     def _sklearn(self, wanted: list[str], outs: np.ndarray, tgts: np.ndarray, k: int) -> dict[str, float]:
         if self.task == "binary":
             y = (tgts > 0.5).astype(np.int64)
-            if self.logits:
-                prob, pred = _sigmoid(outs), (outs > 0).astype(np.int64)
-            else:
-                prob, pred = np.clip(outs, 0.0, 1.0), (outs > 0.5).astype(np.int64)
+            prob = _sigmoid(outs) if self.logits else np.clip(outs, 0.0, 1.0)
+            # the 0/1 predictions only for the metrics that count them (an epoch's validation: auc alone)
+            pred = ((outs > 0 if self.logits else outs > 0.5).astype(np.int64)
+                    if {"accuracy", "precision", "recall", "f1"} & set(wanted) else None)
             return _binary_metrics(wanted, y, prob, pred)
         if self.task == "multiclass":
             scores = outs.reshape(-1, k) if k else outs.reshape(0, 0)
