@@ -397,3 +397,17 @@ def test_evaluate_length_mismatch_raises():
         evaluate_predictions("regression", np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError):
         evaluate_predictions("binary", np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("decimals", [None, 2, 0])
+def test_binary_auc_is_sklearns_with_and_without_ties(decimals):
+    """The rank statistic (tied scores share their mean rank) is roc_auc_score, ties (rounded scores) or none."""
+    from specml.train.metrics import binary_auc
+
+    rng = np.random.default_rng(7)
+    y = (rng.random(5003) > 0.6).astype(np.int64)
+    prob = rng.random(5003) * 0.5 + 0.4 * y
+    if decimals is not None:
+        prob = np.round(prob, decimals)
+    assert binary_auc(y, prob) == pytest.approx(skm.roc_auc_score(y, prob), rel=1e-12)
+    assert binary_auc(np.array([0, 1, 1]), np.array([0.3, 0.3, 0.3])) == 0.5  # one tie group

@@ -100,6 +100,9 @@ def prepare(model_spec, trainer, data, target: str | None,
     order = np.concatenate([train_rows, val_rows])
     train_rows, val_rows = order[:n_train], order[n_train:]
     inputs, _ = prep.transform(data, with_target=False, rows=order)
+    if len(order) < 2**31:  # kept for the run's record: half the memory (gathered with int64, above)
+        order = order.astype(np.int32)
+        train_rows, val_rows = order[:n_train], order[n_train:]
 
     def subset(rows: np.ndarray, part: slice) -> tuple[dict, Any]:
         idx = torch.from_numpy(rows)
