@@ -289,10 +289,7 @@ class StreamingMetrics:
         self.reset()
 
     def reset(self) -> None:
-        self._losses: list[torch.Tensor] = []   # per-batch mean losses since the last read (references)
-        self._sizes: list[int] = []
-        self._loss_sum = torch.zeros((), dtype=self._dtype, device=self.device)
-        self._count = 0            # samples (rows)
+        self._loss = LossSum(self.device, self._dtype)  # the batch-size-weighted loss and the sample count
         self._n_values = 0         # predictions counted for accuracy (binary: every element)
         self._correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self._sse: torch.Tensor | None = None   # [k] regression
@@ -305,15 +302,11 @@ class StreamingMetrics:
     @property
     def count(self) -> int:
         """Samples seen since the last reset."""
-        return self._count
+        return self._loss.count
 
     def loss_sum_tensor(self) -> torch.Tensor:
         """The summed (batch-size-weighted) loss, a device tensor: read it only when logging."""
-        if self._losses:  # fold in the batches since the last read, and let them go
-            sizes = torch.tensor(self._sizes, dtype=self._dtype).to(self.device)
-            self._loss_sum = self._loss_sum + (torch.stack(self._losses).to(self._dtype) * sizes).sum()
-            self._losses, self._sizes = [], []
-        return self._loss_sum
+        return self._loss.tensor()
 
     # ---------------------------------------------------------------------------------- update
 
@@ -327,13 +320,7 @@ class StreamingMetrics:
         n = shape[0] if shape else 1
         if n == 0:
             return
-        if not isinstance(loss, torch.Tensor):
-            loss = torch.as_tensor(loss)
-        elif loss.requires_grad:
-            loss = loss.detach()
-        self._losses.append(loss if not loss.shape else loss.reshape(()))
-        self._sizes.append(n)
-        self._count += n
+        self._loss.add(loss if isinstance(loss, torch.Tensor) else torch.as_tensor(loss), n)
         if self.task == "binary":
             output, target = self._check_binary(output, target)
         elif self.task == "multiclass":
@@ -413,7 +400,7 @@ class StreamingMetrics:
             parts += [outs, tgts]
         host = np.asarray(torch.cat(parts).cpu().numpy(), dtype=np.float64)   # the one transfer (no copy)
 
-        n = self._count
+        n = self._loss.count
         res: dict[str, float] = {"loss": float(host[0]) / n if n else _NAN}
         correct = float(host[1])
         pos = 2

@@ -98,15 +98,14 @@ def prepare(model_spec, trainer, data, target: str | None,
     # two row lists are views of the one order)
     n_train = len(train_rows)
     order = np.concatenate([train_rows, val_rows])
-    train_rows, val_rows = order[:n_train], order[n_train:]
     inputs, _ = prep.transform(data, with_target=False, rows=order)
     if len(order) < 2**31:  # kept for the run's record: half the memory (gathered with int64, above)
         order = order.astype(np.int32)
-        train_rows, val_rows = order[:n_train], order[n_train:]
+    train_rows, val_rows = order[:n_train], order[n_train:]
 
-    def subset(rows: np.ndarray, part: slice) -> tuple[dict, Any]:
+    def subset(rows: np.ndarray, part: slice, copy: bool) -> tuple[dict, Any]:
         idx = torch.from_numpy(rows)
-        xs = {k: v[part] if part.start == 0 else v[part].clone() for k, v in inputs.items()}
+        xs = {k: v[part].clone() if copy else v[part] for k, v in inputs.items()}
         return xs, ({k: v[idx] for k, v in y.items()} if isinstance(y, dict) else y[idx])
 
     # under torchrun each rank reads its share of every global batch (docs/distributed.md)
@@ -115,9 +114,9 @@ def prepare(model_spec, trainer, data, target: str | None,
     if world > 1 and batch < world:
         raise TrainingError(f"config.batch_size: {cfg.batch_size} rows cannot be split across {world} processes; "
                             f"use batch_size >= {world} or batch_size_per_device: true")
-    train_batches = TensorBatches(*subset(train_rows, slice(0, n_train)), batch, shuffle=cfg.shuffle,
+    train_batches = TensorBatches(*subset(train_rows, slice(0, n_train), copy=False), batch, shuffle=cfg.shuffle,
                                   seed=split_seed, rank=rank, world_size=world)
-    val_batches = (TensorBatches(*subset(val_rows, slice(n_train, None)), max(batch, 1024), shuffle=False,
+    val_batches = (TensorBatches(*subset(val_rows, slice(n_train, None), copy=True), max(batch, 1024), shuffle=False,
                                  rank=rank, world_size=world)
                    if len(val_rows) else None)
 
